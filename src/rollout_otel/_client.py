@@ -1,0 +1,180 @@
+"""`Rollout`: wires the streaming processor and OTLP export into the global (or given) SDK providers."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from types import TracebackType
+from opentelemetry import _logs as otel_logs
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from ._config import Settings, resolve_settings
+from ._errors import logger
+from ._exporters import log_exporters, new_failure_count, run_with_deadline, span_exporters
+from ._processor import StreamingSpanProcessor
+
+# Update events must be visible within a second, so logs are flushed far more often than the SDK's 1 s.
+LOG_EXPORT_DELAY_MS = 250
+DEFAULT_TIMEOUT = 5.0
+
+
+class Rollout:
+    """Sets up tracing for LLM calls: the streaming processor plus OTLP export of spans and update events.
+
+    If an SDK TracerProvider (or LoggerProvider) is already installed globally, Rollout adds to it;
+    otherwise it installs its own. It patches nothing: `wrap()` or an instrumentor does.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        endpoint: str | None = None,
+        protocol: str | None = None,
+        service_name: str | None = None,
+        capture_content: bool | None = None,
+        capture_stream_chunks: bool | None = None,
+        stream_preview_chars: int | None = None,
+        stream_update_interval: float | None = None,
+        tracer_provider: TracerProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+    ) -> None:
+        """Resolve the settings (argument > environment > default) and start exporting.
+
+        Args:
+            api_key: sent as `Authorization: Bearer <key>` on exports (`ROLLOUT_API_KEY`).
+            endpoint: OTLP endpoint (`ROLLOUT_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT`).
+            protocol: "http/protobuf" (default) or "grpc" (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+            service_name: resource `service.name` (`OTEL_SERVICE_NAME`); defaults to the program name.
+            capture_content: record input, output, preview and chunk text (`ROLLOUT_CAPTURE_CONTENT`).
+            capture_stream_chunks: one span event per chunk (`ROLLOUT_CAPTURE_STREAM_CHUNKS`).
+            stream_preview_chars: size of the rolling preview; 0 turns it off (`ROLLOUT_STREAM_PREVIEW_CHARS`).
+            stream_update_interval: seconds between update events of one stream (`ROLLOUT_STREAM_UPDATE_INTERVAL`).
+            tracer_provider: use this provider instead of the global one.
+            logger_provider: use this provider for update events instead of the global one.
+
+        Raises:
+            RolloutConfigError: a setting has a value that cannot be used; the message says which and why.
+        """
+        self.settings: Settings = resolve_settings(
+            api_key=api_key,
+            endpoint=endpoint,
+            protocol=protocol,
+            service_name=service_name,
+            capture_content=capture_content,
+            capture_stream_chunks=capture_stream_chunks,
+            stream_preview_chars=stream_preview_chars,
+            stream_update_interval=stream_update_interval,
+        )
+        self._closed = False
+        self._failures = new_failure_count()
+        self.tracer_provider = tracer_provider or self._global_tracer_provider()
+        self.logger_provider = logger_provider or self._global_logger_provider()
+        self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
+        self.tracer_provider.add_span_processor(self.processor)
+        self._span_exports = [
+            BatchSpanProcessor(exporter) for exporter in span_exporters(self.settings, self._failures)
+        ]
+        for span_export in self._span_exports:
+            self.tracer_provider.add_span_processor(span_export)
+        self._log_exports = [
+            BatchLogRecordProcessor(exporter, schedule_delay_millis=LOG_EXPORT_DELAY_MS)
+            for exporter in log_exporters(self.settings, self._failures)
+        ]
+        for log_export in self._log_exports:
+            self.logger_provider.add_log_record_processor(log_export)
+        atexit.register(self._flush_at_exit)
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"Rollout(endpoint={s.endpoint!r}, protocol={s.protocol!r}, service_name={s.service_name!r}, "
+            f"api_key={'set' if s.api_key else None})"
+        )
+
+    # -- providers ------------------------------------------------------------------------------------------
+
+    def _resource(self) -> Resource:
+        name = self.settings.service_name
+        return Resource.create({SERVICE_NAME: name} if name else {})
+
+    def _span_limits(self) -> SpanLimits:
+        if self.settings.capture_stream_chunks and "OTEL_SPAN_EVENT_COUNT_LIMIT" not in os.environ:
+            # One event per chunk was asked for: the default limit of 128 would silently drop most of them.
+            return SpanLimits(max_events=SpanLimits.UNSET)
+        return SpanLimits()
+
+    def _global_tracer_provider(self) -> TracerProvider:
+        current = otel_trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            return current
+        if not isinstance(current, otel_trace.ProxyTracerProvider):
+            logger.warning(
+                "The global tracer provider is a %s, not an SDK TracerProvider; rollout-otel exports through "
+                "a provider of its own, used by trace.llm(tracer_provider=...) and Rollout.wrap()",
+                type(current).__name__,
+            )
+            return TracerProvider(resource=self._resource(), span_limits=self._span_limits())
+        provider = TracerProvider(resource=self._resource(), span_limits=self._span_limits())
+        otel_trace.set_tracer_provider(provider)
+        return provider
+
+    def _global_logger_provider(self) -> LoggerProvider:
+        current = otel_logs.get_logger_provider()
+        if isinstance(current, LoggerProvider):
+            return current
+        provider = LoggerProvider(resource=self._resource())
+        if isinstance(current, otel_logs.ProxyLoggerProvider):
+            otel_logs.set_logger_provider(provider)
+        return provider
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
+        """Export everything recorded so far; returns whether it all reached the collector within `timeout`."""
+        if self._closed:
+            return False
+        self._failures.take()  # failures from before this flush are not this flush's business
+
+        def flush_all() -> bool:
+            return all([p.force_flush() for p in (*self._span_exports, *self._log_exports)])
+
+        finished = run_with_deadline("flush", flush_all, timeout)
+        return finished and self._failures.take() == 0
+
+    def shutdown(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Flush and stop exporting; returns within `timeout` seconds even if the collector does not answer."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self._flush_at_exit)
+        self.processor.shutdown()
+        millis = int(timeout * 1000)
+
+        def shutdown_all() -> bool:
+            for export in (*self._span_exports, *self._log_exports):
+                export.shutdown(timeout_millis=millis)
+            return True
+
+        if not run_with_deadline("shutdown", shutdown_all, timeout):
+            logger.warning("rollout-otel shutdown gave up after %.1f s; unsent telemetry was dropped", timeout)
+
+    def _flush_at_exit(self) -> None:
+        if not self.flush(DEFAULT_TIMEOUT):
+            logger.warning("rollout-otel could not export everything before the program exited")
+
+    def __enter__(self) -> Rollout:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()

@@ -1,0 +1,245 @@
+"""Settings resolved once: argument, then environment, then default; every bad value fails here, at once."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ._errors import RolloutConfigError
+
+_T = TypeVar("_T")
+
+PROTOCOLS = ("http/protobuf", "grpc")
+EXPORTERS = ("otlp", "console", "none")
+DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
+DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_BOOLEANS_ALLOWED = "true/false, 1/0, yes/no or on/off"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides what rollout-otel records and where it sends it."""
+
+    api_key: str | None = field(default=None, repr=False)
+    endpoint: str = DEFAULT_HTTP_ENDPOINT
+    protocol: str = "http/protobuf"
+    service_name: str | None = None
+    capture_content: bool = True
+    capture_stream_chunks: bool = False
+    stream_preview_chars: int = 4096
+    stream_update_interval: float = 1.0
+    traces_exporter: tuple[str, ...] = ("otlp",)
+    logs_exporter: tuple[str, ...] = ("otlp",)
+    endpoint_configured: bool = False
+
+    @property
+    def export_headers(self) -> dict[str, str]:
+        """Headers for OTLP exports; the API key travels only here."""
+        return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+class _Source:
+    """Where a value came from, so an error can point at the exact thing to change."""
+
+    def __init__(self, setting: str, env: str | None) -> None:
+        self.setting = setting
+        self.env = env
+
+    def fail(self, value: object, allowed: str) -> RolloutConfigError:
+        if self.env is not None:
+            where = f"{self.env}={value!r} (environment, for {self.setting})"
+        else:
+            where = f"Rollout({self.setting}={value!r})"
+        return RolloutConfigError(f"{where} is not valid: expected {allowed}.")
+
+
+def _pick(
+    setting: str,
+    arg: Any,
+    env_names: tuple[str, ...],
+    environ: Mapping[str, str],
+    parse: Callable[[Any, _Source], _T],
+    default: _T,
+) -> tuple[_T, bool]:
+    """Return (value, explicitly_set) from the argument, else the first set variable, else the default."""
+    if arg is not None:
+        return parse(arg, _Source(setting, None)), True
+    for name in env_names:
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            return parse(raw.strip(), _Source(setting, name)), True
+    return default, False
+
+
+def _parse_bool(value: Any, src: _Source) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise src.fail(value, _BOOLEANS_ALLOWED)
+
+
+def _parse_preview_chars(value: Any, src: _Source) -> int:
+    allowed = "a whole number of characters >= 0 (0 turns the preview off)"
+    if isinstance(value, bool):
+        raise src.fail(value, allowed)
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise src.fail(value, allowed) from None
+    if not isinstance(value, int) or value < 0:
+        raise src.fail(value, allowed)
+    return value
+
+
+def _parse_interval(value: Any, src: _Source) -> float:
+    allowed = "a number of seconds > 0, such as 1.0"
+    if isinstance(value, bool):
+        raise src.fail(value, allowed)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise src.fail(value, allowed) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise src.fail(value, allowed)
+    return seconds
+
+
+def _parse_protocol(value: Any, src: _Source) -> str:
+    if isinstance(value, str) and value.strip().lower() in PROTOCOLS:
+        return value.strip().lower()
+    raise src.fail(value, "'http/protobuf' or 'grpc'")
+
+
+def _parse_text(value: Any, src: _Source) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise src.fail(value, "a non-empty string")
+
+
+def _parse_exporters(value: Any, src: _Source) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in str(value).split(",") if part.strip())
+    if not names or any(name not in EXPORTERS for name in names):
+        raise src.fail(value, "otlp, console or none (or a comma-separated list of them)")
+    return tuple(name for name in names if name != "none")
+
+
+def _parse_endpoint(value: Any, src: _Source) -> str:
+    allowed = "an http:// or https:// URL with a host, such as http://localhost:4318"
+    if not isinstance(value, str):
+        raise src.fail(value, allowed)
+    text = value.strip()
+    if "://" not in text:
+        # Tolerate the bare host:port form gRPC users often write.
+        text = f"http://{text}"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise src.fail(value, allowed) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise src.fail(value, allowed)
+    return text.rstrip("/")
+
+
+def _program_name() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(argv0)
+    if name.endswith(".py"):
+        name = name[:-3]
+    return name if name and name not in ("-c", "-m") else "python"
+
+
+def _resolve_service_name(arg: str | None, environ: Mapping[str, str]) -> str | None:
+    """Argument, then OTEL_SERVICE_NAME, then a service.name the user already set, then the program name."""
+    name, explicit = _pick("service_name", arg, ("OTEL_SERVICE_NAME",), environ, _parse_text, None)
+    if explicit:
+        return name
+    if "service.name=" in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        return None  # the SDK's resource detection applies the user's own value
+    return _program_name()
+
+
+def resolve_settings(
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    service_name: str | None = None,
+    capture_content: bool | None = None,
+    capture_stream_chunks: bool | None = None,
+    stream_preview_chars: int | None = None,
+    stream_update_interval: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting (argument > environment > default) and validate it, raising RolloutConfigError."""
+    env = os.environ if environ is None else environ
+    key, _ = _pick("api_key", api_key, ("ROLLOUT_API_KEY",), env, _parse_text, None)
+    proto, _ = _pick("protocol", protocol, ("OTEL_EXPORTER_OTLP_PROTOCOL",), env, _parse_protocol, PROTOCOLS[0])
+    default_endpoint = DEFAULT_GRPC_ENDPOINT if proto == "grpc" else DEFAULT_HTTP_ENDPOINT
+    url, url_set = _pick(
+        "endpoint", endpoint, ("ROLLOUT_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"), env, _parse_endpoint,
+        default_endpoint,
+    )
+    content, _ = _pick("capture_content", capture_content, ("ROLLOUT_CAPTURE_CONTENT",), env, _parse_bool, True)
+    chunks, _ = _pick(
+        "capture_stream_chunks", capture_stream_chunks, ("ROLLOUT_CAPTURE_STREAM_CHUNKS",), env, _parse_bool,
+        False,
+    )
+    preview, _ = _pick(
+        "stream_preview_chars", stream_preview_chars, ("ROLLOUT_STREAM_PREVIEW_CHARS",), env,
+        _parse_preview_chars, 4096,
+    )
+    interval, _ = _pick(
+        "stream_update_interval", stream_update_interval, ("ROLLOUT_STREAM_UPDATE_INTERVAL",), env,
+        _parse_interval, 1.0,
+    )
+    traces, _ = _pick("traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, ("otlp",))
+    logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, ("otlp",))
+    return Settings(
+        api_key=key,
+        endpoint=url,
+        protocol=proto,
+        service_name=_resolve_service_name(service_name, env),
+        capture_content=content,
+        capture_stream_chunks=chunks,
+        stream_preview_chars=preview,
+        stream_update_interval=interval,
+        traces_exporter=traces,
+        logs_exporter=logs,
+        endpoint_configured=url_set,
+    )
+
+
+_env_settings: Settings | None = None
+
+
+def settings_from_environment() -> Settings:
+    """Settings for spans no Rollout() processor claims: environment and defaults, read once.
+
+    A bad ROLLOUT_* value here is logged, not raised: it is found while tracing, where nothing may break.
+    """
+    global _env_settings
+    if _env_settings is None:
+        try:
+            _env_settings = resolve_settings()
+        except RolloutConfigError as exc:
+            from ._errors import logger
+
+            logger.error("%s Using the defaults instead.", exc)
+            _env_settings = Settings()
+    return _env_settings
+
+
+def reset_environment_settings() -> None:
+    """Forget the cached environment settings (tests change the environment)."""
+    global _env_settings
+    _env_settings = None

@@ -1,0 +1,148 @@
+"""Build the span and log exporters a Settings asks for, each counting its failed exports for `flush()`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
+
+from ._config import Settings
+from ._errors import log_internal_error
+
+
+class _FailureCount:
+    """Failed exports since the last `take()`; shared by the exporters of one Rollout."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def take(self) -> int:
+        with self._lock:
+            failures, self._failures = self._failures, 0
+            return failures
+
+
+class CountingSpanExporter(SpanExporter):
+    """Delegates to a span exporter and counts the exports that did not succeed."""
+
+    def __init__(self, inner: SpanExporter, failures: _FailureCount) -> None:
+        self.inner = inner
+        self._failures = failures
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = SpanExportResult.FAILURE
+        try:
+            result = self.inner.export(spans)
+        finally:
+            if result is not SpanExportResult.SUCCESS:
+                self._failures.add()
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class CountingLogExporter(LogRecordExporter):
+    """Delegates to a log record exporter and counts the exports that did not succeed."""
+
+    def __init__(self, inner: LogRecordExporter, failures: _FailureCount) -> None:
+        self.inner = inner
+        self._failures = failures
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        result = LogRecordExportResult.FAILURE
+        try:
+            result = self.inner.export(batch)
+        finally:
+            if result is not LogRecordExportResult.SUCCESS:
+                self._failures.add()
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+def _otlp_span_exporter(settings: Settings) -> SpanExporter:
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return GrpcSpanExporter(
+            endpoint=settings.endpoint,
+            insecure=settings.endpoint.startswith("http://"),
+            headers=settings.export_headers or None,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return HttpSpanExporter(endpoint=f"{settings.endpoint}/v1/traces", headers=settings.export_headers or None)
+
+
+def _otlp_log_exporter(settings: Settings) -> LogRecordExporter:
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+
+        return GrpcLogExporter(
+            endpoint=settings.endpoint,
+            insecure=settings.endpoint.startswith("http://"),
+            headers=settings.export_headers or None,
+        )
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+
+    return HttpLogExporter(endpoint=f"{settings.endpoint}/v1/logs", headers=settings.export_headers or None)
+
+
+def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExporter]:
+    """The span exporters named by OTEL_TRACES_EXPORTER (OTLP by default)."""
+    builders: dict[str, Callable[[Settings], SpanExporter]] = {
+        "otlp": _otlp_span_exporter,
+        "console": lambda _: ConsoleSpanExporter(),
+    }
+    return [CountingSpanExporter(builders[name](settings), failures) for name in settings.traces_exporter]
+
+
+def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecordExporter]:
+    """The log exporters named by OTEL_LOGS_EXPORTER (OTLP by default), for the update events."""
+    builders: dict[str, Callable[[Settings], LogRecordExporter]] = {
+        "otlp": _otlp_log_exporter,
+        "console": lambda _: ConsoleLogRecordExporter(),
+    }
+    return [CountingLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
+
+
+def new_failure_count() -> _FailureCount:
+    return _FailureCount()
+
+
+def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> bool:
+    """Run `func` on a daemon thread and wait at most `timeout` seconds; True if it finished and returned truthy.
+
+    The SDK's flush and shutdown can block on an export to a collector that does not answer; this keeps
+    the caller's wait bounded whatever the exporter does.
+    """
+    outcome: list[bool] = [False]
+
+    def target() -> None:
+        try:
+            outcome[0] = bool(func())
+        except Exception:
+            log_internal_error(what)
+
+    thread = threading.Thread(target=target, name=f"rollout-otel-{what}", daemon=True)
+    thread.start()
+    thread.join(max(0.0, timeout))
+    return not thread.is_alive() and outcome[0]

@@ -1,0 +1,162 @@
+"""The streaming SpanProcessor: live previews and update events for open streams, chunk events on request."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from time import monotonic_ns, time_ns
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger_provider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from . import _attributes as attr
+from ._claim import starting_llm_span
+from ._config import Settings, settings_from_environment
+from ._errors import log_internal_error
+from ._ticker import Ticker
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .trace import LLMSpan
+
+
+class _Watch:
+    """What the processor remembers about one open stream: a weak reference and what it last reported."""
+
+    __slots__ = ("closed", "last_chunks", "lock", "ref", "seq")
+
+    def __init__(self, llm: LLMSpan) -> None:
+        self.ref = weakref.ref(llm)
+        self.lock = threading.Lock()
+        self.last_chunks = 0
+        self.seq = 0
+        self.closed = False
+
+
+class StreamingSpanProcessor(SpanProcessor):
+    """Gives LLM spans their settings and sends `rollout.stream.update` log records while streams are open.
+
+    Cadence: one background thread wakes every `stream_update_interval` while any stream is open and
+    sends one update per stream that received chunks since its last update, so a stream gets about
+    duration / interval updates however many chunks it has. Nothing runs per chunk unless
+    `capture_stream_chunks` asks for a span event per chunk. Spans that are not LLM spans cost one
+    context-variable lookup in `on_start`.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, logger_provider: LoggerProvider | None = None) -> None:
+        self.settings = settings or settings_from_environment()
+        provider = logger_provider or get_logger_provider()
+        self._logger = provider.get_logger(attr.INSTRUMENTATION_NAME, __version__)
+        # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.
+        self._lock = threading.RLock()
+        self._open: dict[int, _Watch] = {}
+        self._shutdown = False
+        self._ticker = Ticker(self.settings.stream_update_interval, self._send_updates, "rollout-otel-updates")
+
+    # -- SpanProcessor --------------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        llm = starting_llm_span.get()
+        if llm is None or llm._processor is not None or self._shutdown:
+            return
+        llm._processor = self
+        llm._settings = self.settings
+        if llm._stream and self.settings.capture_stream_chunks:
+            llm._on_chunk = self._add_chunk_event
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+        self._ticker.shutdown()
+        with self._lock:
+            watches = list(self._open.values())
+            self._open.clear()
+        for watch in watches:
+            with watch.lock:
+                watch.closed = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    # -- called by LLMSpan ----------------------------------------------------------------------------------
+
+    def watch(self, llm: LLMSpan) -> None:
+        """Start sending updates for a stream that just opened."""
+        if self._shutdown:
+            return
+        with self._lock:
+            self._open[id(llm)] = _Watch(llm)
+        self._ticker.wake()
+
+    def unwatch(self, llm: LLMSpan) -> None:
+        """The stream is ending: no update may follow; settle its update and dropped-event counts."""
+        with self._lock:
+            watch = self._open.pop(id(llm), None)
+        if watch is not None:
+            with watch.lock:  # waits for an update being sent for this stream right now
+                watch.closed = True
+                llm._updates = watch.seq
+        if llm._on_chunk is not None:
+            dropped = getattr(llm._span, "dropped_events", 0)
+            if dropped:
+                llm._span.set_attribute(attr.STREAM_CHUNK_EVENTS_DROPPED, dropped)
+
+    def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
+        attributes: dict[str, Any] = {attr.CHUNK_INDEX: index}
+        if self.settings.capture_content:
+            attributes[attr.CHUNK_TEXT] = delta or ""
+        llm._span.add_event(attr.CHUNK_EVENT, attributes)
+
+    # -- the update thread ----------------------------------------------------------------------------------
+
+    def _send_updates(self) -> bool:
+        """One tick: an update for each open stream that got chunks since its last one. Returns whether any is open."""
+        with self._lock:
+            watches = list(self._open.items())
+        for key, watch in watches:
+            llm = watch.ref()
+            if llm is None:
+                with self._lock:
+                    self._open.pop(key, None)
+                continue
+            if llm._chunks == watch.last_chunks:
+                continue
+            with watch.lock:
+                if not watch.closed:
+                    try:
+                        self._send_update(llm, watch)
+                    except Exception:
+                        log_internal_error("sending a stream update")
+        with self._lock:
+            return bool(self._open)
+
+    def _send_update(self, llm: LLMSpan, watch: _Watch) -> None:
+        chunks = llm._chunks
+        text = llm._text
+        watch.last_chunks = chunks
+        watch.seq += 1
+        llm._updates = watch.seq
+        attributes: dict[str, Any] = {
+            attr.STREAM_CHUNKS: chunks,
+            attr.STREAM_CHARS: text.chars,
+            attr.UPDATE_SEQ: watch.seq,
+            attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
+        }
+        span_attributes = {attr.STREAM_CHUNKS: chunks, attr.STREAM_CHARS: attributes[attr.STREAM_CHARS]}
+        if self.settings.capture_content and self.settings.stream_preview_chars:
+            preview = text.tail(self.settings.stream_preview_chars)
+            attributes[attr.STREAM_PREVIEW] = preview
+            span_attributes[attr.STREAM_PREVIEW] = preview
+        llm._span.set_attributes(span_attributes)  # the live preview, for anything that reads open spans
+        self._logger.emit(
+            timestamp=time_ns(),
+            context=otel_trace.set_span_in_context(llm._span),
+            severity_number=SeverityNumber.INFO,
+            event_name=attr.UPDATE_EVENT,
+            attributes=attributes,
+        )

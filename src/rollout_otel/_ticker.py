@@ -1,0 +1,69 @@
+"""One daemon thread that calls a function every interval while there is work, and sleeps otherwise."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable
+
+from ._errors import log_internal_error
+
+
+class Ticker:
+    """Calls `tick()` every `interval` seconds for as long as it returns True; `wake()` starts it again.
+
+    The thread starts on first use, is restarted after a fork, and idles on an event (no polling) when
+    `tick()` reports nothing left to do.
+    """
+
+    def __init__(self, interval: float, tick: Callable[[], bool], name: str) -> None:
+        self._interval = interval
+        self._tick = tick
+        self._name = name
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if hasattr(os, "register_at_fork"):
+            weak_self = weakref.ref(self)
+
+            def _forget_thread_in_child() -> None:
+                ticker = weak_self()
+                if ticker is not None:
+                    ticker._lock = threading.Lock()
+                    ticker._thread = None
+
+            os.register_at_fork(after_in_child=_forget_thread_in_child)
+
+    def wake(self) -> None:
+        """There is work: make sure the thread runs and ticks."""
+        if self._stop.is_set():
+            return
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def shutdown(self, timeout: float = 1.0) -> None:
+        """Stop ticking; waits at most `timeout` seconds for a tick in progress."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            while not self._stop.wait(self._interval):
+                try:
+                    busy = self._tick()
+                except Exception:
+                    log_internal_error("periodic stream updates")
+                    busy = True
+                if not busy:
+                    break

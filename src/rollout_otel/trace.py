@@ -1,0 +1,369 @@
+"""The manual span API: `trace.llm(...)` opens an LLM span, `LLMSpan` records one call or stream into it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from time import monotonic_ns
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import _attributes as attr
+from ._claim import starting_llm_span
+from ._config import Settings, settings_from_environment
+from ._errors import log_internal_error, logger
+from ._json import to_json
+from ._text import CharCounter, StreamText
+from ._usage import usage_attributes
+from .version import __version__
+
+if TYPE_CHECKING:
+    from ._processor import StreamingSpanProcessor
+
+__all__ = ["LLMSpan", "llm"]
+
+_tracers: weakref.WeakKeyDictionary[Any, otel_trace.Tracer] = weakref.WeakKeyDictionary()
+
+
+def _tracer(provider: otel_trace.TracerProvider | None) -> otel_trace.Tracer:
+    """One tracer per provider; the global provider is looked up each time so it may be installed late."""
+    provider = provider or otel_trace.get_tracer_provider()
+    try:
+        tracer = _tracers.get(provider)
+        if tracer is None:
+            tracer = _tracers[provider] = provider.get_tracer(attr.INSTRUMENTATION_NAME, __version__)
+        return tracer
+    except TypeError:  # a provider that cannot be weakly referenced
+        return provider.get_tracer(attr.INSTRUMENTATION_NAME, __version__)
+
+
+def llm(
+    name: str,
+    *,
+    model: str | None = None,
+    stream: bool = False,
+    provider: str | None = None,
+    operation: str = "chat",
+    attributes: Mapping[str, Any] | None = None,
+    tracer_provider: otel_trace.TracerProvider | None = None,
+) -> LLMSpan:
+    """Start an LLM span; use it as `with trace.llm(...) as span:` (or `async with`).
+
+    Args:
+        name: span name, such as "openai.responses"; the part before the first dot is the default provider.
+        model: the requested model (`gen_ai.request.model`).
+        stream: whether the call streams; streamed spans get the preview, update events and stream summary.
+        provider: `gen_ai.provider.name`; defaults from `name`.
+        operation: `gen_ai.operation.name`.
+        attributes: extra span attributes, such as request parameters.
+        tracer_provider: the provider to use instead of the global one.
+    """
+    return LLMSpan(
+        name,
+        model=model,
+        stream=stream,
+        provider=provider,
+        operation=operation,
+        attributes=attributes,
+        tracer_provider=tracer_provider,
+    )
+
+
+class LLMSpan:
+    """One LLM call or stream; ends exactly once, with the output and usage it was given or gathered.
+
+    `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and one C-level append) and
+    never exports anything; the streaming processor reads the counters from another thread.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_chunks",
+        "_context_token",
+        "_end_lock",
+        "_ended",
+        "_first_chunk_ns",
+        "_on_chunk",
+        "_processor",
+        "_settings",
+        "_span",
+        "_start_ns",
+        "_stream",
+        "_text",
+        "_updates",
+        "_write",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+        provider: str | None = None,
+        operation: str = "chat",
+        attributes: Mapping[str, Any] | None = None,
+        tracer_provider: otel_trace.TracerProvider | None = None,
+    ) -> None:
+        self._ended = True  # until the span exists, so a failed start is never "finished" by __del__
+        self._end_lock = threading.Lock()
+        self._stream = bool(stream)
+        self._chunks = 0
+        self._first_chunk_ns = 0
+        self._updates = 0
+        self._context_token: object | None = None
+        self._processor: StreamingSpanProcessor | None = None
+        self._settings: Settings | None = None
+        self._on_chunk: Any = None
+        self._start_ns = monotonic_ns()
+        start_attributes: dict[str, Any] = {
+            attr.GEN_AI_OPERATION_NAME: operation,
+            attr.GEN_AI_PROVIDER_NAME: provider or name.split(".", 1)[0],
+        }
+        if model is not None:
+            start_attributes[attr.GEN_AI_REQUEST_MODEL] = model
+        start_attributes[attr.GEN_AI_REQUEST_STREAM] = self._stream
+        if attributes:
+            start_attributes.update(attributes)
+        token = starting_llm_span.set(self)
+        try:
+            self._span = _tracer(tracer_provider).start_span(
+                name, kind=SpanKind.CLIENT, attributes=start_attributes
+            )
+        finally:
+            starting_llm_span.reset(token)
+        settings = self._settings or settings_from_environment()
+        self._settings = settings
+        self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
+        self._write = self._text.write
+        self._ended = False
+        if self._stream and self._processor is not None:
+            self._processor.watch(self)
+
+    # -- the hot path ---------------------------------------------------------------------------------------
+
+    def record_chunk(self, delta: str | None) -> None:
+        """Record one streamed text delta; `None` and "" count as empty chunks. Never raises."""
+        if self._ended:
+            self._misuse("record_chunk")
+            return
+        try:
+            if not self._first_chunk_ns:
+                self._first_chunk_ns = monotonic_ns()
+            index = self._chunks
+            self._chunks = index + 1
+            if delta:
+                try:
+                    self._write(delta)
+                except TypeError:
+                    delta = self._write_coerced(delta)
+            if self._on_chunk is not None:
+                self._on_chunk(self, index, delta)
+        except Exception:
+            log_internal_error("record_chunk")
+
+    def _write_coerced(self, delta: Any) -> str:
+        """Slow path for a delta that is not a str: bytes are decoded as UTF-8, anything else goes through str()."""
+        if isinstance(delta, (bytes, bytearray, memoryview)):
+            text = bytes(delta).decode("utf-8", errors="replace")
+        else:
+            logger.warning("record_chunk expects a str delta, got %s; recording str() of it", type(delta).__name__)
+            text = str(delta)
+        self._write(text)
+        return text
+
+    # -- recording ------------------------------------------------------------------------------------------
+
+    @property
+    def otel_span(self) -> otel_trace.Span:
+        """The underlying OpenTelemetry span, for anything this API does not cover."""
+        return self._span
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether the span is still open."""
+        return not self._ended
+
+    def record_input(self, value: Any) -> None:
+        """Record the request input (messages, prompt...) as JSON; anything unserialisable falls back to repr."""
+        if self._ended:
+            self._misuse("record_input")
+            return
+        if self._settings is not None and self._settings.capture_content:
+            try:
+                self._span.set_attribute(attr.ROLLOUT_INPUT, to_json(value))
+            except Exception:
+                log_internal_error("record_input")
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one span attribute (request parameters, response id...)."""
+        if self._ended:
+            self._misuse("set_attribute")
+            return
+        try:
+            self._span.set_attribute(key, value)
+        except Exception:
+            log_internal_error("set_attribute")
+
+    def end(
+        self,
+        output: Any = None,
+        usage: Any = None,
+        finish_reason: str | Sequence[str] | None = None,
+        error: BaseException | str | None = None,
+    ) -> None:
+        """End the span once, with the final output, token usage, finish reason(s) or error.
+
+        Args:
+            output: the final output; a str is recorded as is, anything else as JSON. Defaults to the text
+                gathered from `record_chunk`.
+            usage: token usage, a dict or a provider's usage object (`input_tokens`/`output_tokens`, or
+                `prompt_tokens`/`completion_tokens`, plus cache and reasoning counts).
+            finish_reason: one reason or a list of them.
+            error: an exception or an error code; the span becomes an error.
+        """
+        self._finish(output=output, usage=usage, finish_reason=finish_reason, error=error, caller="end")
+
+    # -- context manager ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> LLMSpan:
+        try:
+            self._context_token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+        except Exception:
+            log_internal_error("entering trace.llm")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, self._context_token = self._context_token, None
+        if not self._ended:
+            if exc is None:
+                self._finish(caller=None)
+            elif isinstance(exc, asyncio.CancelledError):
+                self._finish(end_reason=attr.END_CANCELLED, caller=None)
+            elif isinstance(exc, Exception):
+                self._finish(error=exc, caller=None)
+            else:  # GeneratorExit, KeyboardInterrupt, SystemExit: the caller stopped, nothing failed
+                self._finish(end_reason=attr.END_CLOSED, caller=None)
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception:
+                log_internal_error("leaving trace.llm")
+
+    async def __aenter__(self) -> LLMSpan:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_ended", True):
+            try:
+                self._finish(end_reason=attr.END_ABANDONED, caller=None)
+            except Exception:
+                pass
+
+    # -- finishing ------------------------------------------------------------------------------------------
+
+    def _misuse(self, call: str) -> None:
+        logger.warning("%s() called on LLM span %r after it ended; ignored", call, self._span_name())
+
+    def _span_name(self) -> str:
+        return str(getattr(self._span, "name", "?"))
+
+    def _finish(
+        self,
+        *,
+        output: Any = None,
+        usage: Any = None,
+        finish_reason: str | Sequence[str] | None = None,
+        error: BaseException | str | None = None,
+        end_reason: str | None = None,
+        caller: str | None = "end",
+    ) -> bool:
+        """End the span unless it already ended; returns whether this call ended it."""
+        with self._end_lock:
+            if self._ended:
+                if caller:
+                    self._misuse(caller)
+                return False
+            self._ended = True
+        try:
+            self._record_outcome(output, usage, finish_reason, error)
+            if self._stream:
+                if end_reason is None:
+                    end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
+                self._record_stream_summary(end_reason)
+        except Exception:
+            log_internal_error("ending an LLM span")
+        finally:
+            try:
+                self._span.end()
+            except Exception:
+                log_internal_error("ending an LLM span")
+        return True
+
+    def _record_outcome(
+        self,
+        output: Any,
+        usage: Any,
+        finish_reason: str | Sequence[str] | None,
+        error: BaseException | str | None,
+    ) -> None:
+        span = self._span
+        settings = self._settings
+        if settings is not None and settings.capture_content:
+            if output is not None:
+                span.set_attribute(attr.ROLLOUT_OUTPUT, output if isinstance(output, str) else to_json(output))
+            elif self._text.chars:
+                span.set_attribute(attr.ROLLOUT_OUTPUT, self._text.text())
+        usage_attrs = usage_attributes(usage)
+        if usage_attrs:
+            span.set_attributes(usage_attrs)
+        if finish_reason:
+            reasons = [finish_reason] if isinstance(finish_reason, str) else [str(r) for r in finish_reason]
+            span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+        if self._first_chunk_ns:
+            span.set_attribute(
+                attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9
+            )
+        if error is not None:
+            if isinstance(error, BaseException):
+                error_type = type(error).__name__
+                span.record_exception(error)
+                description = f"{error_type}: {error}"
+            else:
+                error_type = description = str(error)
+            span.set_attribute(attr.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, description))
+
+    def _record_stream_summary(self, end_reason: str) -> None:
+        processor = self._processor
+        if processor is not None:
+            processor.unwatch(self)  # no update may follow the end; settles the update count
+        settings = self._settings or settings_from_environment()
+        summary: dict[str, Any] = {
+            attr.STREAM_CHUNKS: self._chunks,
+            attr.STREAM_CHARS: self._text.chars,
+            attr.STREAM_UPDATES: self._updates,
+            attr.STREAM_END_REASON: end_reason,
+        }
+        if settings.capture_content and settings.stream_preview_chars and self._text.chars:
+            summary[attr.STREAM_PREVIEW] = self._text.tail(settings.stream_preview_chars)
+        self._span.set_attributes(summary)
