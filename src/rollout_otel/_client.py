@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import os
 from types import TracebackType
+
 from opentelemetry import _logs as otel_logs
 from opentelemetry import trace as otel_trace
+from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -129,7 +131,7 @@ class Rollout:
         if isinstance(current, LoggerProvider):
             return current
         provider = LoggerProvider(resource=self._resource())
-        if isinstance(current, otel_logs.ProxyLoggerProvider):
+        if isinstance(current, ProxyLoggerProvider):
             otel_logs.set_logger_provider(provider)
         return provider
 
@@ -142,7 +144,9 @@ class Rollout:
         self._failures.take()  # failures from before this flush are not this flush's business
 
         def flush_all() -> bool:
-            return all([p.force_flush() for p in (*self._span_exports, *self._log_exports)])
+            spans = [p.force_flush() for p in self._span_exports]
+            logs = [p.force_flush() for p in self._log_exports]
+            return all(spans + logs)
 
         finished = run_with_deadline("flush", flush_all, timeout)
         return finished and self._failures.take() == 0
@@ -154,11 +158,10 @@ class Rollout:
         self._closed = True
         atexit.unregister(self._flush_at_exit)
         self.processor.shutdown()
-        millis = int(timeout * 1000)
 
         def shutdown_all() -> bool:
             for export in (*self._span_exports, *self._log_exports):
-                export.shutdown(timeout_millis=millis)
+                export.shutdown()  # type: ignore[no-untyped-call]
             return True
 
         if not run_with_deadline("shutdown", shutdown_all, timeout):

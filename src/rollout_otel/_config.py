@@ -186,24 +186,41 @@ def resolve_settings(
     proto, _ = _pick("protocol", protocol, ("OTEL_EXPORTER_OTLP_PROTOCOL",), env, _parse_protocol, PROTOCOLS[0])
     default_endpoint = DEFAULT_GRPC_ENDPOINT if proto == "grpc" else DEFAULT_HTTP_ENDPOINT
     url, url_set = _pick(
-        "endpoint", endpoint, ("ROLLOUT_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"), env, _parse_endpoint,
+        "endpoint",
+        endpoint,
+        ("ROLLOUT_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        env,
+        _parse_endpoint,
         default_endpoint,
     )
     content, _ = _pick("capture_content", capture_content, ("ROLLOUT_CAPTURE_CONTENT",), env, _parse_bool, True)
     chunks, _ = _pick(
-        "capture_stream_chunks", capture_stream_chunks, ("ROLLOUT_CAPTURE_STREAM_CHUNKS",), env, _parse_bool,
+        "capture_stream_chunks",
+        capture_stream_chunks,
+        ("ROLLOUT_CAPTURE_STREAM_CHUNKS",),
+        env,
+        _parse_bool,
         False,
     )
     preview, _ = _pick(
-        "stream_preview_chars", stream_preview_chars, ("ROLLOUT_STREAM_PREVIEW_CHARS",), env,
-        _parse_preview_chars, 4096,
+        "stream_preview_chars",
+        stream_preview_chars,
+        ("ROLLOUT_STREAM_PREVIEW_CHARS",),
+        env,
+        _parse_preview_chars,
+        4096,
     )
     interval, _ = _pick(
-        "stream_update_interval", stream_update_interval, ("ROLLOUT_STREAM_UPDATE_INTERVAL",), env,
-        _parse_interval, 1.0,
+        "stream_update_interval",
+        stream_update_interval,
+        ("ROLLOUT_STREAM_UPDATE_INTERVAL",),
+        env,
+        _parse_interval,
+        1.0,
     )
-    traces, _ = _pick("traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, ("otlp",))
-    logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, ("otlp",))
+    otlp_only: tuple[str, ...] = ("otlp",)
+    traces, _ = _pick("traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only)
+    logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, otlp_only)
     return Settings(
         api_key=key,
         endpoint=url,

@@ -28,7 +28,7 @@ def set_raise_internal_errors(enabled: bool) -> None:
 def log_internal_error(where: str) -> None:
     """Log the exception being handled as a rollout-otel bug; re-raise it under the test suite."""
     if _raise_internal_errors:
-        raise  # noqa: PLE0704 - re-raises the exception being handled
+        raise
     logger.warning("Internal error in rollout-otel (%s); tracing continues without it", where, exc_info=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -133,9 +134,7 @@ class LLMSpan:
             start_attributes.update(attributes)
         token = starting_llm_span.set(self)
         try:
-            self._span = _tracer(tracer_provider).start_span(
-                name, kind=SpanKind.CLIENT, attributes=start_attributes
-            )
+            self._span = _tracer(tracer_provider).start_span(name, kind=SpanKind.CLIENT, attributes=start_attributes)
         finally:
             starting_llm_span.reset(token)
         settings = self._settings or settings_from_environment()
@@ -274,10 +273,8 @@ class LLMSpan:
 
     def __del__(self) -> None:
         if not getattr(self, "_ended", True):
-            try:
+            with contextlib.suppress(Exception):  # interpreter shutdown may have torn down what _finish needs
                 self._finish(end_reason=attr.END_ABANDONED, caller=None)
-            except Exception:
-                pass
 
     # -- finishing ------------------------------------------------------------------------------------------
 
@@ -340,9 +337,7 @@ class LLMSpan:
             reasons = [finish_reason] if isinstance(finish_reason, str) else [str(r) for r in finish_reason]
             span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
         if self._first_chunk_ns:
-            span.set_attribute(
-                attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9
-            )
+            span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9)
         if error is not None:
             if isinstance(error, BaseException):
                 error_type = type(error).__name__

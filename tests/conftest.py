@@ -1,0 +1,43 @@
+"""Fixtures: each test gets its own providers, strict internal-error handling and clean OpenTelemetry globals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace as otel_trace
+from opentelemetry._logs import _internal as otel_logs_internal
+from opentelemetry.util._once import Once
+
+from rollout_otel import _config, _errors
+from rollout_otel.testing import Capture
+
+
+def reset_otel_globals() -> None:
+    """Forget the global tracer and logger providers so a test can install its own."""
+    otel_trace._TRACER_PROVIDER = None
+    otel_trace._TRACER_PROVIDER_SET_ONCE = Once()
+    otel_logs_internal._LOGGER_PROVIDER = None
+    otel_logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+
+
+@pytest.fixture(autouse=True)
+def _isolation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(__import__("os").environ):
+        if name.startswith(("ROLLOUT_", "OTEL_")):
+            monkeypatch.delenv(name)
+    _config.reset_environment_settings()
+    _errors.set_raise_internal_errors(True)
+    reset_otel_globals()
+    yield
+    reset_otel_globals()
+    _config.reset_environment_settings()
+    _errors.set_raise_internal_errors(False)
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    """In-memory providers with the streaming processor, updates every 50 ms."""
+    capture = Capture(stream_update_interval=0.05)
+    yield capture
+    capture.shutdown()

@@ -1,0 +1,228 @@
+"""The streaming SpanProcessor: update events while a stream is open, chunk events on request."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+from rollout_otel.testing import Capture
+
+INTERVAL = 0.05
+
+
+def _stream(capture: Capture, deltas: int, seconds: float, name: str = "a.b") -> None:
+    """Record `deltas` chunks spread evenly over `seconds` of wall time."""
+    with capture.llm(name, stream=True) as span:
+        start = time.monotonic()
+        for i in range(deltas):
+            span.record_chunk(f"t{i} ")
+            target = start + seconds * (i + 1) / deltas
+            delay = target - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+
+def test_updates_carry_preview_counts_and_the_span_ids(cap: Capture) -> None:
+    _stream(cap, deltas=40, seconds=0.4)
+    span = cap.span()
+    updates = cap.updates(span)
+    assert 4 <= len(updates) <= 9
+    seqs = [u.log_record.attributes["rollout.stream.update.seq"] for u in updates]
+    assert seqs == list(range(1, len(updates) + 1))
+    assert span.attributes["rollout.stream.updates"] == len(updates)
+    previous_chunks = 0
+    for update in updates:
+        record = update.log_record
+        attrs = record.attributes
+        assert record.trace_id == span.context.trace_id
+        assert record.span_id == span.context.span_id
+        assert record.event_name == "rollout.stream.update"
+        assert attrs["rollout.stream.chunks"] > previous_chunks
+        previous_chunks = attrs["rollout.stream.chunks"]
+        text = "".join(f"t{i} " for i in range(attrs["rollout.stream.chunks"]))
+        assert attrs["rollout.stream.chars"] == len(text)
+        assert attrs["rollout.stream.preview"] == text[-4096:]
+        assert 0 < attrs["rollout.stream.elapsed"] < 1
+        assert record.timestamp is not None and record.timestamp < span.end_time
+
+
+def test_update_count_is_bounded_by_duration_not_chunks() -> None:
+    counts = []
+    for deltas in (20, 20_000):
+        capture = Capture(stream_update_interval=0.1)
+        _stream(capture, deltas=deltas, seconds=0.6)
+        counts.append(len(capture.updates()))
+        capture.shutdown()
+    assert all(4 <= c <= 7 for c in counts), counts
+
+
+def test_first_update_comes_within_one_interval_of_the_first_chunk() -> None:
+    capture = Capture(stream_update_interval=0.2)
+    with capture.llm("a.b", stream=True) as span:
+        time.sleep(0.05)
+        first_chunk = time.time_ns()
+        span.record_chunk("x")
+        deadline = time.monotonic() + 1
+        while not capture.updates() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    (update,) = capture.updates()
+    assert (update.log_record.timestamp - first_chunk) / 1e9 <= 0.2 + 0.05
+    capture.shutdown()
+
+
+def test_no_update_for_an_interval_without_chunks_and_none_after_the_end(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        span.record_chunk("one")
+        time.sleep(INTERVAL * 6)
+        span.record_chunk("two")
+        time.sleep(INTERVAL * 3)
+    time.sleep(INTERVAL * 4)
+    updates = cap.updates()
+    assert [u.log_record.attributes["rollout.stream.chunks"] for u in updates] == [1, 2]
+    assert cap.span().attributes["rollout.stream.updates"] == 2
+
+
+def test_streams_without_chunks_and_unstreamed_spans_send_no_updates(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True):
+        time.sleep(INTERVAL * 3)
+    with cap.llm("c.d", stream=False) as span:
+        span.record_chunk("x")
+        time.sleep(INTERVAL * 3)
+    assert cap.updates() == []
+
+
+def test_concurrent_streams_keep_their_own_updates(cap: Capture) -> None:
+    def worker(n: int) -> None:
+        with cap.llm(f"stream.{n}", stream=True) as span:
+            for i in range(30):
+                span.record_chunk(f"[{n}:{i}]")
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans = cap.spans()
+    assert len(spans) == 8
+    for span in spans:
+        n = span.name.split(".")[1]
+        assert span.attributes["rollout.output"] == "".join(f"[{n}:{i}]" for i in range(30))
+        for update in cap.updates(span):
+            assert f"[{n}:0]" in update.log_record.attributes["rollout.stream.preview"]
+            assert f"[{int(n) + 1}:" not in update.log_record.attributes["rollout.stream.preview"]
+        assert span.attributes["rollout.stream.updates"] == len(cap.updates(span))
+
+
+def test_chunk_events_arrive_intact_when_asked_for() -> None:
+    capture = Capture(capture_stream_chunks=True)
+    with capture.llm("a.b", stream=True) as span:
+        for i in range(2_000):
+            span.record_chunk(f"c{i}")
+        span.record_chunk(None)
+    events = capture.span().events
+    assert len(events) == 2_001
+    assert [e.attributes["rollout.chunk.index"] for e in events] == list(range(2_001))
+    assert [e.attributes["rollout.chunk.text"] for e in events] == [f"c{i}" for i in range(2_000)] + [""]
+    assert {e.name for e in events} == {"rollout.stream.chunk"}
+    assert "rollout.stream.chunk_events_dropped" not in capture.span().attributes
+    capture.shutdown()
+
+
+def test_chunk_events_cut_by_a_limit_are_counted() -> None:
+    capture = Capture(capture_stream_chunks=True, max_events=100)
+    with capture.llm("a.b", stream=True) as span:
+        for i in range(250):
+            span.record_chunk(f"c{i}")
+    s = capture.span()
+    assert len(s.events) == 100
+    assert s.attributes["rollout.stream.chunk_events_dropped"] == 150
+    capture.shutdown()
+
+
+def test_no_chunk_events_by_default(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        for i in range(300):
+            span.record_chunk(f"c{i}")
+    assert cap.span().events == ()
+
+
+def test_capture_content_off_sends_updates_without_text() -> None:
+    capture = Capture(capture_content=False, stream_update_interval=0.05)
+    _stream(capture, deltas=10, seconds=0.2)
+    updates = capture.updates()
+    assert updates
+    for update in updates:
+        assert "rollout.stream.preview" not in update.log_record.attributes
+        assert update.log_record.attributes["rollout.stream.chars"] > 0
+    capture.shutdown()
+
+
+def test_live_preview_attribute_is_kept_on_the_open_span(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        span.record_chunk("live ")
+        deadline = time.monotonic() + 1
+        while not cap.updates() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        live = span.otel_span.attributes  # type: ignore[attr-defined]
+        assert live["rollout.stream.preview"] == "live "
+        assert live["rollout.stream.chunks"] == 1
+
+
+def test_shutdown_stops_updates_and_spans_still_end(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        cap.processor.shutdown()
+        span.record_chunk("x")
+        time.sleep(INTERVAL * 3)
+    assert cap.updates() == []
+    assert cap.span().attributes["rollout.output"] == "x"
+
+
+def test_other_spans_pass_through_untouched(cap: Capture) -> None:
+    with cap.tracer_provider.get_tracer("app").start_as_current_span("plain") as plain:
+        plain.set_attribute("k", 1)
+    assert dict(cap.span("plain").attributes) == {"k": 1}
+
+
+def test_a_second_processor_leaves_the_span_to_the_first() -> None:
+    first = Capture(stream_preview_chars=3)
+    second = Capture(stream_preview_chars=10)
+    first.tracer_provider.add_span_processor(second.processor)
+    with first.llm("a.b", stream=True) as span:
+        span.record_chunk("abcdef")
+    assert first.span().attributes["rollout.stream.preview"] == "def"
+    first.shutdown()
+    second.shutdown()
+
+
+def test_abandoned_stream_is_forgotten_by_the_processor(cap: Capture) -> None:
+    span = cap.llm("a.b", stream=True)
+    span.record_chunk("x")
+    del span
+    gc.collect()
+    time.sleep(INTERVAL * 2)
+    assert cap.processor._open == {}
+    assert cap.span().attributes["rollout.stream.end_reason"] == "abandoned"
+
+
+def test_update_thread_idles_when_no_stream_is_open() -> None:
+    capture = Capture(stream_update_interval=0.02)
+    ticker = capture.processor._ticker
+    calls: list[float] = []
+    real_tick = ticker._tick
+
+    def counting_tick() -> bool:
+        calls.append(time.monotonic())
+        return real_tick()
+
+    ticker._tick = counting_tick
+    with capture.llm("a.b", stream=True) as span:
+        span.record_chunk("x")
+        time.sleep(0.1)
+    time.sleep(0.05)  # the tick after the end sees no open stream and stops
+    settled = len(calls)
+    time.sleep(0.2)  # ten intervals with nothing open
+    assert settled >= 3
+    assert len(calls) == settled
+    capture.shutdown()
