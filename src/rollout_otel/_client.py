@@ -160,8 +160,10 @@ class Rollout:
         self.processor.shutdown()
 
         def shutdown_all() -> bool:
-            for export in (*self._span_exports, *self._log_exports):
-                export.shutdown()  # type: ignore[no-untyped-call]
+            for span_export in self._span_exports:
+                span_export.shutdown()  # type: ignore[no-untyped-call]
+            for log_export in self._log_exports:
+                log_export.shutdown()  # type: ignore[no-untyped-call]
             return True
 
         if not run_with_deadline("shutdown", shutdown_all, timeout):
