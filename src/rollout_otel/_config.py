@@ -90,14 +90,13 @@ def _parse_preview_chars(value: Any, src: _Source) -> int:
     allowed = "a whole number of characters >= 0 (0 turns the preview off)"
     if isinstance(value, bool):
         raise src.fail(value, allowed)
-    if isinstance(value, str):
-        try:
-            value = int(value)
-        except ValueError:
-            raise src.fail(value, allowed) from None
-    if not isinstance(value, int) or value < 0:
+    try:
+        chars = int(value) if isinstance(value, str) else value
+    except ValueError:
+        raise src.fail(value, allowed) from None
+    if not isinstance(chars, int) or chars < 0:
         raise src.fail(value, allowed)
-    return value
+    return chars
 
 
 def _parse_interval(value: Any, src: _Source) -> float:
