@@ -1,0 +1,113 @@
+"""The demo: one streamed LLM call traced live, printed as the update events go out and when the span ends."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from . import _attributes as attr
+from ._client import Rollout
+from .trace import llm
+
+PROMPT = "Explain in a few sentences why streamed LLM responses are hard to trace."
+REPLY = (
+    "Streaming sends the answer as hundreds of small deltas, often one token each, over many seconds. "
+    "A tracer that records every delta as its own event floods the backend, while one that waits for the "
+    "end shows nothing until the call is over, which is exactly when you no longer need to watch it. "
+    "rollout-otel keeps a rolling preview of the text in memory, sends an update event about once a "
+    "second while the stream is open, and records the final output and the token usage when it ends. "
+    "The cost on the token path is one append per chunk."
+)
+MODEL = "demo-model-1"
+
+
+def fake_token_stream(text: str, seconds: float) -> Iterator[str]:
+    """Yield `text` in token-sized deltas spread over about `seconds`, like a provider's stream."""
+    tokens = re.findall(r" ?\w+|[^\w\s]| ", text)
+    delay = seconds / max(1, len(tokens))
+    for token in tokens:
+        time.sleep(delay)
+        yield token
+
+
+def _shorten(text: str, width: int) -> str:
+    flat = text.replace("\n", " ")
+    return flat if len(flat) <= width else "..." + flat[-(width - 3) :]
+
+
+class _PrintUpdates(LogRecordProcessor):
+    """Prints each update event the moment the processor emits it."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        record = log_record.log_record
+        if record.event_name != attr.UPDATE_EVENT:
+            return
+        a: Any = record.attributes or {}
+        preview = _shorten(str(a.get(attr.STREAM_PREVIEW, "")), 60)
+        self._out.write(
+            f"  [{a[attr.UPDATE_ELAPSED]:5.2f}s] update #{a[attr.UPDATE_SEQ]}  "
+            f"chunks={a[attr.STREAM_CHUNKS]:<4} chars={a[attr.STREAM_CHARS]:<4} preview: {preview!r}\n"
+        )
+        self._out.flush()
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class _PrintSpans(SpanProcessor):
+    """Prints every finished LLM span with all its attributes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def on_end(self, span: ReadableSpan) -> None:
+        duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        context = span.get_span_context()
+        assert context is not None
+        self._out.write(
+            f"\nfinished span {span.name!r}  trace_id={context.trace_id:032x} span_id={context.span_id:016x}\n"
+            f"  {'duration':<38} {duration:.2f} s\n"
+        )
+        for key, value in (span.attributes or {}).items():
+            shown = _shorten(value, 70) if isinstance(value, str) else value
+            self._out.write(f"  {key:<38} {shown!r}\n")
+        self._out.flush()
+
+
+def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.stdout) -> None:
+    """Stream a reply through a traced span, printing update events live and the finished span at the end."""
+    rollout = Rollout(stream_update_interval=interval, service_name="rollout-otel-demo")
+    s = rollout.settings
+    exporting = bool(s.traces_exporter) and s.endpoint_configured
+    out.write(
+        "rollout-otel demo: one streamed LLM call, traced live (local generator: no API key, no network)\n"
+        f"  update interval {s.stream_update_interval:g} s, preview {s.stream_preview_chars} chars, "
+        + (f"exporting to {s.endpoint} ({s.protocol})\n" if exporting else "not exporting (set ROLLOUT_ENDPOINT "
+           "or pass --endpoint to send the span and updates to an OTLP collector)\n")
+        + f"\nprompt: {PROMPT}\nupdate events while the stream is open:\n"
+    )
+    rollout.logger_provider.add_log_record_processor(_PrintUpdates(out))
+    rollout.tracer_provider.add_span_processor(_PrintSpans(out))
+    with llm("demo.chat", model=MODEL, stream=True, tracer_provider=rollout.tracer_provider) as span:
+        span.record_input({"messages": [{"role": "user", "content": PROMPT}]})
+        chunks = 0
+        for delta in fake_token_stream(REPLY, seconds):
+            span.record_chunk(delta)
+            chunks += 1
+        span.end(usage={"input_tokens": len(PROMPT.split()), "output_tokens": chunks}, finish_reason="stop")
+    if exporting:
+        ok = rollout.flush()
+        out.write(f"\nexport to {s.endpoint}: {'done' if ok else 'FAILED (is a collector listening there?)'}\n")
+    rollout.shutdown()
