@@ -425,6 +425,7 @@ class OtlpSink:
         self._http_server: _SinkHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._grpc_server: grpc.Server | None = None
+        self._grpc_executor: ThreadPoolExecutor | None = None
         self._grpc_port: int | None = None
 
     # -- lifecycle
@@ -437,10 +438,8 @@ class OtlpSink:
         http_thread = threading.Thread(
             target=http_server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink-http", daemon=True
         )
-        grpc_server = grpc.server(
-            ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-sink-grpc"),
-            options=[("grpc.so_reuseport", 0)],
-        )
+        executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-sink-grpc")
+        grpc_server = grpc.server(executor, options=[("grpc.so_reuseport", 0)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceServicer(self), grpc_server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), grpc_server)
         try:
@@ -451,10 +450,12 @@ class OtlpSink:
         except BaseException:
             http_server.server_close()
             grpc_server.stop(None)
+            executor.shutdown(wait=False)
             raise
         http_thread.start()
         self._http_server, self._http_thread = http_server, http_thread
         self._grpc_server, self._grpc_port = grpc_server, grpc_port
+        self._grpc_executor = executor
         return self
 
     def stop(self) -> None:
@@ -470,6 +471,10 @@ class OtlpSink:
             self._http_thread = None
         if grpc_server is not None:
             grpc_server.stop(grace=0.5).wait(timeout=5)
+        if self._grpc_executor is not None:
+            # grpc.Server does not own its executor; without this its threads linger.
+            self._grpc_executor.shutdown(wait=False)
+            self._grpc_executor = None
         self._grpc_port = None
 
     def __enter__(self) -> OtlpSink:

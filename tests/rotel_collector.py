@@ -130,8 +130,8 @@ class RotelCollector:
     def start(self, attempts: int = 3) -> RotelCollector:
         """Start rotel and wait until both receivers accept TCP connections.
 
-        Retries with new ports if the process dies early (a port picked by
-        ``find_free_port`` may have been taken in the meantime).
+        Retries with new ports if rotel exits with "Address already in use"
+        (a port picked by ``find_free_port`` may have been taken meanwhile).
         """
         if self._proc is not None:
             raise RuntimeError("RotelCollector already started")
@@ -149,6 +149,8 @@ class RotelCollector:
                     # Still running but not listening: not a port race, give up.
                     self._terminate()
                     break
+                if "address already in use" not in str(exc).lower():
+                    break  # bad flags or similar; retrying will not help
         assert last_error is not None
         self.stop()  # the message already holds the log tail; drop temp files
         raise last_error
