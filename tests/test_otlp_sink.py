@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AnyValue, AttributeValue
 
 from otlp_sink import GRPC_LOGS_METHOD, GRPC_TRACES_METHOD, OtlpSink, ReceivedEvent
-from rotel_collector import RotelCollector, rotel_binary
+from rotel_collector import RotelCollector
 
 SERVICE = "otlp-sink-selftest"
 HEADER = ("x-sink-test", "hello-sink")
@@ -264,7 +264,6 @@ def test_stop_is_idempotent_and_data_stays_readable() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(rotel_binary() is None, reason="rotel-agent binary not installed")
 @pytest.mark.parametrize("ingress", ["http", "http-gzip", "grpc"])
 def test_sdk_through_rotel_to_sink(sink: OtlpSink, ingress: str) -> None:
     with RotelCollector(sink.grpc_endpoint) as rotel:
