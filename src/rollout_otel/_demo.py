@@ -94,8 +94,12 @@ def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.s
     out.write(
         "rollout-otel demo: one streamed LLM call, traced live (local generator: no API key, no network)\n"
         f"  update interval {s.stream_update_interval:g} s, preview {s.stream_preview_chars} chars, "
-        + (f"exporting to {s.endpoint} ({s.protocol})\n" if exporting else "not exporting (set ROLLOUT_ENDPOINT "
-           "or pass --endpoint to send the span and updates to an OTLP collector)\n")
+        + (
+            f"exporting to {s.endpoint} ({s.protocol})\n"
+            if exporting
+            else "not exporting (set ROLLOUT_ENDPOINT "
+            "or pass --endpoint to send the span and updates to an OTLP collector)\n"
+        )
         + f"\nprompt: {PROMPT}\nupdate events while the stream is open:\n"
     )
     rollout.logger_provider.add_log_record_processor(_PrintUpdates(out))

@@ -1,0 +1,79 @@
+"""The demo command and the README's quick start, run as a user would, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otlp_sink import OtlpSink
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sink() -> Iterator[OtlpSink]:
+    with OtlpSink() as running:
+        yield running
+
+
+def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+    return subprocess.run(
+        args, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_demo_prints_updates_while_streaming_then_the_span() -> None:
+    result = run([sys.executable, "-m", "rollout_otel.cli", "demo", "--seconds", "1.2", "--interval", "0.25"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "not exporting" in out
+    updates = re.findall(r"update #(\d+)\s+chunks=(\d+)", out)
+    assert 3 <= len(updates) <= 6
+    assert [int(seq) for seq, _ in updates] == list(range(1, len(updates) + 1))
+    assert out.index("update #1") < out.index("finished span 'demo.chat'")
+    assert "rollout.stream.end_reason              'completed'" in out
+    assert f"rollout.stream.updates                 {len(updates)}" in out
+    assert result.stderr == ""
+
+
+@pytest.mark.integration
+def test_demo_exports_to_the_endpoint_it_is_given(sink: OtlpSink) -> None:
+    result = run(["rollout-otel", "demo", "--seconds", "0.8", "--interval", "0.2", "--endpoint", sink.http_endpoint])
+    assert result.returncode == 0, result.stderr
+    assert f"exporting to {sink.http_endpoint}" in result.stdout
+    assert f"export to {sink.http_endpoint}: done" in result.stdout
+    (span,) = sink.spans("demo.chat")
+    updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+    assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
+    assert span.resource["service.name"] == "rollout-otel-demo"
+
+
+def test_demo_reports_bad_configuration_clearly() -> None:
+    result = run(["rollout-otel", "demo"], env={"ROLLOUT_STREAM_PREVIEW_CHARS": "-1"})
+    assert result.returncode == 2
+    assert "ROLLOUT_STREAM_PREVIEW_CHARS='-1'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_readme_quick_start_runs_as_written(sink: OtlpSink, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1]
+    code = re.search(r"```python\n(.*?)```", quick_start, re.S)
+    assert code is not None
+    script = tmp_path / "quick_start.py"
+    script.write_text(code.group(1))
+    result = run([sys.executable, str(script)], env={"ROLLOUT_ENDPOINT": sink.http_endpoint})
+    assert result.returncode == 0, result.stderr
+    (span,) = sink.wait_for_spans(1)
+    assert span.name == "openai.responses"
+    assert span.attributes["rollout.output"] == "Spans drift like leaves"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 512
+    assert sink.requests()[0].headers["authorization"] == "Bearer ..."
