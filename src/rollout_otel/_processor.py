@@ -94,17 +94,13 @@ class StreamingSpanProcessor(SpanProcessor):
         self._ticker.wake()
 
     def unwatch(self, llm: LLMSpan) -> None:
-        """The stream is ending: no update may follow; settle its update and dropped-event counts."""
+        """The stream is ending: no update may follow; settle its update count."""
         with self._lock:
             watch = self._open.pop(id(llm), None)
         if watch is not None:
             with watch.lock:  # waits for an update being sent for this stream right now
                 watch.closed = True
                 llm._updates = watch.seq
-        if llm._on_chunk is not None:
-            dropped = getattr(llm._span, "dropped_events", 0)
-            if dropped:
-                llm._span.set_attribute(attr.STREAM_CHUNK_EVENTS_DROPPED, dropped)
 
     def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
         attributes: dict[str, Any] = {attr.CHUNK_INDEX: index}

@@ -157,6 +157,8 @@ class LLMSpan:
                 self._first_chunk_ns = monotonic_ns()
             index = self._chunks
             self._chunks = index + 1
+            if not index & 0xFFF:  # every 4,096 chunks: keeps StreamText's overhead constant before 3.12
+                self._text.compact()
             if delta:
                 try:
                     self._write(delta)
@@ -302,14 +304,18 @@ class LLMSpan:
                 return False
             self._ended = True
         try:
-            self._record_outcome(output, usage, finish_reason, error)
+            if self._stream and self._processor is not None:
+                self._processor.unwatch(self)  # no update may follow the end; settles the update count
+            text = self._text.text()  # read once: on 3.12+ each read copies the whole text
+            self._record_outcome(output, usage, finish_reason, error, text)
             if self._stream:
                 if end_reason is None:
                     end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
-                self._record_stream_summary(end_reason)
+                self._record_stream_summary(end_reason, text)
         except Exception:
             log_internal_error("ending an LLM span")
         finally:
+            self._text = CharCounter(self._text.chars)  # the span holds the output now; free the buffer
             try:
                 self._span.end()
             except Exception:
@@ -322,14 +328,15 @@ class LLMSpan:
         usage: Any,
         finish_reason: str | Sequence[str] | None,
         error: BaseException | str | None,
+        text: str,
     ) -> None:
         span = self._span
         settings = self._settings
         if settings is not None and settings.capture_content:
             if output is not None:
                 span.set_attribute(attr.ROLLOUT_OUTPUT, output if isinstance(output, str) else to_json(output))
-            elif self._text.chars:
-                span.set_attribute(attr.ROLLOUT_OUTPUT, self._text.text())
+            elif text:
+                span.set_attribute(attr.ROLLOUT_OUTPUT, text)
         usage_attrs = usage_attributes(usage)
         if usage_attrs:
             span.set_attributes(usage_attrs)
@@ -348,10 +355,7 @@ class LLMSpan:
             span.set_attribute(attr.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, description))
 
-    def _record_stream_summary(self, end_reason: str) -> None:
-        processor = self._processor
-        if processor is not None:
-            processor.unwatch(self)  # no update may follow the end; settles the update count
+    def _record_stream_summary(self, end_reason: str, text: str) -> None:
         settings = self._settings or settings_from_environment()
         summary: dict[str, Any] = {
             attr.STREAM_CHUNKS: self._chunks,
@@ -359,6 +363,10 @@ class LLMSpan:
             attr.STREAM_UPDATES: self._updates,
             attr.STREAM_END_REASON: end_reason,
         }
-        if settings.capture_content and settings.stream_preview_chars and self._text.chars:
-            summary[attr.STREAM_PREVIEW] = self._text.tail(settings.stream_preview_chars)
+        if settings.capture_content and settings.stream_preview_chars and text:
+            summary[attr.STREAM_PREVIEW] = text[-settings.stream_preview_chars :]
+        if self._on_chunk is not None:  # chunk events on: say how many a span event limit cut
+            dropped = getattr(self._span, "dropped_events", 0)
+            if dropped:
+                summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
         self._span.set_attributes(summary)
