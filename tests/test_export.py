@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -202,3 +205,19 @@ def test_environment_configures_the_export(sink: OtlpSink, monkeypatch: pytest.M
         assert sink.requests()[0].headers["authorization"] == "Bearer env-key"
     finally:
         rollout.shutdown()
+
+
+def test_a_program_that_never_flushes_still_exports_at_exit(sink: OtlpSink, tmp_path: Any) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "from rollout_otel import Rollout, trace\n"
+        "Rollout(stream_update_interval=0.05)\n"
+        "with trace.llm('openai.chat.completions', stream=True) as span:\n"
+        "    span.record_chunk('bye')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+    env["ROLLOUT_ENDPOINT"] = sink.http_endpoint
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    (span,) = sink.spans()
+    assert span.attributes["rollout.output"] == "bye"
