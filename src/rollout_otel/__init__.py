@@ -4,6 +4,7 @@ from . import trace
 from ._client import Rollout
 from ._errors import RolloutConfigError
 from ._processor import StreamingSpanProcessor
+from ._wrap import wrap
 from .trace import LLMSpan
 from .version import __version__
 
@@ -14,4 +15,5 @@ __all__ = [
     "StreamingSpanProcessor",
     "__version__",
     "trace",
+    "wrap",
 ]

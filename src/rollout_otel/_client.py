@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 from types import TracebackType
+from typing import TypeVar
 
 from opentelemetry import _logs as otel_logs
 from opentelemetry import trace as otel_trace
@@ -19,6 +20,9 @@ from ._config import Settings, resolve_settings
 from ._errors import logger
 from ._exporters import log_exporters, new_failure_count, run_with_deadline, span_exporters
 from ._processor import StreamingSpanProcessor
+from ._wrap import wrap
+
+_C = TypeVar("_C")
 
 # Update events must be visible within a second, so logs are flushed far more often than the SDK's 1 s.
 LOG_EXPORT_DELAY_MS = 250
@@ -168,6 +172,10 @@ class Rollout:
 
         if not run_with_deadline("shutdown", shutdown_all, timeout):
             logger.warning("rollout-otel shutdown gave up after %.1f s; unsent telemetry was dropped", timeout)
+
+    def wrap(self, client: _C) -> _C:
+        """Trace every LLM call made through `client` with this Rollout's providers; returns the same client."""
+        return wrap(client, tracer_provider=self.tracer_provider)
 
     def _flush_at_exit(self) -> None:
         if not self.flush(DEFAULT_TIMEOUT):

@@ -169,6 +169,11 @@ class LLMSpan:
         except Exception:
             log_internal_error("record_chunk")
 
+    def _mark_event(self) -> None:
+        """The provider sent its first event: time to first chunk counts from here even if it holds no text."""
+        if not self._first_chunk_ns:
+            self._first_chunk_ns = monotonic_ns()
+
     def _write_coerced(self, delta: Any) -> str:
         """Slow path for a delta that is not a str: bytes are decoded as UTF-8, anything else goes through str()."""
         if isinstance(delta, (bytes, bytearray, memoryview)):
@@ -347,7 +352,7 @@ class LLMSpan:
             span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9)
         if error is not None:
             if isinstance(error, BaseException):
-                error_type = type(error).__name__
+                error_type = getattr(error, "error_type", None) or type(error).__name__
                 span.record_exception(error)
                 description = f"{error_type}: {error}"
             else:

@@ -1,0 +1,35 @@
+"""`wrap(client)`: trace one provider client instance, whichever provider it is."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from opentelemetry.trace import TracerProvider
+
+_C = TypeVar("_C")
+_MARK = "_rollout_otel_wrapped"
+
+
+def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
+    """Trace every LLM call made through `client`, and return the same client.
+
+    Args:
+        client: an `openai.OpenAI` or `openai.AsyncOpenAI` (Azure and any compatible `base_url` included).
+        tracer_provider: the provider to trace with; the global one by default.
+
+    Raises:
+        TypeError: `client` is not a client rollout-otel knows how to trace.
+    """
+    if getattr(client, _MARK, False):
+        return client  # wrapping twice must not give two spans per call
+    from .instrumentation.openai import is_openai_client, wrap_openai
+
+    if is_openai_client(client):
+        wrap_openai(client, tracer_provider)
+    else:
+        raise TypeError(
+            f"rollout_otel.wrap() cannot trace a {type(client).__module__}.{type(client).__qualname__}: "
+            "pass an openai.OpenAI or openai.AsyncOpenAI client"
+        )
+    setattr(client, _MARK, True)
+    return client

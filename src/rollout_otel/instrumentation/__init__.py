@@ -1,0 +1,1 @@
+"""Provider instrumentation: one package per provider, the shared stream proxy in `_stream.py`."""

@@ -1,0 +1,238 @@
+"""Stream proxies: the caller iterates the provider's own stream object and items; the span follows along.
+
+The proxy is a `wrapt.ObjectProxy`, so `isinstance`, `.response` and every other attribute behave as the
+provider's stream. Iteration goes through a fresh generator per `for` loop, so a bare `break` closes it at
+once and the span ends right there. The span's context is never attached, so nothing started by the caller
+while a stream is open becomes its child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import wrapt
+
+from .. import _attributes as attr
+from .._errors import log_internal_error
+from ..trace import LLMSpan
+from ._outcome import Accumulator
+
+
+def _running(stream: Any) -> bool:
+    """Whether the provider's own stream generator is executing right now (its `finally` closes the response)."""
+    gen = getattr(stream, "_iterator", None)
+    return bool(getattr(gen, "gi_running", False) or getattr(gen, "ag_running", False))
+
+
+def finish(span: LLMSpan, acc: Accumulator, end_reason: str, error: BaseException | None = None) -> None:
+    """End `span` once with what `acc` gathered; a stream that delivered its terminal event is `completed`."""
+    if not span.is_recording:
+        return
+    try:
+        outcome = acc.outcome(span._text.text())
+    except Exception:
+        log_internal_error("assembling a stream's output")
+        outcome = {}
+    if error is not None:
+        outcome["error"] = error
+        end_reason = attr.END_ERROR
+    elif outcome.get("error") is not None:
+        end_reason = attr.END_ERROR
+    elif end_reason == attr.END_CLOSED and acc.terminal_seen:
+        end_reason = attr.END_COMPLETED
+    span._finish(end_reason=end_reason, caller=None, **outcome)
+
+
+def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
+    """End the span when the HTTP response is closed directly, as the SDK's stream helpers do on early exit."""
+    response = getattr(stream, "response", None)
+    original: Callable[..., Any] | None = getattr(response, method, None)
+    if response is None or original is None:
+        return
+    proxy_ref = weakref.ref(proxy)
+
+    def closed_by_someone() -> None:
+        traced = proxy_ref()
+        if traced is not None and not _running(stream):  # inside iteration the proxy sees the end itself
+            finish(traced._self_span, traced._self_acc, attr.END_CLOSED)
+
+    if asyncio.iscoroutinefunction(original):
+
+        async def aclose_hook(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                closed_by_someone()
+
+        setattr(response, method, aclose_hook)
+    else:
+
+        def close_hook(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(*args, **kwargs)
+            finally:
+                closed_by_someone()
+
+        setattr(response, method, close_hook)
+
+
+class TracedStream(wrapt.ObjectProxy[Any]):
+    """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
+
+    def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:
+        super().__init__(stream)
+        self._self_span = span
+        self._self_acc = acc
+        self._self_on_item = acc.on_item
+        _hook_response_close(self, stream, "close")
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._self_iterate()
+
+    def _self_iterate(self) -> Iterator[Any]:
+        on_item = self._self_on_item
+        first = True
+        try:
+            for item in self.__wrapped__:
+                try:
+                    if first:
+                        first = False
+                        self._self_span._mark_event()
+                    on_item(item)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield item
+        except GeneratorExit:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            raise
+        except Exception as exc:
+            finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        except BaseException:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            raise
+        finish(self._self_span, self._self_acc, attr.END_COMPLETED)
+
+    def __next__(self) -> Any:
+        try:
+            item = self.__wrapped__.__next__()
+        except StopIteration:
+            finish(self._self_span, self._self_acc, attr.END_COMPLETED)
+            raise
+        except Exception as exc:
+            finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        try:
+            self._self_span._mark_event()
+            self._self_on_item(item)
+        except Exception:
+            log_internal_error("reading a stream item")
+        return item
+
+    def __enter__(self) -> TracedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+
+    def __del__(self) -> None:
+        span = getattr(self, "_self_span", None)
+        if span is not None and span.is_recording:
+            finish(span, self._self_acc, attr.END_ABANDONED)
+
+
+class TracedAsyncStream(wrapt.ObjectProxy[Any]):
+    """A provider's async stream, traced like `TracedStream`; cancellation ends it as `cancelled`."""
+
+    def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:
+        super().__init__(stream)
+        self._self_span = span
+        self._self_acc = acc
+        self._self_on_item = acc.on_item
+        _hook_response_close(self, stream, "aclose")
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._self_iterate()
+
+    async def _self_iterate(self) -> AsyncIterator[Any]:
+        on_item = self._self_on_item
+        first = True
+        try:
+            async for item in self.__wrapped__:
+                try:
+                    if first:
+                        first = False
+                        self._self_span._mark_event()
+                    on_item(item)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield item
+        except GeneratorExit:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            raise
+        except asyncio.CancelledError:
+            finish(self._self_span, self._self_acc, attr.END_CANCELLED)
+            raise
+        except Exception as exc:
+            finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        except BaseException:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            raise
+        finish(self._self_span, self._self_acc, attr.END_COMPLETED)
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            finish(self._self_span, self._self_acc, attr.END_COMPLETED)
+            raise
+        except asyncio.CancelledError:
+            finish(self._self_span, self._self_acc, attr.END_CANCELLED)
+            raise
+        except Exception as exc:
+            finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        try:
+            self._self_span._mark_event()
+            self._self_on_item(item)
+        except Exception:
+            log_internal_error("reading a stream item")
+        return item
+
+    async def __aenter__(self) -> TracedAsyncStream:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        span = getattr(self, "_self_span", None)
+        if span is not None and span.is_recording:
+            finish(span, self._self_acc, attr.END_ABANDONED)

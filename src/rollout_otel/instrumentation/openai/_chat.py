@@ -1,0 +1,133 @@
+"""Chat Completions: read streamed chunks (and whole completions) into the span's output, usage and reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _attributes as attr
+from ...trace import LLMSpan
+from .._outcome import Choice, ToolCall, structured_output
+
+
+class ChatAccumulator:
+    """Gathers a chat stream: choice 0's text goes to the span (preview, updates); the rest is kept here."""
+
+    def __init__(self, span: LLMSpan, *, expected_choices: int = 1, usage_requested: bool = False) -> None:
+        self._span = span
+        self._record = span.record_chunk
+        self._expected_choices = max(1, expected_choices)
+        self._usage_requested = usage_requested
+        self._choices: dict[int, Choice] = {}
+        self._finished = 0
+        self._usage: Any = None
+        self._seen_id = False
+        self.terminal_seen = False
+
+    def on_item(self, chunk: Any) -> None:
+        """Per chunk: the common case (one choice, a text delta) costs one call, `record_chunk`."""
+        if not self._seen_id:
+            self._first_chunk(chunk)
+        for choice in chunk.choices:
+            delta = choice.delta
+            content = delta.content if delta is not None else None
+            if content and choice.index == 0 and not delta.tool_calls and not delta.refusal:
+                self._record(content)
+            elif delta is not None:
+                self._other_delta(choice.index, delta)
+            if choice.finish_reason:
+                self._finish_choice(choice.index, choice.finish_reason)
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+            self.terminal_seen = True  # the usage chunk is the last one before [DONE]
+
+    def _first_chunk(self, chunk: Any) -> None:
+        self._seen_id = True
+        if getattr(chunk, "id", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, chunk.id)
+        if getattr(chunk, "model", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, chunk.model)
+
+    def _choice(self, index: int) -> Choice:
+        choice = self._choices.get(index)
+        if choice is None:
+            choice = self._choices[index] = Choice(index)
+        return choice
+
+    def _other_delta(self, index: int, delta: Any) -> None:
+        """Anything but choice 0's plain text: other choices, refusals, tool-call deltas."""
+        choice = self._choice(index)
+        carried = False
+        if delta.content:
+            carried = True
+            if index == 0:
+                self._record(delta.content)
+            else:
+                choice.text.append(delta.content)
+        if delta.refusal:
+            carried = True
+            choice.refusal.append(delta.refusal)
+        for call_delta in delta.tool_calls or ():
+            carried = True
+            call = choice.tool_calls.get(call_delta.index)
+            if call is None:
+                call = choice.tool_calls[call_delta.index] = ToolCall()
+            if call_delta.id:
+                call.id = call_delta.id
+            function = call_delta.function
+            if function is not None:
+                if function.name:
+                    call.name = function.name
+                if function.arguments:
+                    call.arguments.append(function.arguments)
+        if carried and not (index == 0 and delta.content):
+            self._record(None)  # a chunk of output that is not choice 0's text: counted, not previewed
+
+    def _finish_choice(self, index: int, reason: str) -> None:
+        self._choice(index).finish_reason = reason
+        self._finished += 1
+        if self._finished >= self._expected_choices and not self._usage_requested:
+            self.terminal_seen = True
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        if 0 not in self._choices and text:
+            self._choice(0)
+        reasons = [self._choices[i].finish_reason or "" for i in sorted(self._choices)]
+        return {
+            "output": structured_output(self._choices, text),
+            "usage": self._usage,
+            "finish_reason": [r for r in reasons if r] or None,
+        }
+
+
+def completion_outcome(span: LLMSpan, completion: Any) -> dict[str, Any]:
+    """The same outcome for a whole (non-streamed) ChatCompletion."""
+    if getattr(completion, "id", None):
+        span.set_attribute(attr.GEN_AI_RESPONSE_ID, completion.id)
+    if getattr(completion, "model", None):
+        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, completion.model)
+    choices: dict[int, Choice] = {}
+    first_text = ""
+    for raw in getattr(completion, "choices", None) or ():
+        choice = choices[raw.index] = Choice(raw.index, finish_reason=raw.finish_reason)
+        message = raw.message
+        content = getattr(message, "content", None) or ""
+        if raw.index == 0:
+            first_text = content
+        elif content:
+            choice.text.append(content)
+        if getattr(message, "refusal", None):
+            choice.refusal.append(message.refusal)
+        for i, call in enumerate(getattr(message, "tool_calls", None) or ()):
+            function = getattr(call, "function", None)
+            choice.tool_calls[i] = ToolCall(
+                id=getattr(call, "id", None),
+                name=getattr(function, "name", None),
+                arguments=[getattr(function, "arguments", None) or ""],
+            )
+    output = structured_output(choices, first_text)
+    reasons = [choices[i].finish_reason for i in sorted(choices) if choices[i].finish_reason]
+    return {
+        "output": output if output is not None else (first_text or None),
+        "usage": getattr(completion, "usage", None),
+        "finish_reason": reasons or None,
+    }

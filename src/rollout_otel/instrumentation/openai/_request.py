@@ -1,0 +1,89 @@
+"""What an OpenAI request says about itself: span attributes and the recorded input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_PARAMETERS = (
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("max_completion_tokens", "gen_ai.request.max_tokens"),
+    ("max_output_tokens", "gen_ai.request.max_tokens"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+    ("seed", "gen_ai.request.seed"),
+    ("n", "gen_ai.request.choice.count"),
+)
+
+
+def given(value: Any) -> bool:
+    """False for None and for the SDK's `omit` / `NOT_GIVEN` sentinels."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
+    """Request parameters and the server address, as GenAI attributes."""
+    found: dict[str, Any] = {}
+    for key, name in _PARAMETERS:
+        value = kwargs.get(key)
+        if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[name] = value
+    stop: Any = kwargs.get("stop")
+    if given(stop):
+        found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+    found.update(server_attributes(client))
+    return found
+
+
+def server_attributes(client: Any) -> dict[str, Any]:
+    """`server.address` / `server.port` from the client's base URL (Azure and any compatible server included)."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return {}
+    port = getattr(url, "port", None) or {"https": 443, "http": 80}.get(getattr(url, "scheme", ""))
+    found: dict[str, Any] = {"server.address": host}
+    if port:
+        found["server.port"] = port
+    return found
+
+
+def provider_name(client: Any) -> str:
+    """`azure.ai.openai` for Azure clients, else `openai`."""
+    return "azure.ai.openai" if type(client).__name__.startswith(("AzureOpenAI", "AsyncAzureOpenAI")) else "openai"
+
+
+def chat_input(kwargs: Mapping[str, Any]) -> Any:
+    found = {"messages": kwargs.get("messages")}
+    if given(kwargs.get("tools")):
+        found["tools"] = kwargs["tools"]
+    return found
+
+
+def responses_input(kwargs: Mapping[str, Any]) -> Any:
+    found: dict[str, Any] = {}
+    for key in ("instructions", "input", "tools"):
+        if given(kwargs.get(key)):
+            found[key] = kwargs[key]
+    return found
+
+
+def is_streamed(kwargs: Mapping[str, Any]) -> bool:
+    return kwargs.get("stream") is True
+
+
+def model_of(kwargs: Mapping[str, Any]) -> str | None:
+    model = kwargs.get("model")
+    return str(model) if given(model) else None
+
+
+def usage_requested(kwargs: Mapping[str, Any]) -> bool:
+    options = kwargs.get("stream_options")
+    return bool(given(options) and isinstance(options, Mapping) and options.get("include_usage"))
+
+
+def choice_count(kwargs: Mapping[str, Any]) -> int:
+    n = kwargs.get("n")
+    return n if given(n) and isinstance(n, int) and n > 0 else 1

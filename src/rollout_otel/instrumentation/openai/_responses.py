@@ -1,0 +1,127 @@
+"""Responses API: read streamed events (and whole responses) into the span's output, usage and reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _attributes as attr
+from ...trace import LLMSpan
+from .._outcome import Choice, ProviderError, ToolCall, structured_output
+
+_TEXT_DELTA = "response.output_text.delta"
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _finish_reason(response: Any) -> str | None:
+    status = getattr(response, "status", None)
+    if status == "incomplete":
+        details = getattr(response, "incomplete_details", None)
+        return getattr(details, "reason", None) or "incomplete"
+    if status == "completed":
+        return "stop"
+    return status
+
+
+class ResponsesAccumulator:
+    """Gathers a Responses event stream: text deltas go to the span; tool calls and the final response here."""
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._span = span
+        self._record = span.record_chunk
+        self._choice = Choice(0)
+        self._calls_by_item: dict[str, ToolCall] = {}
+        self._final: Any = None
+        self._error: ProviderError | None = None
+        self.terminal_seen = False
+
+    def on_item(self, event: Any) -> None:
+        """Per event: a text delta costs one call, `record_chunk`; anything else goes to `_other_event`."""
+        if event.type == _TEXT_DELTA:
+            self._record(event.delta)
+        else:
+            self._other_event(event)
+
+    def _other_event(self, event: Any) -> None:
+        kind = event.type
+        if kind == "response.created":
+            self._response_ids(event.response)
+        elif kind == "response.refusal.delta":
+            self._choice.refusal.append(event.delta)
+            self._record(None)
+        elif kind == "response.output_item.added":
+            item = event.item
+            if getattr(item, "type", None) == "function_call":
+                call = ToolCall(id=getattr(item, "call_id", None), name=getattr(item, "name", None))
+                self._calls_by_item[getattr(item, "id", None) or str(len(self._calls_by_item))] = call
+                self._choice.tool_calls[len(self._choice.tool_calls)] = call
+        elif kind == "response.function_call_arguments.delta":
+            target = self._calls_by_item.get(event.item_id)
+            if target is not None:
+                target.arguments.append(event.delta)
+            self._record(None)
+        elif kind in _TERMINAL:
+            self.terminal_seen = True
+            self._final = event.response
+            self._response_ids(event.response)
+            if kind == "response.failed":
+                error = getattr(event.response, "error", None)
+                self._error = ProviderError(
+                    getattr(error, "code", None) or "response.failed", getattr(error, "message", None) or ""
+                )
+        elif kind == "error":
+            self._error = ProviderError(getattr(event, "code", None) or "error", getattr(event, "message", None) or "")
+
+    def _response_ids(self, response: Any) -> None:
+        if getattr(response, "id", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.id)
+        if getattr(response, "model", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        final = self._final
+        self._choice.finish_reason = _finish_reason(final) if final is not None else None
+        if self._choice.tool_calls and self._choice.finish_reason == "stop":
+            self._choice.finish_reason = "tool_calls"
+        return {
+            "output": structured_output({0: self._choice}, text),
+            "usage": getattr(final, "usage", None),
+            "finish_reason": self._choice.finish_reason,
+            "error": self._error,
+        }
+
+
+def response_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
+    """The same outcome for a whole (non-streamed) Response."""
+    if getattr(response, "id", None):
+        span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.id)
+    if getattr(response, "model", None):
+        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
+    choice = Choice(0, finish_reason=_finish_reason(response))
+    texts: list[str] = []
+    for item in getattr(response, "output", None) or ():
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for part in getattr(item, "content", None) or ():
+                if getattr(part, "type", None) == "output_text":
+                    texts.append(part.text)
+                elif getattr(part, "type", None) == "refusal":
+                    choice.refusal.append(part.refusal)
+        elif kind == "function_call":
+            choice.tool_calls[len(choice.tool_calls)] = ToolCall(
+                id=getattr(item, "call_id", None), name=getattr(item, "name", None), arguments=[item.arguments or ""]
+            )
+    if choice.tool_calls and choice.finish_reason == "stop":
+        choice.finish_reason = "tool_calls"
+    text = "".join(texts)
+    output = structured_output({0: choice}, text)
+    error = None
+    if getattr(response, "status", None) == "failed":
+        failure = getattr(response, "error", None)
+        code = getattr(failure, "code", None) or "response.failed"
+        error = ProviderError(code, getattr(failure, "message", "") or "")
+    return {
+        "output": output if output is not None else (text or None),
+        "usage": getattr(response, "usage", None),
+        "finish_reason": choice.finish_reason,
+        "error": error,
+    }
