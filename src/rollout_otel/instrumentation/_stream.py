@@ -79,7 +79,7 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
         setattr(response, method, close_hook)
 
 
-class TracedStream(wrapt.ObjectProxy[Any]):
+class TracedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
 
     def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:
@@ -154,7 +154,7 @@ class TracedStream(wrapt.ObjectProxy[Any]):
             finish(span, self._self_acc, attr.END_ABANDONED)
 
 
-class TracedAsyncStream(wrapt.ObjectProxy[Any]):
+class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """A provider's async stream, traced like `TracedStream`; cancellation ends it as `cancelled`."""
 
     def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:

@@ -152,7 +152,7 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
     return traced_create
 
 
-class TracedRawResponse(wrapt.ObjectProxy[Any]):
+class TracedRawResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """`with_raw_response` / `with_streaming_response` results: the span follows what `parse()` returns."""
 
     def __init__(self, response: Any, span: LLMSpan, endpoint: Endpoint, kwargs: Mapping[str, Any]) -> None:

@@ -1,0 +1,543 @@
+"""The OpenAI instrumentation, driven by the real `openai` client over a socket to the local LLM server."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+import wrapt
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from rollout_otel import wrap
+from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas, scenario_headers
+from rollout_otel.instrumentation.openai import OpenAIInstrumentor
+from rollout_otel.testing import Capture
+
+MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+        },
+    }
+]
+DELTAS = reply_deltas(DEFAULT_REPLY)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer() as running:
+        yield running
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    capture = Capture(stream_update_interval=0.05)
+    yield capture
+    capture.shutdown()
+
+
+@pytest.fixture
+def client(server: LocalLLMServer, cap: Capture) -> openai.OpenAI:
+    raw = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    return wrap(raw, tracer_provider=cap.tracer_provider)
+
+
+@pytest.fixture
+def aclient(server: LocalLLMServer, cap: Capture) -> openai.AsyncOpenAI:
+    raw = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    return wrap(raw, tracer_provider=cap.tracer_provider)
+
+
+def chat(client: openai.OpenAI, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **kwargs)
+
+
+def only_span(cap: Capture) -> ReadableSpan:
+    gc.collect()
+    spans = cap.spans()
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+# -- what a span records --------------------------------------------------------------------------------------
+
+
+def test_streamed_chat_span(client: openai.OpenAI, server: LocalLLMServer, cap: Capture) -> None:
+    stream = chat(client, stream=True, stream_options={"include_usage": True}, temperature=0.2, max_tokens=500)
+    assert isinstance(stream, openai.Stream)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    span = only_span(cap)
+    a = span.attributes
+    assert span.name == "openai.chat.completions"
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.provider.name"] == "openai"
+    assert a["gen_ai.request.model"] == "gpt-4o-mini"
+    assert a["gen_ai.request.stream"] is True
+    assert a["gen_ai.request.temperature"] == 0.2
+    assert a["gen_ai.request.max_tokens"] == 500
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == server.port
+    assert a["gen_ai.response.id"].startswith("chatcmpl-")
+    assert a["gen_ai.response.model"] == "gpt-4o-mini"
+    assert a["rollout.output"] == text == DEFAULT_REPLY
+    assert json.loads(a["rollout.input"]) == {"messages": MESSAGES}
+    assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert a["gen_ai.usage.input_tokens"] > 0
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["rollout.stream.chunks"] == len(DELTAS)
+    assert a["rollout.stream.end_reason"] == "completed"
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_usage_is_never_estimated(client: openai.OpenAI, cap: Capture) -> None:
+    for _ in chat(client, stream=True):
+        pass
+    assert not [k for k in only_span(cap).attributes if k.startswith("gen_ai.usage")]
+
+
+def test_streamed_responses_span(client: openai.OpenAI, cap: Capture) -> None:
+    stream = client.responses.create(model="gpt-4o-mini", input="hi", instructions="be brief", stream=True)
+    deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+    a = only_span(cap).attributes
+    assert a["rollout.output"] == "".join(deltas) == DEFAULT_REPLY
+    assert a["gen_ai.response.id"].startswith("resp_")
+    assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["rollout.stream.chunks"] == len(DELTAS)
+    assert json.loads(a["rollout.input"]) == {"instructions": "be brief", "input": "hi"}
+
+
+def test_responses_max_output_tokens_maps_to_max_tokens(client: openai.OpenAI, cap: Capture) -> None:
+    client.responses.create(model="m", input="hi", max_output_tokens=77)
+    assert only_span(cap).attributes["gen_ai.request.max_tokens"] == 77
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_non_streamed_calls(client: openai.OpenAI, cap: Capture, endpoint: str) -> None:
+    if endpoint == "chat":
+        result = chat(client)
+        text = result.choices[0].message.content
+    else:
+        result = client.responses.create(model="gpt-4o-mini", input="hi")
+        text = result.output_text
+    a = only_span(cap).attributes
+    assert a["rollout.output"] == text == DEFAULT_REPLY
+    assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert a["gen_ai.request.stream"] is False
+    assert not [k for k in a if k.startswith("rollout.stream")]
+
+
+def test_tool_call_deltas_are_accumulated(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True, tools=TOOLS)
+    final_args = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""
+        for c in stream
+        if c.choices and c.choices[0].delta.tool_calls
+    )
+    a = only_span(cap).attributes
+    (choice,) = json.loads(a["rollout.output"])
+    (call,) = choice["tool_calls"]
+    assert call["name"] == "get_weather"
+    assert call["id"]
+    assert call["arguments"] == final_args and json.loads(final_args)
+    assert choice["finish_reason"] == "tool_calls"
+    assert a["rollout.stream.chunks"] > 1
+
+
+def test_responses_function_call(client: openai.OpenAI, cap: Capture) -> None:
+    responses_tools = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}]
+    for _ in client.responses.create(model="m", input="weather?", tools=responses_tools, stream=True):
+        pass
+    (choice,) = json.loads(only_span(cap).attributes["rollout.output"])
+    assert choice["tool_calls"][0]["name"] == "get_weather"
+    assert json.loads(choice["tool_calls"][0]["arguments"])
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_several_choices_are_kept_apart(client: openai.OpenAI, cap: Capture) -> None:
+    texts: dict[int, str] = {}
+    for c in chat(client, stream=True, n=2):
+        for choice in c.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+    a = only_span(cap).attributes
+    output = json.loads(a["rollout.output"])
+    assert [(o["index"], o["text"], o["finish_reason"]) for o in output] == [
+        (0, texts[0], "stop"),
+        (1, texts[1], "stop"),
+    ]
+    assert a["gen_ai.request.choice.count"] == 2
+    assert a["gen_ai.response.finish_reasons"] == ("stop", "stop")
+
+
+def test_refusal(client: openai.OpenAI, cap: Capture) -> None:
+    for _ in chat(client, stream=True, extra_headers=scenario_headers(refusal=True)):
+        pass
+    (choice,) = json.loads(only_span(cap).attributes["rollout.output"])
+    assert "sorry" in choice["refusal"]
+
+
+def test_incomplete_response_is_completed_with_its_reason(client: openai.OpenAI, cap: Capture) -> None:
+    headers = scenario_headers(incomplete=True)
+    for _ in client.responses.create(model="m", input="x", stream=True, extra_headers=headers):
+        pass
+    a = only_span(cap).attributes
+    assert a["rollout.stream.end_reason"] == "completed"
+    assert a["gen_ai.response.finish_reasons"] == ("max_output_tokens",)
+
+
+# -- the caller gets the provider's own objects ---------------------------------------------------------------
+
+
+def test_caller_iterates_the_very_chunks_openai_produced(client: openai.OpenAI, server: LocalLLMServer) -> None:
+    stream = chat(client, stream=True)
+    real = stream.__wrapped__
+    produced: list[Any] = []
+    inner = real._iterator
+
+    def spy() -> Iterator[Any]:
+        for item in inner:
+            produced.append(item)
+            yield item
+
+    real._iterator = spy()
+    received = list(stream)
+    assert len(received) == len(produced) > 10
+    assert all(r is p for r, p in zip(received, produced, strict=True))
+
+    plain = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    untraced = list(plain.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    ignore = {"id", "created", "system_fingerprint"}
+    assert [c.model_dump(exclude=ignore) for c in received] == [c.model_dump(exclude=ignore) for c in untraced]
+    assert type(received[0]) is type(untraced[0])
+
+
+def test_stream_still_behaves_as_the_providers(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True)
+    assert isinstance(stream, openai.Stream)
+    assert stream.response.status_code == 200
+    first = next(stream)
+    assert first.choices[0].delta.role == "assistant"
+    with stream as same:
+        assert same is stream
+        rest = list(same)
+    assert rest
+    assert only_span(cap).attributes["rollout.stream.end_reason"] == "completed"
+
+
+# -- every exit path, sync ------------------------------------------------------------------------------------
+
+
+def test_break_ends_the_span_at_the_break(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+    a = cap.span().attributes  # ended already, before any garbage collection
+    assert a["rollout.stream.end_reason"] == "closed"
+    assert a["rollout.output"] == "".join(DELTAS[:3])
+
+
+def test_close(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True)
+    next(stream)
+    next(stream)
+    stream.close()
+    assert cap.span().attributes["rollout.stream.end_reason"] == "closed"
+
+
+def test_with_exit(client: openai.OpenAI, cap: Capture) -> None:
+    with chat(client, stream=True) as stream:
+        next(stream)
+    assert cap.span().attributes["rollout.stream.end_reason"] == "closed"
+
+
+def test_exception_in_the_callers_loop(client: openai.OpenAI, cap: Capture) -> None:
+    with pytest.raises(ZeroDivisionError):
+        for _ in chat(client, stream=True):
+            1 / 0  # noqa: B018
+    span = cap.span()
+    assert span.attributes["rollout.stream.end_reason"] == "closed"
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_terminal_event_seen_then_stop_is_completed(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True, stream_options={"include_usage": True})
+    for chunk in stream:
+        if chunk.usage is not None:
+            break
+    assert cap.span().attributes["rollout.stream.end_reason"] == "completed"
+
+
+def test_connection_dropped_mid_stream(client: openai.OpenAI, cap: Capture) -> None:
+    received = 0
+    with pytest.raises(openai.APIError):
+        for chunk in chat(client, stream=True, extra_headers=scenario_headers(drop_after=5)):
+            received += bool(chunk.choices and chunk.choices[0].delta.content)
+    span = cap.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["rollout.stream.end_reason"] == "error"
+    assert span.attributes["error.type"] == "APIConnectionError"
+    assert span.attributes["rollout.output"] == "".join(DELTAS[:received])
+
+
+def test_chat_in_stream_error(client: openai.OpenAI, cap: Capture) -> None:
+    with pytest.raises(openai.APIError):
+        for _ in chat(client, stream=True, extra_headers=scenario_headers(error_after=4)):
+            pass
+    a = cap.span().attributes
+    assert a["rollout.stream.end_reason"] == "error"
+    assert a["error.type"] == "APIError"
+    assert a["rollout.output"] == "".join(DELTAS[:4])
+
+
+@pytest.mark.parametrize(("setting", "event_type"), [("error_after", "error"), ("failed_after", "response.failed")])
+def test_responses_in_stream_failure_is_yielded_and_recorded(
+    client: openai.OpenAI, cap: Capture, setting: str, event_type: str
+) -> None:
+    headers = scenario_headers(**{setting: 3})
+    events = list(client.responses.create(model="m", input="x", stream=True, extra_headers=headers))
+    assert events[-1].type == event_type  # the caller still gets the event
+    span = cap.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["rollout.stream.end_reason"] == "error"
+    assert span.attributes["error.type"]
+    assert span.attributes["rollout.output"] == "".join(DELTAS[:3])
+
+
+def test_rate_limited_call(client: openai.OpenAI, cap: Capture) -> None:
+    with pytest.raises(openai.RateLimitError):
+        chat(client, stream=True, extra_headers=scenario_headers(status=429))
+    span = cap.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "RateLimitError"
+    assert span.attributes["rollout.stream.end_reason"] == "error"
+
+
+def test_dropped_unfinished_stream_is_abandoned(client: openai.OpenAI, cap: Capture) -> None:
+    stream = chat(client, stream=True)
+    next(stream)
+    next(stream)
+    del stream
+    span = only_span(cap)
+    assert span.attributes["rollout.stream.end_reason"] == "abandoned"
+    assert span.attributes["rollout.output"] == DELTAS[0]
+
+
+def test_span_context_is_not_left_attached(client: openai.OpenAI, cap: Capture) -> None:
+    tracer = cap.tracer_provider.get_tracer("app")
+    stream = chat(client, stream=True)
+    next(stream)
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+    del stream
+    with tracer.start_as_current_span("after"):
+        pass
+    gc.collect()
+    after = cap.span("after")
+    assert after.parent is None
+
+
+# -- every exit path, async -----------------------------------------------------------------------------------
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_async_streams(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
+    async def main() -> None:
+        stream = await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert isinstance(stream, openai.AsyncStream)
+        async for _ in stream:
+            pass
+        stream = await aclient.responses.create(model="m", input="x", stream=True)
+        async for _ in stream:
+            pass
+        await aclient.chat.completions.create(model="m", messages=MESSAGES)
+
+    run(main())
+    spans = cap.spans()
+    assert [s.attributes.get("rollout.stream.end_reason") for s in spans] == ["completed", "completed", None]
+    assert all(s.attributes["rollout.output"] == DEFAULT_REPLY for s in spans)
+
+
+def test_async_exit_paths(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
+    async def main() -> None:
+        stream = await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            break
+        await asyncio.sleep(0.05)  # the loop finalizes the abandoned async generator
+        stream = await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        await stream.__anext__()
+        await stream.close()
+        async with await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True) as stream:
+            await stream.__anext__()
+        with pytest.raises(openai.APIError):
+            stream = await aclient.chat.completions.create(
+                model="m", messages=MESSAGES, stream=True, extra_headers=scenario_headers(drop_after=2)
+            )
+            async for _ in stream:
+                pass
+
+    run(main())
+    assert [s.attributes["rollout.stream.end_reason"] for s in cap.spans()] == ["closed", "closed", "closed", "error"]
+
+
+def test_async_cancellation(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
+    async def consume() -> None:
+        stream = await aclient.chat.completions.create(
+            model="m", messages=MESSAGES, stream=True, extra_headers=scenario_headers(delay=0.05)
+        )
+        async for _ in stream:
+            pass
+
+    async def main() -> None:
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(main())
+    span = cap.span()
+    assert span.attributes["rollout.stream.end_reason"] == "cancelled"
+    assert span.status.status_code is StatusCode.UNSET
+
+
+# -- helpers and raw responses --------------------------------------------------------------------------------
+
+
+def test_chat_stream_helper(client: openai.OpenAI, cap: Capture) -> None:
+    with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        completion = stream.get_final_completion()
+    a = only_span(cap).attributes
+    assert a["rollout.output"] == completion.choices[0].message.content == DEFAULT_REPLY
+    assert a["rollout.stream.end_reason"] == "completed"
+
+
+def test_chat_stream_helper_left_early(client: openai.OpenAI, cap: Capture) -> None:
+    with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        for event in stream:
+            if event.type == "content.delta":
+                break
+    # The helper closes the HTTP response itself; the span ends right there.
+    assert cap.span().attributes["rollout.stream.end_reason"] == "closed"
+
+
+def test_responses_stream_helper(client: openai.OpenAI, cap: Capture) -> None:
+    with client.responses.stream(model="m", input="x") as stream:
+        final = stream.get_final_response()
+    a = only_span(cap).attributes
+    assert a["rollout.output"] == final.output_text
+    assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
+
+
+def test_with_raw_response(client: openai.OpenAI, cap: Capture) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, stream=True)
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    for _ in raw.parse():
+        pass
+    raw = client.responses.with_raw_response.create(model="m", input="x")
+    assert raw.parse().output_text == DEFAULT_REPLY
+    spans = cap.spans()
+    assert [s.attributes["rollout.output"] for s in spans] == [DEFAULT_REPLY, DEFAULT_REPLY]
+
+
+def test_with_streaming_response(client: openai.OpenAI, cap: Capture) -> None:
+    with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES, stream=True) as raw:
+        for _ in raw.parse():
+            pass
+    assert only_span(cap).attributes["rollout.output"] == DEFAULT_REPLY
+
+
+# -- one span per call ----------------------------------------------------------------------------------------
+
+
+def test_wrapping_twice_and_copies(client: openai.OpenAI, cap: Capture) -> None:
+    assert wrap(client) is client
+    chat(client)
+    chat(client.with_options(timeout=30))
+    assert len(cap.spans()) == 2
+
+
+def test_wrap_plus_instrumentor_gives_one_span(client: openai.OpenAI, cap: Capture, server: LocalLLMServer) -> None:
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=cap.tracer_provider)
+    try:
+        chat(client)
+        plain = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        for _ in plain.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+            pass
+        assert len(cap.spans()) == 2
+    finally:
+        instrumentor.uninstrument()
+    plain.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(cap.spans()) == 2  # uninstrument restored the original methods
+    assert not isinstance(openai.resources.chat.completions.completions.Completions.create, wrapt.ObjectProxy)
+
+
+def test_wrap_rejects_what_it_cannot_trace() -> None:
+    with pytest.raises(TypeError, match=r"cannot trace a builtins\.object"):
+        wrap(object())
+
+
+# -- updates and load -----------------------------------------------------------------------------------------
+
+
+def test_slow_stream_sends_updates(client: openai.OpenAI, cap: Capture) -> None:
+    for _ in chat(client, stream=True, extra_headers=scenario_headers(chunks=30, delay=0.01)):
+        pass
+    span = only_span(cap)
+    updates = cap.updates(span)
+    assert len(updates) >= 3
+    assert span.attributes["rollout.stream.updates"] == len(updates)
+
+
+def test_many_threads_stream_at_once_without_cross_talk(client: openai.OpenAI, cap: Capture) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            text = f"thread {n} says hello " * 5
+            for _ in chat(client, stream=True, extra_headers=scenario_headers(text=text)):
+                pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    outputs = sorted(s.attributes["rollout.output"] for s in cap.spans())
+    assert outputs == sorted(f"thread {n} says hello " * 5 for n in range(20))
+
+
+def test_many_concurrent_async_streams(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
+    async def one(n: int) -> str:
+        text = f"stream {n} " * 4
+        stream = await aclient.chat.completions.create(
+            model="m", messages=MESSAGES, stream=True, extra_headers=scenario_headers(text=text)
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(one(n) for n in range(200)))
+
+    results = run(main())
+    assert results == [f"stream {n} " * 4 for n in range(200)]
+    spans = cap.spans()
+    assert len(spans) == 200
+    assert sorted(s.attributes["rollout.output"] for s in spans) == sorted(results)
+    assert all(s.attributes["rollout.stream.preview"] == s.attributes["rollout.output"] for s in spans)
