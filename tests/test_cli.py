@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from otlp_sink import OtlpSink
+from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def test_demo_prints_updates_while_streaming_then_the_span() -> None:
     updates = re.findall(r"update #(\d+)\s+chunks=(\d+)", out)
     assert 3 <= len(updates) <= 6
     assert [int(seq) for seq, _ in updates] == list(range(1, len(updates) + 1))
-    assert out.index("update #1") < out.index("finished span 'demo.chat'")
+    assert out.index("update #1") < out.index("finished span 'openai.chat.completions'")
     assert "rollout.stream.end_reason              'completed'" in out
     assert f"rollout.stream.updates                 {len(updates)}" in out
     assert result.stderr == ""
@@ -49,7 +50,7 @@ def test_demo_exports_to_the_endpoint_it_is_given(sink: OtlpSink) -> None:
     assert result.returncode == 0, result.stderr
     assert f"exporting to {sink.http_endpoint}" in result.stdout
     assert f"export to {sink.http_endpoint}: done" in result.stdout
-    (span,) = sink.spans("demo.chat")
+    (span,) = sink.spans("openai.chat.completions")
     updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
     assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
     assert span.resource["service.name"] == "rollout-otel-demo"
@@ -62,14 +63,19 @@ def test_demo_reports_bad_configuration_clearly() -> None:
     assert "Traceback" not in result.stderr
 
 
+def readme_example(heading: str, tmp_path: Path) -> Path:
+    """The first Python block after `heading` in the README, as a script."""
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    script = tmp_path / "example.py"
+    script.write_text(code.group(1))
+    return script
+
+
 @pytest.mark.integration
 def test_readme_quick_start_runs_as_written(sink: OtlpSink, tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    quick_start = readme.split("## Quick start", 1)[1]
-    code = re.search(r"```python\n(.*?)```", quick_start, re.S)
-    assert code is not None
-    script = tmp_path / "quick_start.py"
-    script.write_text(code.group(1))
+    script = readme_example("## Quick start", tmp_path)
     result = run([sys.executable, str(script)], env={"ROLLOUT_ENDPOINT": sink.http_endpoint})
     assert result.returncode == 0, result.stderr
     (span,) = sink.wait_for_spans(1)
@@ -77,3 +83,17 @@ def test_readme_quick_start_runs_as_written(sink: OtlpSink, tmp_path: Path) -> N
     assert span.attributes["rollout.output"] == "Spans drift like leaves"
     assert span.attributes["gen_ai.usage.input_tokens"] == 512
     assert sink.requests()[0].headers["authorization"] == "Bearer ..."
+
+
+@pytest.mark.integration
+def test_readme_openai_example_runs_as_written(sink: OtlpSink, tmp_path: Path) -> None:
+    script = readme_example("## Tracing OpenAI calls", tmp_path)
+    with LocalLLMServer() as server:
+        env = {"ROLLOUT_ENDPOINT": sink.http_endpoint, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-x"}
+        result = run([sys.executable, str(script)], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == DEFAULT_REPLY
+    (span,) = sink.wait_for_spans(1)
+    assert span.name == "openai.chat.completions"
+    assert span.attributes["rollout.output"] == DEFAULT_REPLY
+    assert span.attributes["gen_ai.usage.output_tokens"] > 0

@@ -541,3 +541,32 @@ def test_many_concurrent_async_streams(aclient: openai.AsyncOpenAI, cap: Capture
     assert len(spans) == 200
     assert sorted(s.attributes["rollout.output"] for s in spans) == sorted(results)
     assert all(s.attributes["rollout.stream.preview"] == s.attributes["rollout.output"] for s in spans)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, protocol: str) -> None:
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
+        rollout = Rollout(endpoint=endpoint, protocol=protocol, stream_update_interval=0.1)
+        try:
+            client = rollout.wrap(openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0))
+            slow = scenario_headers(chunks=40, delay=0.01)
+            for _ in chat(client, stream=True, stream_options={"include_usage": True}, extra_headers=slow):
+                pass
+            for _ in client.responses.create(model="m", input="x", stream=True, extra_headers=slow):
+                pass
+            assert rollout.flush(timeout=5)
+        finally:
+            rollout.shutdown()
+        spans = {s.name: s for s in sink.wait_for_spans(2)}
+        for name in ("openai.chat.completions", "openai.responses"):
+            span = spans[name]
+            updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+            assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
+            assert span.attributes["rollout.stream.chunks"] == 40
+            assert span.attributes["gen_ai.usage.output_tokens"] == 40
+            assert span.attributes["rollout.output"] == "".join(reply_deltas(DEFAULT_REPLY, 40))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import sys
-import time
-from collections.abc import Iterator
 from typing import Any, TextIO
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
@@ -13,7 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from . import _attributes as attr
 from ._client import Rollout
-from .trace import llm
+from ._llm_server import LocalLLMServer, Scenario, reply_deltas
 
 PROMPT = "Explain in a few sentences why streamed LLM responses are hard to trace."
 REPLY = (
@@ -24,16 +21,12 @@ REPLY = (
     "second while the stream is open, and records the final output and the token usage when it ends. "
     "The cost on the token path is one append per chunk."
 )
-MODEL = "demo-model-1"
+MODEL = "gpt-4o-mini"
 
 
-def fake_token_stream(text: str, seconds: float) -> Iterator[str]:
-    """Yield `text` in token-sized deltas spread over about `seconds`, like a provider's stream."""
-    tokens = re.findall(r" ?\w+|[^\w\s]| ", text)
-    delay = seconds / max(1, len(tokens))
-    for token in tokens:
-        time.sleep(delay)
-        yield token
+def _paced(text: str, seconds: float) -> Scenario:
+    """The server's reply: `text` in token-sized deltas spread over about `seconds`."""
+    return Scenario(text=text, delay=seconds / max(1, len(reply_deltas(text))))
 
 
 def _shorten(text: str, width: int) -> str:
@@ -87,12 +80,16 @@ class _PrintSpans(SpanProcessor):
 
 
 def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.stdout) -> None:
-    """Stream a reply through a traced span, printing update events live and the finished span at the end."""
+    """Stream a reply with the real openai client; print update events live and the finished span at the end."""
+    try:
+        from openai import OpenAI
+    except ImportError:
+        raise SystemExit("rollout-otel demo needs the openai package: pip install openai") from None
     rollout = Rollout(stream_update_interval=interval, service_name="rollout-otel-demo")
     s = rollout.settings
     exporting = bool(s.traces_exporter) and s.endpoint_configured
     out.write(
-        "rollout-otel demo: one streamed LLM call, traced live (local generator: no API key, no network)\n"
+        "rollout-otel demo: one streamed LLM call, traced live (local server: no API key, no network)\n"
         f"  update interval {s.stream_update_interval:g} s, preview {s.stream_preview_chars} chars, "
         + (
             f"exporting to {s.endpoint} ({s.protocol})\n"
@@ -100,17 +97,23 @@ def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.s
             else "not exporting (set ROLLOUT_ENDPOINT "
             "or pass --endpoint to send the span and updates to an OTLP collector)\n"
         )
-        + f"\nprompt: {PROMPT}\nupdate events while the stream is open:\n"
     )
     rollout.logger_provider.add_log_record_processor(_PrintUpdates(out))
     rollout.tracer_provider.add_span_processor(_PrintSpans(out))
-    with llm("demo.chat", model=MODEL, stream=True, tracer_provider=rollout.tracer_provider) as span:
-        span.record_input({"messages": [{"role": "user", "content": PROMPT}]})
-        chunks = 0
-        for delta in fake_token_stream(REPLY, seconds):
-            span.record_chunk(delta)
-            chunks += 1
-        span.end(usage={"input_tokens": len(PROMPT.split()), "output_tokens": chunks}, finish_reason="stop")
+    with LocalLLMServer(default_scenario=_paced(REPLY, seconds)) as server:
+        client = rollout.wrap(OpenAI(base_url=server.base_url, api_key="local-demo", max_retries=0))
+        out.write(
+            f"  the real openai client, streaming from a local OpenAI-compatible server at {server.base_url}\n"
+            f"\nprompt: {PROMPT}\nupdate events while the stream is open:\n"
+        )
+        stream = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for _chunk in stream:
+            pass  # an app would print chunk.choices[0].delta.content here; the span records it
     if exporting:
         ok = rollout.flush()
         out.write(f"\nexport to {s.endpoint}: {'done' if ok else 'FAILED (is a collector listening there?)'}\n")
