@@ -473,6 +473,8 @@ def test_wrapping_twice_and_copies(client: openai.OpenAI, cap: Capture) -> None:
 def test_wrap_plus_instrumentor_gives_one_span(client: openai.OpenAI, cap: Capture, server: LocalLLMServer) -> None:
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=cap.tracer_provider)
+    completions_class = openai.resources.chat.completions.completions.Completions
+    assert isinstance(completions_class.__dict__["create"], wrapt.FunctionWrapper)
     try:
         chat(client)
         plain = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
@@ -483,7 +485,7 @@ def test_wrap_plus_instrumentor_gives_one_span(client: openai.OpenAI, cap: Captu
         instrumentor.uninstrument()
     plain.chat.completions.create(model="m", messages=MESSAGES)
     assert len(cap.spans()) == 2  # uninstrument restored the original methods
-    assert not isinstance(openai.resources.chat.completions.completions.Completions.create, wrapt.ObjectProxy)
+    assert not isinstance(completions_class.__dict__["create"], wrapt.FunctionWrapper)
 
 
 def test_wrap_rejects_what_it_cannot_trace() -> None:
@@ -570,3 +572,13 @@ def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, protocol: str) ->
             assert span.attributes["rollout.stream.chunks"] == 40
             assert span.attributes["gen_ai.usage.output_tokens"] == 40
             assert span.attributes["rollout.output"] == "".join(reply_deltas(DEFAULT_REPLY, 40))
+
+
+def test_azure_clients_name_their_provider_and_server() -> None:
+    from rollout_otel.instrumentation.openai import _request
+
+    azure = openai.AzureOpenAI(api_key="k", api_version="2024-10-21", azure_endpoint="https://contoso.openai.azure.com")
+    assert _request.provider_name(azure) == "azure.ai.openai"
+    assert _request.server_attributes(azure) == {"server.address": "contoso.openai.azure.com", "server.port": 443}
+    assert wrap(azure) is azure
+    assert isinstance(azure.chat.completions.create, wrapt.FunctionWrapper)
