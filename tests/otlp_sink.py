@@ -33,6 +33,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
@@ -54,6 +55,7 @@ T = TypeVar("T")
 HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
+METRICS_PATH = "/v1/metrics"  # accepted and counted, not decoded: auto-instrumentation exports metrics too
 GRPC_TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 GRPC_LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
@@ -327,6 +329,10 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
             sink._record_request(ReceivedRequest("http", path, headers, len(body), 0, 0, received_at))
             self._reply(status, message.encode(), "text/plain; charset=utf-8")
 
+        if path == METRICS_PATH:
+            sink._record_request(ReceivedRequest("http", path, headers, len(body), 0, 0, received_at))
+            self._reply(200, metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+            return
         if path not in (TRACES_PATH, LOGS_PATH):
             reject(404, f"unknown OTLP path {path!r}")
             return
@@ -390,6 +396,21 @@ class _TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, sink: OtlpSink) -> None:
+        self._sink = sink
+
+    def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.ServicerContext
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        size = request.ByteSize()
+        method = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+        self._sink._record_request(
+            ReceivedRequest("grpc", method, _grpc_headers(context), size, size, 0, time.monotonic())
+        )
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class _LogsServicer(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, sink: OtlpSink) -> None:
         self._sink = sink
@@ -442,6 +463,7 @@ class OtlpSink:
         grpc_server = grpc.server(executor, options=[("grpc.so_reuseport", 0)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceServicer(self), grpc_server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), grpc_server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), grpc_server)
         try:
             grpc_port = grpc_server.add_insecure_port(f"{HOST}:0")
             if not grpc_port:

@@ -207,7 +207,7 @@ def test_http_edge_cases(sink: OtlpSink) -> None:
     try:
         ok_body = gzip.compress(trace_service_pb2.ExportTraceServiceRequest().SerializeToString())
         cases = [
-            ("/v1/metrics", b"", {}, 404),
+            ("/v1/profiles", b"", {}, 404),
             ("/v1/traces", b"\xff\xff\xff", {}, 400),
             ("/v1/traces", b"not gzip", {"Content-Encoding": "gzip"}, 400),
             ("/v1/traces", b"{}", {"Content-Type": "application/json"}, 415),
@@ -236,7 +236,7 @@ def test_http_edge_cases(sink: OtlpSink) -> None:
     finally:
         conn.close()
     assert sink.spans() == []
-    assert [r.path for r in sink.requests()] == ["/v1/metrics"] + ["/v1/traces"] * 5
+    assert [r.path for r in sink.requests()] == ["/v1/profiles"] + ["/v1/traces"] * 5
 
 
 def test_wait_for_reports_what_arrived_and_clear(sink: OtlpSink) -> None:

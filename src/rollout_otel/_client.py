@@ -16,6 +16,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from . import _registry
 from ._config import Settings, resolve_settings
 from ._errors import logger
 from ._exporters import log_exporters, new_failure_count, run_with_deadline, span_exporters
@@ -81,19 +82,28 @@ class Rollout:
         self._failures = new_failure_count()
         self.tracer_provider = tracer_provider or self._global_tracer_provider()
         self.logger_provider = logger_provider or self._global_logger_provider()
-        self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
-        self.tracer_provider.add_span_processor(self.processor)
-        self._span_exports = [
-            BatchSpanProcessor(exporter) for exporter in span_exporters(self.settings, self._failures)
-        ]
-        for span_export in self._span_exports:
-            self.tracer_provider.add_span_processor(span_export)
-        self._log_exports = [
-            BatchLogRecordProcessor(exporter, schedule_delay_millis=LOG_EXPORT_DELAY_MS)
-            for exporter in log_exporters(self.settings, self._failures)
-        ]
-        for log_export in self._log_exports:
-            self.logger_provider.add_log_record_processor(log_export)
+        existing = _registry.configured(self.tracer_provider)
+        self._owns_setup = existing is None
+        self._span_exports: list[BatchSpanProcessor] = []
+        self._log_exports: list[BatchLogRecordProcessor] = []
+        if existing is not None:
+            # opentelemetry-instrument (or an earlier Rollout) already exports through rollout-otel: adding a
+            # second processor and exporter would send every span twice.
+            logger.info("rollout-otel is already set up on this tracer provider; Rollout() reuses that set-up")
+            self.processor = existing
+        else:
+            self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
+            self.tracer_provider.add_span_processor(self.processor)
+            self._span_exports = [BatchSpanProcessor(e) for e in span_exporters(self.settings, self._failures)]
+            for span_export in self._span_exports:
+                self.tracer_provider.add_span_processor(span_export)
+            self._log_exports = [
+                BatchLogRecordProcessor(exporter, schedule_delay_millis=LOG_EXPORT_DELAY_MS)
+                for exporter in log_exporters(self.settings, self._failures)
+            ]
+            for log_export in self._log_exports:
+                self.logger_provider.add_log_record_processor(log_export)
+            _registry.claim(self.tracer_provider, self.processor)
         atexit.register(self._flush_at_exit)
 
     def __repr__(self) -> str:
@@ -148,6 +158,8 @@ class Rollout:
         self._failures.take()  # failures from before this flush are not this flush's business
 
         def flush_all() -> bool:
+            if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
+                return bool(self.tracer_provider.force_flush()) and bool(self.logger_provider.force_flush())
             spans = [p.force_flush() for p in self._span_exports]
             logs = [p.force_flush() for p in self._log_exports]
             return all(spans + logs)
@@ -161,6 +173,9 @@ class Rollout:
             return
         self._closed = True
         atexit.unregister(self._flush_at_exit)
+        if not self._owns_setup:
+            return
+        _registry.forget(self.tracer_provider)
         self.processor.shutdown()
 
         def shutdown_all() -> bool:

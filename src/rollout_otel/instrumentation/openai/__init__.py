@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Collection
 from typing import Any
 
@@ -10,6 +12,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
+from ..._errors import logger
 from ._patch import CHAT, RESPONSES, Endpoint, async_wrapper, sync_wrapper
 
 __all__ = ["OpenAIInstrumentor", "is_openai_client", "wrap_openai"]
@@ -30,17 +33,50 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("openai >= 1.66",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        missing = _missing_targets()
+        if missing:
+            version = getattr(importlib.import_module("openai"), "__version__", "?") if not _absent() else None
+            if version is None:
+                logger.debug("openai is not installed; rollout_openai has nothing to instrument")
+            else:
+                logger.warning(
+                    "rollout-otel cannot trace openai %s (%s not found); OpenAI calls will not be traced. "
+                    "Supported: openai >= 1.66",
+                    version,
+                    ", ".join(missing),
+                )
+            return
         provider: TracerProvider | None = kwargs.get("tracer_provider")
         for module, name, endpoint, is_async in _TARGETS:
             wrapper = async_wrapper(endpoint, provider) if is_async else sync_wrapper(endpoint, provider)
             wrapt.wrap_function_wrapper(module, name, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
         for module, name, _, _ in _TARGETS:
             owner, method = name.split(".")
-            unwrap(getattr(importlib.import_module(module), owner), method)
+            target = getattr(importlib.import_module(module), owner)
+            if isinstance(target.__dict__.get(method), wrapt.FunctionWrapper):
+                unwrap(target, method)
+
+
+def _absent() -> bool:
+    return importlib.util.find_spec("openai") is None
+
+
+def _missing_targets() -> list[str]:
+    """The patch points this openai lacks (all of them when openai is not installed)."""
+    if _absent():
+        return [f"{module}.{name}" for module, name, _, _ in _TARGETS]
+    missing = []
+    for module, name, _, _ in _TARGETS:
+        owner, method = name.split(".")
+        try:
+            found = callable(getattr(getattr(importlib.import_module(module), owner), method))
+        except (ImportError, AttributeError):
+            found = False
+        if not found:
+            missing.append(f"{module}.{name}")
+    return missing
 
 
 def is_openai_client(client: Any) -> bool:

@@ -1,0 +1,190 @@
+"""`opentelemetry-instrument python app.py`: an unmodified OpenAI app traced end to end, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otlp_sink import OtlpSink, ReceivedSpan
+from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas
+
+pytestmark = pytest.mark.integration
+
+APP = """
+from openai import OpenAI
+
+client = OpenAI(max_retries=0)
+stream = client.chat.completions.create(
+    model="gpt-4o-mini",
+    messages=[{"role": "user", "content": "hi"}],
+    stream=True,
+    stream_options={"include_usage": True},
+)
+print("".join(c.choices[0].delta.content or "" for c in stream if c.choices), end="")
+"""
+CHUNKS = 30
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer(default_scenario=f"chunks={CHUNKS};delay=0.03") as server:
+        yield server
+
+
+@pytest.fixture
+def sink() -> Iterator[OtlpSink]:
+    with OtlpSink() as running:
+        yield running
+
+
+def run_app(
+    llm: LocalLLMServer, tmp_path: Path, env: dict[str, str], app: str = APP, pythonpath: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `app` under opentelemetry-instrument with a clean OpenTelemetry environment plus `env`."""
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(app))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ROLLOUT_", "OPENAI_"))}
+    base.update(OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-app", ROLLOUT_STREAM_UPDATE_INTERVAL="0.2")
+    # Other OpenAI instrumentations (the benchmark's anchors) register as "openai"; keep them out of the way.
+    base["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai"
+    if pythonpath:
+        base["PYTHONPATH"] = pythonpath
+    base.update(env)
+    command = ["opentelemetry-instrument", sys.executable, str(script)]
+    return subprocess.run(command, env=base, capture_output=True, text=True, timeout=60, check=False)
+
+
+def ours(sink: OtlpSink) -> list[ReceivedSpan]:
+    """Spans from rollout-otel (other instrumentations may be installed beside it)."""
+    return [s for s in sink.spans() if s.scope_name == "rollout_otel"]
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_unmodified_app_is_traced_with_updates_before_the_span(
+    llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path, protocol: str
+) -> None:
+    endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_SERVICE_NAME": "app"}
+    result = run_app(llm, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    expected = "".join(reply_deltas(DEFAULT_REPLY, CHUNKS))
+    assert result.stdout == expected
+    (span,) = ours(sink)
+    assert span.name == "openai.chat.completions"
+    assert span.transport == ("grpc" if protocol == "grpc" else "http")
+    assert span.resource["service.name"] == "app"
+    assert span.attributes["rollout.output"] == expected
+    assert span.attributes["gen_ai.usage.output_tokens"] == CHUNKS
+    assert span.attributes["rollout.stream.end_reason"] == "completed"
+    updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+    assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
+    assert all(u.received_at < span.received_at for u in updates)  # exported while the stream was open
+
+
+def test_disabled_by_name(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,rollout_openai",
+    }
+    result = run_app(llm, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert ours(sink) == []
+
+
+def test_rollout_variables_apply(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    env = {
+        "ROLLOUT_ENDPOINT": sink.http_endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # ROLLOUT_ENDPOINT ranks above it
+        "ROLLOUT_API_KEY": "rk-auto-123",
+        "ROLLOUT_CAPTURE_CONTENT": "false",
+        "ROLLOUT_CAPTURE_STREAM_CHUNKS": "yes",
+    }
+    result = run_app(llm, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    (span,) = ours(sink)
+    assert "rollout.output" not in span.attributes and "rollout.input" not in span.attributes
+    assert len(span.events) == CHUNKS
+    assert all("rollout.chunk.text" not in e.attributes for e in span.events)
+    requests = [r for r in sink.requests() if r.path in ("/v1/traces", "/v1/logs")]
+    assert requests and all(r.headers["authorization"] == "Bearer rk-auto-123" for r in requests)
+
+
+def test_bad_rollout_value_is_logged_and_the_program_runs(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint, "ROLLOUT_STREAM_PREVIEW_CHARS": "-3"}
+    result = run_app(llm, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert "ROLLOUT_STREAM_PREVIEW_CHARS='-3'" in result.stderr
+    assert "Using the defaults instead" in result.stderr
+    (span,) = ours(sink)
+    assert span.attributes["rollout.stream.preview"]  # traced with the defaults
+
+
+def test_rollout_and_wrap_in_an_instrumented_app_give_one_set_of_spans(
+    llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path
+) -> None:
+    app = (
+        "import rollout_otel\nrollout = rollout_otel.Rollout()\n"
+        + APP.replace("client = OpenAI(max_retries=0)", "client = rollout.wrap(OpenAI(max_retries=0))")
+        + "\nrollout.flush()\n"
+    )
+    result = run_app(llm, tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint}, app=app)
+    assert result.returncode == 0, result.stderr
+    spans = ours(sink)
+    assert [s.name for s in spans] == ["openai.chat.completions"]
+    (span,) = spans
+    updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+    assert len(updates) == span.attributes["rollout.stream.updates"]  # each update exported once
+
+
+def _fake_distribution(root: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
+    """An installed-looking distribution (dist-info with entry points) made of the given modules."""
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+
+
+def test_picked_by_name_when_another_distro_is_installed(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    vendor = tmp_path / "vendor"
+    _fake_distribution(
+        vendor,
+        "acme_otel",
+        "[opentelemetry_distro]\nacme = acme_distro:Distro\n\n[opentelemetry_configurator]\nacme = acme_distro:Conf\n",
+        {
+            "acme_distro": (
+                "from opentelemetry.instrumentation.distro import BaseDistro\n"
+                "from opentelemetry.sdk._configuration import _BaseConfigurator\n"
+                "class Distro(BaseDistro):\n    def _configure(self, **kw): raise SystemExit('acme distro used')\n"
+                "class Conf(_BaseConfigurator):\n    def _configure(self, **kw): raise SystemExit('acme conf used')\n"
+            )
+        },
+    )
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+        "OTEL_PYTHON_DISTRO": "rollout_otel",
+        "OTEL_PYTHON_CONFIGURATOR": "rollout_otel",
+    }
+    result = run_app(llm, tmp_path, env, pythonpath=str(vendor))
+    assert result.returncode == 0, result.stderr
+    assert "acme distro used" not in result.stderr and "acme conf used" not in result.stderr
+    assert len(ours(sink)) == 1
+
+
+def test_unsupported_openai_version_logs_clearly(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    (old / "openai").mkdir(parents=True)
+    (old / "openai" / "__init__.py").write_text("__version__ = '0.28.1'\n")
+    app = "import openai\nprint(openai.__version__, end='')\n"
+    result = run_app(llm, tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint}, app=app, pythonpath=str(old))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0.28.1"
+    assert "rollout-otel cannot trace openai 0.28.1" in result.stderr
+    assert "Supported: openai >= 1.66" in result.stderr
