@@ -97,3 +97,10 @@ def test_readme_openai_example_runs_as_written(sink: OtlpSink, tmp_path: Path) -
     assert span.name == "openai.chat.completions"
     assert span.attributes["rollout.output"] == DEFAULT_REPLY
     assert span.attributes["gen_ai.usage.output_tokens"] > 0
+
+
+def test_readme_own_providers_example_runs_as_written(tmp_path: Path) -> None:
+    script = readme_example("## Your own providers", tmp_path)
+    result = run([sys.executable, str(script)])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rollout_otel import Rollout, StreamingSpanProcessor, trace
+from rollout_otel._config import resolve_settings
 
 
 def closed_port_endpoint() -> str:
@@ -141,3 +142,27 @@ def test_flush_returns_within_its_timeout_when_the_collector_never_answers() -> 
         started = time.monotonic()
         rollout.shutdown(timeout=0.5)
         assert time.monotonic() - started < 1.5
+
+
+def test_update_events_name_the_same_service_as_their_spans() -> None:
+    from opentelemetry.sdk.resources import Resource
+
+    otel_trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": "checkout-api"})))
+    rollout = Rollout(endpoint=closed_port_endpoint())
+    try:
+        assert rollout.logger_provider.resource.attributes["service.name"] == "checkout-api"
+    finally:
+        rollout.shutdown(timeout=1)
+
+
+def test_standard_otlp_variables_keep_their_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_otel._exporters import new_failure_count, span_exporters
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces.example:4318/v1/traces")
+    settings = resolve_settings(api_key="k")
+    (http,) = span_exporters(settings, new_failure_count())
+    assert http.inner._endpoint == "http://traces.example:4318/v1/traces"  # type: ignore[attr-defined]
+    grpc_settings = resolve_settings(api_key="k", protocol="grpc")
+    (grpc,) = span_exporters(grpc_settings, new_failure_count())
+    assert dict(grpc.inner._headers) == {"x-tenant": "acme", "authorization": "Bearer k"}  # type: ignore[attr-defined]

@@ -54,6 +54,7 @@ def test_environment_is_read() -> None:
         traces_exporter=("otlp", "console"),
         logs_exporter=(),
         endpoint_configured=True,
+        endpoint_explicit=True,
     )
 
 
@@ -106,7 +107,7 @@ def test_service_name_defaults_to_the_program_name(monkeypatch: pytest.MonkeyPat
         ({"endpoint": "ftp://x"}, ["endpoint='ftp://x'", "http:// or https://"]),
         ({"endpoint": "http://:4318"}, ["endpoint='http://:4318'"]),
         ({"endpoint": "http://host:port"}, ["endpoint='http://host:port'"]),
-        ({"api_key": ""}, ["api_key=''", "non-empty"]),
+        ({"api_key": ""}, ["api_key='<redacted str>'", "non-empty"]),
         ({"service_name": "  "}, ["service_name='  '"]),
     ],
 )
@@ -161,9 +162,30 @@ def test_api_key_is_not_in_any_repr() -> None:
     assert s.export_headers == {"authorization": "Bearer sk-secret-123"}
 
 
-def test_bad_environment_while_tracing_is_logged_not_raised(
+def test_bad_environment_while_tracing_is_logged_and_only_that_setting_falls_back(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    monkeypatch.setenv("ROLLOUT_CAPTURE_CONTENT", "false")
+    monkeypatch.setenv("ROLLOUT_STREAM_PREVIEW_CHARS", "-1")
+    monkeypatch.setenv("ROLLOUT_STREAM_UPDATE_INTERVAL", "0.5")
+    settings = settings_from_environment()
+    assert settings.capture_content is False  # one bad variable must not turn content capture back on
+    assert settings.stream_preview_chars == 4096
+    assert settings.stream_update_interval == 0.5
+    assert "ROLLOUT_STREAM_PREVIEW_CHARS='-1'" in caplog.text
+
+
+def test_unreadable_capture_content_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLLOUT_CAPTURE_CONTENT", "maybe")
-    assert settings_from_environment() == Settings()
-    assert "ROLLOUT_CAPTURE_CONTENT='maybe'" in caplog.text
+    assert settings_from_environment().capture_content is False
+
+
+def test_a_malformed_api_key_is_not_echoed() -> None:
+    with pytest.raises(RolloutConfigError) as info:
+        resolve_settings(api_key=b"sk-live-SECRET", environ={})  # type: ignore[arg-type]
+    assert "SECRET" not in str(info.value)
+    assert "<redacted bytes>" in str(info.value)
+
+
+def test_sdk_exporter_entry_point_names_are_accepted() -> None:
+    assert resolve_settings(environ={"OTEL_TRACES_EXPORTER": "otlp_proto_grpc"}).traces_exporter == ("otlp",)

@@ -120,7 +120,7 @@ def test_bad_rollout_value_is_logged_and_the_program_runs(llm: LocalLLMServer, s
     result = run_app(llm, tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert "ROLLOUT_STREAM_PREVIEW_CHARS='-3'" in result.stderr
-    assert "Using the defaults instead" in result.stderr
+    assert "Using 4096 for stream_preview_chars instead" in result.stderr
     (span,) = ours(sink)
     assert span.attributes["rollout.stream.preview"]  # traced with the defaults
 

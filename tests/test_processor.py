@@ -226,3 +226,40 @@ def test_update_thread_idles_when_no_stream_is_open() -> None:
     assert settled >= 3
     assert len(calls) == settled
     capture.shutdown()
+
+
+def test_a_slow_log_exporter_never_makes_end_wait() -> None:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rollout_otel import StreamingSpanProcessor
+    from rollout_otel._config import resolve_settings
+    from rollout_otel.trace import llm
+
+    exporting = threading.Event()
+
+    class SlowExporter(LogRecordExporter):
+        def export(self, batch: object) -> LogRecordExportResult:
+            exporting.set()
+            time.sleep(1.5)
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    logs = LoggerProvider()
+    logs.add_log_record_processor(SimpleLogRecordProcessor(SlowExporter()))
+    provider = TracerProvider()
+    processor = StreamingSpanProcessor(resolve_settings(stream_update_interval=0.02), logger_provider=logs)
+    provider.add_span_processor(processor)
+    span = llm("a.b", stream=True, tracer_provider=provider)
+    span.record_chunk("x")
+    assert exporting.wait(2)  # an update is being exported, synchronously, on the update thread
+    started = time.monotonic()
+    span.end()
+    assert time.monotonic() - started < 0.5
+    processor.shutdown()

@@ -58,7 +58,7 @@ def test_explicit_output_wins_over_chunks(cap: Capture) -> None:
         span.end(output="final answer")
     attrs = cap.span().attributes
     assert attrs["rollout.output"] == "final answer"
-    assert attrs["rollout.stream.preview"] == "partial"
+    assert attrs["rollout.stream.preview"] == "final answer"  # the preview is the tail of the output
 
 
 def test_structured_output_is_json(cap: Capture) -> None:
@@ -379,3 +379,45 @@ def test_record_input_falls_back_to_repr_and_never_raises(cap: Capture) -> None:
         span.record_input({"obj": object()})
         span.record_input(_Unprintable())
     assert json.loads(cap.span().attributes["rollout.input"]) == "<unserialisable _Unprintable>"
+
+
+def test_spans_in_reference_cycles_still_end_when_collected(cap: Capture) -> None:
+    for _ in range(50):
+        span = cap.llm("a.b", stream=True)
+        span.record_chunk("x")
+        holder: list[Any] = [span]
+        holder.append(holder)
+        del span, holder
+    gc.collect()
+    spans = cap.spans()
+    assert len(spans) == 50
+    assert {s.attributes["rollout.stream.end_reason"] for s in spans} == {"abandoned"}
+
+
+def test_a_bad_usage_value_does_not_cost_the_error_status(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        span.end(usage={"input_tokens": float("nan"), "output_tokens": 3}, error=RuntimeError("boom"))
+    s = cap.span()
+    assert s.status.status_code is StatusCode.ERROR
+    assert s.attributes["gen_ai.usage.output_tokens"] == 3
+    assert "gen_ai.usage.input_tokens" not in s.attributes
+    assert s.attributes["rollout.stream.end_reason"] == "error"
+
+
+def test_the_text_buffer_is_freed_when_the_span_ends(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        span.record_chunk("x" * 1_000_000)
+    assert span._text.text() == ""
+    assert getattr(span._write, "__self__", None) is span._text
+
+
+def test_capture_content_off_keeps_exception_messages_out() -> None:
+    capture = Capture(capture_content=False)
+    content = "".join(["my ", "secret ", "home address"])  # a runtime value, as model output would be
+    with pytest.raises(ValueError), capture.llm("a.b", stream=True):
+        raise ValueError(content)
+    s = capture.span()
+    assert "secret" not in repr(s.to_json())
+    assert s.attributes["error.type"] == "ValueError"
+    assert s.events[0].attributes["exception.type"] == "ValueError"
+    capture.shutdown()

@@ -90,6 +90,11 @@ class Rollout:
             # opentelemetry-instrument (or an earlier Rollout) already exports through rollout-otel: adding a
             # second processor and exporter would send every span twice.
             logger.info("rollout-otel is already set up on this tracer provider; Rollout() reuses that set-up")
+            if existing.settings != self.settings:
+                logger.warning(
+                    "Rollout() found rollout-otel already set up on this tracer provider with other settings; "
+                    "those stay in force (create one Rollout per process)"
+                )
             self.processor = existing
         else:
             self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
@@ -104,7 +109,7 @@ class Rollout:
             for log_export in self._log_exports:
                 self.logger_provider.add_log_record_processor(log_export)
             _registry.claim(self.tracer_provider, self.processor)
-        atexit.register(self._flush_at_exit)
+        atexit.register(self._shutdown_at_exit)
 
     def __repr__(self) -> str:
         s = self.settings
@@ -135,16 +140,22 @@ class Rollout:
                 "a provider of its own, used by trace.llm(tracer_provider=...) and Rollout.wrap()",
                 type(current).__name__,
             )
-            return TracerProvider(resource=self._resource(), span_limits=self._span_limits())
-        provider = TracerProvider(resource=self._resource(), span_limits=self._span_limits())
+            return self._new_tracer_provider()
+        provider = self._new_tracer_provider()
         otel_trace.set_tracer_provider(provider)
         return provider
+
+    def _new_tracer_provider(self) -> TracerProvider:
+        # Rollout's own atexit shutdown is bounded; the SDK's is not, so it is left out.
+        return TracerProvider(resource=self._resource(), span_limits=self._span_limits(), shutdown_on_exit=False)
 
     def _global_logger_provider(self) -> LoggerProvider:
         current = otel_logs.get_logger_provider()
         if isinstance(current, LoggerProvider):
             return current
-        provider = LoggerProvider(resource=self._resource())
+        # Update events must name the same service as their spans: share the tracer provider's resource.
+        resource = getattr(self.tracer_provider, "resource", None) or self._resource()
+        provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         if isinstance(current, ProxyLoggerProvider):
             otel_logs.set_logger_provider(provider)
         return provider
@@ -172,13 +183,13 @@ class Rollout:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self._flush_at_exit)
+        atexit.unregister(self._shutdown_at_exit)
         if not self._owns_setup:
             return
         _registry.forget(self.tracer_provider)
-        self.processor.shutdown()
 
         def shutdown_all() -> bool:
+            self.processor.shutdown()
             for span_export in self._span_exports:
                 span_export.shutdown()  # type: ignore[no-untyped-call]
             for log_export in self._log_exports:
@@ -192,9 +203,8 @@ class Rollout:
         """Trace every LLM call made through `client` with this Rollout's providers; returns the same client."""
         return wrap(client, tracer_provider=self.tracer_provider)
 
-    def _flush_at_exit(self) -> None:
-        if not self.flush(DEFAULT_TIMEOUT):
-            logger.warning("rollout-otel could not export everything before the program exited")
+    def _shutdown_at_exit(self) -> None:
+        self.shutdown(DEFAULT_TIMEOUT)
 
     def __enter__(self) -> Rollout:
         return self

@@ -38,6 +38,7 @@ class Settings:
     traces_exporter: tuple[str, ...] = ("otlp",)
     logs_exporter: tuple[str, ...] = ("otlp",)
     endpoint_configured: bool = False
+    endpoint_explicit: bool = False  # given as an argument or ROLLOUT_ENDPOINT, not left to the OTEL_* variables
 
     @property
     def export_headers(self) -> dict[str, str]:
@@ -53,11 +54,17 @@ class _Source:
         self.env = env
 
     def fail(self, value: object, allowed: str) -> RolloutConfigError:
+        if self.setting == "api_key":  # never echo a secret, even a malformed one
+            value = f"<redacted {type(value).__name__}>"
         if self.env is not None:
             where = f"{self.env}={value!r} (environment, for {self.setting})"
         else:
             where = f"Rollout({self.setting}={value!r})"
         return RolloutConfigError(f"{where} is not valid: expected {allowed}.")
+
+
+# Where a setting cannot be read while tracing (lenient mode), the safe value, when it is not the default.
+_FAIL_CLOSED: dict[str, Any] = {"capture_content": False}
 
 
 def _pick(
@@ -67,14 +74,27 @@ def _pick(
     environ: Mapping[str, str],
     parse: Callable[[Any, _Source], _T],
     default: _T,
+    lenient: bool = False,
 ) -> tuple[_T, bool]:
-    """Return (value, explicitly_set) from the argument, else the first set variable, else the default."""
-    if arg is not None:
-        return parse(arg, _Source(setting, None)), True
-    for name in env_names:
-        raw = environ.get(name)
-        if raw is not None and raw.strip() != "":
-            return parse(raw.strip(), _Source(setting, name)), True
+    """Return (value, explicitly_set) from the argument, else the first set variable, else the default.
+
+    Lenient mode logs a bad value and uses the default for that setting alone (or its fail-closed value).
+    """
+    try:
+        if arg is not None:
+            return parse(arg, _Source(setting, None)), True
+        for name in env_names:
+            raw = environ.get(name)
+            if raw is not None and raw.strip() != "":
+                return parse(raw.strip(), _Source(setting, name)), True
+    except RolloutConfigError as exc:
+        if not lenient:
+            raise
+        fallback = _FAIL_CLOSED.get(setting, default)
+        from ._errors import logger
+
+        logger.error("%s Using %r for %s instead.", exc, fallback, setting)
+        return fallback, False
     return default, False
 
 
@@ -125,7 +145,8 @@ def _parse_text(value: Any, src: _Source) -> str:
 
 
 def _parse_exporters(value: Any, src: _Source) -> tuple[str, ...]:
-    names = tuple(part.strip().lower() for part in str(value).split(",") if part.strip())
+    aliases = {"otlp_proto_http": "otlp", "otlp_proto_grpc": "otlp"}  # the SDK's entry-point names
+    names = tuple(aliases.get(n, n) for n in (part.strip().lower() for part in str(value).split(",") if part.strip()))
     if not names or any(name not in EXPORTERS for name in names):
         raise src.fail(value, "otlp, console or none (or a comma-separated list of them)")
     return tuple(name for name in names if name != "none")
@@ -157,9 +178,9 @@ def _program_name() -> str:
     return name if name and name not in ("-c", "-m") else "python"
 
 
-def _resolve_service_name(arg: str | None, environ: Mapping[str, str]) -> str | None:
+def _resolve_service_name(arg: str | None, environ: Mapping[str, str], lenient: bool = False) -> str | None:
     """Argument, then OTEL_SERVICE_NAME, then a service.name the user already set, then the program name."""
-    name, explicit = _pick("service_name", arg, ("OTEL_SERVICE_NAME",), environ, _parse_text, None)
+    name, explicit = _pick("service_name", arg, ("OTEL_SERVICE_NAME",), environ, _parse_text, None, lenient=lenient)
     if explicit:
         return name
     if "service.name=" in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
@@ -178,11 +199,14 @@ def resolve_settings(
     stream_preview_chars: int | None = None,
     stream_update_interval: float | None = None,
     environ: Mapping[str, str] | None = None,
+    lenient: bool = False,
 ) -> Settings:
     """Resolve every setting (argument > environment > default) and validate it, raising RolloutConfigError."""
     env = os.environ if environ is None else environ
-    key, _ = _pick("api_key", api_key, ("ROLLOUT_API_KEY",), env, _parse_text, None)
-    proto, _ = _pick("protocol", protocol, ("OTEL_EXPORTER_OTLP_PROTOCOL",), env, _parse_protocol, PROTOCOLS[0])
+    key, _ = _pick("api_key", api_key, ("ROLLOUT_API_KEY",), env, _parse_text, None, lenient=lenient)
+    proto, _ = _pick(
+        "protocol", protocol, ("OTEL_EXPORTER_OTLP_PROTOCOL",), env, _parse_protocol, PROTOCOLS[0], lenient=lenient
+    )
     default_endpoint = DEFAULT_GRPC_ENDPOINT if proto == "grpc" else DEFAULT_HTTP_ENDPOINT
     url, url_set = _pick(
         "endpoint",
@@ -191,8 +215,11 @@ def resolve_settings(
         env,
         _parse_endpoint,
         default_endpoint,
+        lenient=lenient,
     )
-    content, _ = _pick("capture_content", capture_content, ("ROLLOUT_CAPTURE_CONTENT",), env, _parse_bool, True)
+    content, _ = _pick(
+        "capture_content", capture_content, ("ROLLOUT_CAPTURE_CONTENT",), env, _parse_bool, True, lenient=lenient
+    )
     chunks, _ = _pick(
         "capture_stream_chunks",
         capture_stream_chunks,
@@ -200,6 +227,7 @@ def resolve_settings(
         env,
         _parse_bool,
         False,
+        lenient=lenient,
     )
     preview, _ = _pick(
         "stream_preview_chars",
@@ -208,6 +236,7 @@ def resolve_settings(
         env,
         _parse_preview_chars,
         4096,
+        lenient=lenient,
     )
     interval, _ = _pick(
         "stream_update_interval",
@@ -216,15 +245,19 @@ def resolve_settings(
         env,
         _parse_interval,
         1.0,
+        lenient=lenient,
     )
     otlp_only: tuple[str, ...] = ("otlp",)
-    traces, _ = _pick("traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only)
-    logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, otlp_only)
+    traces, _ = _pick(
+        "traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
+    )
+    logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient)
+    explicit = endpoint is not None or bool(env.get("ROLLOUT_ENDPOINT", "").strip())
     return Settings(
         api_key=key,
         endpoint=url,
         protocol=proto,
-        service_name=_resolve_service_name(service_name, env),
+        service_name=_resolve_service_name(service_name, env, lenient),
         capture_content=content,
         capture_stream_chunks=chunks,
         stream_preview_chars=preview,
@@ -232,6 +265,7 @@ def resolve_settings(
         traces_exporter=traces,
         logs_exporter=logs,
         endpoint_configured=url_set,
+        endpoint_explicit=explicit and url_set,
     )
 
 
@@ -241,17 +275,12 @@ _env_settings: Settings | None = None
 def settings_from_environment() -> Settings:
     """Settings for spans no Rollout() processor claims: environment and defaults, read once.
 
-    A bad ROLLOUT_* value here is logged, not raised: it is found while tracing, where nothing may break.
+    A bad ROLLOUT_* value here is logged, not raised (it is found while tracing, where nothing may break), and
+    only that setting falls back: to its default, or to off for capture_content.
     """
     global _env_settings
     if _env_settings is None:
-        try:
-            _env_settings = resolve_settings()
-        except RolloutConfigError as exc:
-            from ._errors import logger
-
-            logger.error("%s Using the defaults instead.", exc)
-            _env_settings = Settings()
+        _env_settings = resolve_settings(lenient=True)
     return _env_settings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
+from opentelemetry.util.re import parse_env_headers
 
 from ._config import Settings
 from ._errors import log_internal_error
@@ -78,32 +80,47 @@ class CountingLogExporter(LogRecordExporter):
         return bool(self.inner.force_flush(timeout_millis))
 
 
+def _headers(settings: Settings, signal: str) -> dict[str, str] | None:
+    """The user's OTLP headers (signal-specific first) with the API key's Authorization header on top."""
+    if not settings.api_key:
+        return None  # the exporter reads the OTEL_* header variables itself
+    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS") or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+    return {**parse_env_headers(raw, liberal=True), **settings.export_headers}
+
+
+def _grpc_args(settings: Settings, signal: str) -> dict[str, Any]:
+    args: dict[str, Any] = {"headers": _headers(settings, signal)}
+    if settings.endpoint_explicit:  # else the exporter resolves OTEL_EXPORTER_OTLP_{signal}_ENDPOINT and friends
+        args["endpoint"] = settings.endpoint
+        args["insecure"] = settings.endpoint.startswith("http://")
+    return args
+
+
+def _http_args(settings: Settings, signal: str, path: str) -> dict[str, Any]:
+    args: dict[str, Any] = {"headers": _headers(settings, signal)}
+    if settings.endpoint_explicit:
+        args["endpoint"] = f"{settings.endpoint}/{path}"
+    return args
+
+
 def _otlp_span_exporter(settings: Settings) -> SpanExporter:
     if settings.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-        return GrpcSpanExporter(
-            endpoint=settings.endpoint,
-            insecure=settings.endpoint.startswith("http://"),
-            headers=settings.export_headers or None,
-        )
+        return GrpcSpanExporter(**_grpc_args(settings, "TRACES"))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-    return HttpSpanExporter(endpoint=f"{settings.endpoint}/v1/traces", headers=settings.export_headers or None)
+    return HttpSpanExporter(**_http_args(settings, "TRACES", "v1/traces"))
 
 
 def _otlp_log_exporter(settings: Settings) -> LogRecordExporter:
     if settings.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 
-        return GrpcLogExporter(
-            endpoint=settings.endpoint,
-            insecure=settings.endpoint.startswith("http://"),
-            headers=settings.export_headers or None,
-        )
+        return GrpcLogExporter(**_grpc_args(settings, "LOGS"))
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 
-    return HttpLogExporter(endpoint=f"{settings.endpoint}/v1/logs", headers=settings.export_headers or None)
+    return HttpLogExporter(**_http_args(settings, "LOGS", "v1/logs"))
 
 
 def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExporter]:
@@ -143,6 +160,10 @@ def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> boo
             log_internal_error(what)
 
     thread = threading.Thread(target=target, name=f"rollout-otel-{what}", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no new threads at interpreter shutdown (some Python versions): run it here, unbounded
+        target()
+        return outcome[0]
     thread.join(max(0.0, timeout))
     return not thread.is_alive() and outcome[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from time import monotonic_ns, time_ns
@@ -55,14 +56,17 @@ class StreamingSpanProcessor(SpanProcessor):
         self._open: dict[int, _Watch] = {}
         self._shutdown = False
         self._ticker = Ticker(self.settings.stream_update_interval, self._send_updates, "rollout-otel-updates")
+        if hasattr(os, "register_at_fork"):
+            weak_self = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (method := weak_self()) and method())
 
     # -- SpanProcessor --------------------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         llm = starting_llm_span.get()
-        if llm is None or llm._processor is not None or self._shutdown:
+        if llm is None or llm._processor is not None:
             return
-        llm._processor = self
+        llm._processor = self  # even after shutdown: its settings (capture_content above all) still apply
         llm._settings = self.settings
         if llm._stream and self.settings.capture_stream_chunks:
             llm._on_chunk = self._add_chunk_event
@@ -111,7 +115,7 @@ class StreamingSpanProcessor(SpanProcessor):
     # -- the update thread ----------------------------------------------------------------------------------
 
     def _send_updates(self) -> bool:
-        """One tick: an update for each open stream that got chunks since its last one. Returns whether any is open."""
+        """One tick: an update for each open stream that got chunks since its last one; whether any is open."""
         with self._lock:
             watches = list(self._open.items())
         for key, watch in watches:
@@ -122,37 +126,59 @@ class StreamingSpanProcessor(SpanProcessor):
                 continue
             if llm._chunks == watch.last_chunks:
                 continue
-            with watch.lock:
-                if not watch.closed:
-                    try:
-                        self._send_update(llm, watch)
-                    except Exception:
-                        log_internal_error("sending a stream update")
+            try:
+                update = self._next_update(llm, watch)
+                if update is not None:
+                    self._emit(llm, update)
+            except Exception:
+                log_internal_error("sending a stream update")
         with self._lock:
             return bool(self._open)
 
-    def _send_update(self, llm: LLMSpan, watch: _Watch) -> None:
-        chunks = llm._chunks
-        text = llm._text
-        watch.last_chunks = chunks
-        watch.seq += 1
-        llm._updates = watch.seq
-        attributes: dict[str, Any] = {
-            attr.STREAM_CHUNKS: chunks,
-            attr.STREAM_CHARS: text.chars,
-            attr.UPDATE_SEQ: watch.seq,
-            attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
-        }
-        span_attributes = {attr.STREAM_CHUNKS: chunks, attr.STREAM_CHARS: attributes[attr.STREAM_CHARS]}
-        if self.settings.capture_content and self.settings.stream_preview_chars:
-            preview = text.tail(self.settings.stream_preview_chars)
-            attributes[attr.STREAM_PREVIEW] = preview
-            span_attributes[attr.STREAM_PREVIEW] = preview
-        llm._span.set_attributes(span_attributes)  # the live preview, for anything that reads open spans
+    def _next_update(self, llm: LLMSpan, watch: _Watch) -> tuple[int, dict[str, Any]] | None:
+        """Under the watch's lock, so an ending span settles its count against exactly the updates made.
+
+        The export happens outside the lock: a slow log exporter must never make `end()` wait.
+        """
+        with watch.lock:
+            if watch.closed:
+                return None
+            chunks = llm._chunks
+            text = llm._text
+            watch.last_chunks = chunks
+            watch.seq += 1
+            llm._updates = watch.seq
+            timestamp = time_ns()  # before the end: the update describes the stream while it was open
+            attributes: dict[str, Any] = {
+                attr.STREAM_CHUNKS: chunks,
+                attr.STREAM_CHARS: text.chars,
+                attr.UPDATE_SEQ: watch.seq,
+                attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
+            }
+            if self.settings.capture_content and self.settings.stream_preview_chars:
+                attributes[attr.STREAM_PREVIEW] = text.tail(self.settings.stream_preview_chars)
+            else:
+                text.compact()
+        return timestamp, attributes
+
+    def _emit(self, llm: LLMSpan, update: tuple[int, dict[str, Any]]) -> None:
+        timestamp, attributes = update
+        live = {k: v for k, v in attributes.items() if k in _LIVE_SPAN_ATTRIBUTES}
+        if llm.is_recording:
+            llm._span.set_attributes(live)  # the live preview, for anything that reads open spans
         self._logger.emit(
-            timestamp=time_ns(),
+            timestamp=timestamp,
             context=otel_trace.set_span_in_context(llm._span),
             severity_number=SeverityNumber.INFO,
             event_name=attr.UPDATE_EVENT,
             attributes=attributes,
         )
+
+    def _after_fork_in_child(self) -> None:
+        """Threads do not survive a fork; locks a parent thread held at that moment must not either."""
+        self._lock = threading.RLock()
+        for watch in self._open.values():
+            watch.lock = threading.Lock()
+
+
+_LIVE_SPAN_ATTRIBUTES = frozenset({attr.STREAM_CHUNKS, attr.STREAM_CHARS, attr.STREAM_PREVIEW})

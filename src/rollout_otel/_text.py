@@ -35,6 +35,9 @@ class StreamText(io.StringIO):
             return ""
         return self.getvalue()[-limit:]
 
+    def close(self) -> None:
+        """Never closed: the garbage collector may finalize this buffer before the span that reads it at its end."""
+
     def compact(self) -> None:
         """Join the writes kept apart so far (a no-op where StringIO never keeps them apart).
 

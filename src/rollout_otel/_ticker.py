@@ -25,6 +25,7 @@ class Ticker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy = False
         if hasattr(os, "register_at_fork"):
             weak_self = weakref.ref(self)
 
@@ -32,7 +33,10 @@ class Ticker:
                 ticker = weak_self()
                 if ticker is not None:
                     ticker._lock = threading.Lock()
+                    ticker._wake = threading.Event()
                     ticker._thread = None
+                    if ticker._busy:
+                        ticker.wake()
 
             os.register_at_fork(after_in_child=_forget_thread_in_child)
 
@@ -40,11 +44,13 @@ class Ticker:
         """There is work: make sure the thread runs and ticks."""
         if self._stop.is_set():
             return
+        self._busy = True
         if self._thread is None:
             with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                    self._thread.start()
+                self._busy = True
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
         self._wake.set()
 
     def shutdown(self, timeout: float = 1.0) -> None:
@@ -66,4 +72,5 @@ class Ticker:
                     log_internal_error("periodic stream updates")
                     busy = True
                 if not busy:
+                    self._busy = False
                     break

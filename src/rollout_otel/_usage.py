@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +37,7 @@ def _count(value: Any) -> int | None:
     """A token count is a non-negative whole number; anything else is ignored rather than recorded wrong."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if value < 0 or value != int(value):
+    if not math.isfinite(value) or value < 0 or value != int(value):
         return None
     return int(value)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import traceback
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import monotonic_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -301,47 +302,70 @@ class LLMSpan:
         end_reason: str | None = None,
         caller: str | None = "end",
     ) -> bool:
-        """End the span unless it already ended; returns whether this call ended it."""
+        """End the span unless it already ended; returns whether this call ended it.
+
+        Each recording step is guarded on its own, so a bad usage value cannot cost the error status, and the
+        span always reaches `end()`.
+        """
         with self._end_lock:
             if self._ended:
                 if caller:
                     self._misuse(caller)
                 return False
             self._ended = True
+        text, chars = "", self._chunks_chars()
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self._stream and self._processor is not None:
+            steps.append(("stopping updates", lambda: self._processor.unwatch(self)))  # type: ignore[union-attr]
         try:
-            if self._stream and self._processor is not None:
-                self._processor.unwatch(self)  # no update may follow the end; settles the update count
             text = self._text.text()  # read once: on 3.12+ each read copies the whole text
-            self._record_outcome(output, usage, finish_reason, error, text)
-            if self._stream:
-                if end_reason is None:
-                    end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
-                self._record_stream_summary(end_reason, text)
+        except Exception:
+            log_internal_error("reading a stream's text")
+        if end_reason is None:
+            end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
+        settings = self._settings or settings_from_environment()
+        steps += [
+            ("recording the output", lambda: self._record_output(settings, output, text)),
+            ("recording usage", lambda: self._record_usage(usage, finish_reason)),
+            ("recording the error", lambda: self._record_error(settings, error)),
+        ]
+        if self._stream:
+            preview = output if isinstance(output, str) else text
+            steps.append(
+                (
+                    "recording the stream summary",
+                    lambda: self._record_stream_summary(settings, end_reason, chars, preview),
+                )
+            )
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log_internal_error(what)
+        self._text = CharCounter(chars)  # the span holds the output now; free the buffer
+        self._write = self._text.write
+        try:
+            self._span.end()
         except Exception:
             log_internal_error("ending an LLM span")
-        finally:
-            self._text = CharCounter(self._text.chars)  # the span holds the output now; free the buffer
-            try:
-                self._span.end()
-            except Exception:
-                log_internal_error("ending an LLM span")
         return True
 
-    def _record_outcome(
-        self,
-        output: Any,
-        usage: Any,
-        finish_reason: str | Sequence[str] | None,
-        error: BaseException | str | None,
-        text: str,
-    ) -> None:
+    def _chunks_chars(self) -> int:
+        try:
+            return self._text.chars
+        except Exception:  # a buffer already finalized by the garbage collector
+            return 0
+
+    def _record_output(self, settings: Settings, output: Any, text: str) -> None:
+        if not settings.capture_content:
+            return
+        if output is not None:
+            self._span.set_attribute(attr.ROLLOUT_OUTPUT, output if isinstance(output, str) else to_json(output))
+        elif text:
+            self._span.set_attribute(attr.ROLLOUT_OUTPUT, text)
+
+    def _record_usage(self, usage: Any, finish_reason: str | Sequence[str] | None) -> None:
         span = self._span
-        settings = self._settings
-        if settings is not None and settings.capture_content:
-            if output is not None:
-                span.set_attribute(attr.ROLLOUT_OUTPUT, output if isinstance(output, str) else to_json(output))
-            elif text:
-                span.set_attribute(attr.ROLLOUT_OUTPUT, text)
         usage_attrs = usage_attributes(usage)
         if usage_attrs:
             span.set_attributes(usage_attrs)
@@ -350,26 +374,37 @@ class LLMSpan:
             span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
         if self._first_chunk_ns:
             span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9)
-        if error is not None:
-            if isinstance(error, BaseException):
-                error_type = getattr(error, "error_type", None) or type(error).__name__
+
+    def _record_error(self, settings: Settings, error: BaseException | str | None) -> None:
+        if error is None:
+            return
+        span = self._span
+        if isinstance(error, BaseException):
+            error_type = getattr(error, "error_type", None) or type(error).__name__
+            if settings.capture_content:
                 span.record_exception(error)
                 description = f"{error_type}: {error}"
-            else:
-                error_type = description = str(error)
-            span.set_attribute(attr.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, description))
+            else:  # exception messages often quote the model's text: keep the type and where it was raised
+                trace_lines = "".join(traceback.format_tb(error.__traceback__))
+                span.record_exception(
+                    error,
+                    attributes={"exception.message": error_type, "exception.stacktrace": trace_lines + error_type},
+                )
+                description = error_type
+        else:
+            error_type = description = str(error)
+        span.set_attribute(attr.ERROR_TYPE, error_type)
+        span.set_status(Status(StatusCode.ERROR, description))
 
-    def _record_stream_summary(self, end_reason: str, text: str) -> None:
-        settings = self._settings or settings_from_environment()
+    def _record_stream_summary(self, settings: Settings, end_reason: str, chars: int, output_text: str) -> None:
         summary: dict[str, Any] = {
             attr.STREAM_CHUNKS: self._chunks,
-            attr.STREAM_CHARS: self._text.chars,
+            attr.STREAM_CHARS: chars,
             attr.STREAM_UPDATES: self._updates,
             attr.STREAM_END_REASON: end_reason,
         }
-        if settings.capture_content and settings.stream_preview_chars and text:
-            summary[attr.STREAM_PREVIEW] = text[-settings.stream_preview_chars :]
+        if settings.capture_content and settings.stream_preview_chars and output_text:
+            summary[attr.STREAM_PREVIEW] = output_text[-settings.stream_preview_chars :]
         if self._on_chunk is not None:  # chunk events on: say how many a span event limit cut
             dropped = getattr(self._span, "dropped_events", 0)
             if dropped:
