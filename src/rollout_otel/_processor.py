@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class _Watch:
     """What the processor remembers about one open stream: a weak reference and what it last reported."""
 
-    __slots__ = ("closed", "last_chunks", "lock", "ref", "seq")
+    __slots__ = ("closed", "in_flight", "last_chunks", "lock", "ref", "seq")
 
     def __init__(self, llm: LLMSpan) -> None:
         self.ref = weakref.ref(llm)
@@ -35,6 +35,7 @@ class _Watch:
         self.last_chunks = 0
         self.seq = 0
         self.closed = False
+        self.in_flight: threading.Event | None = None  # set when the update being sent has been handed over
 
 
 class StreamingSpanProcessor(SpanProcessor):
@@ -102,9 +103,14 @@ class StreamingSpanProcessor(SpanProcessor):
         with self._lock:
             watch = self._open.pop(id(llm), None)
         if watch is not None:
-            with watch.lock:  # waits for an update being sent for this stream right now
+            with watch.lock:
                 watch.closed = True
                 llm._updates = watch.seq
+                in_flight = watch.in_flight
+            if in_flight is not None:
+                # Let an update already counted reach the log pipeline before the span does, but never wait
+                # long: a slow synchronous log exporter must not hold up the caller's end().
+                in_flight.wait(_IN_FLIGHT_WAIT)
 
     def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
         attributes: dict[str, Any] = {attr.CHUNK_INDEX: index}
@@ -129,13 +135,16 @@ class StreamingSpanProcessor(SpanProcessor):
             try:
                 update = self._next_update(llm, watch)
                 if update is not None:
-                    self._emit(llm, update)
+                    try:
+                        self._emit(llm, update)
+                    finally:
+                        update[2].set()
             except Exception:
                 log_internal_error("sending a stream update")
         with self._lock:
             return bool(self._open)
 
-    def _next_update(self, llm: LLMSpan, watch: _Watch) -> tuple[int, dict[str, Any]] | None:
+    def _next_update(self, llm: LLMSpan, watch: _Watch) -> tuple[int, dict[str, Any], threading.Event] | None:
         """Under the watch's lock, so an ending span settles its count against exactly the updates made.
 
         The export happens outside the lock: a slow log exporter must never make `end()` wait.
@@ -159,10 +168,11 @@ class StreamingSpanProcessor(SpanProcessor):
                 attributes[attr.STREAM_PREVIEW] = text.tail(self.settings.stream_preview_chars)
             else:
                 text.compact()
-        return timestamp, attributes
+            watch.in_flight = threading.Event()
+        return timestamp, attributes, watch.in_flight
 
-    def _emit(self, llm: LLMSpan, update: tuple[int, dict[str, Any]]) -> None:
-        timestamp, attributes = update
+    def _emit(self, llm: LLMSpan, update: tuple[int, dict[str, Any], threading.Event]) -> None:
+        timestamp, attributes, _ = update
         live = {k: v for k, v in attributes.items() if k in _LIVE_SPAN_ATTRIBUTES}
         if llm.is_recording:
             llm._span.set_attributes(live)  # the live preview, for anything that reads open spans
@@ -181,4 +191,5 @@ class StreamingSpanProcessor(SpanProcessor):
             watch.lock = threading.Lock()
 
 
+_IN_FLIGHT_WAIT = 0.1  # seconds an ending span waits for its last update to be handed to the log pipeline
 _LIVE_SPAN_ATTRIBUTES = frozenset({attr.STREAM_CHUNKS, attr.STREAM_CHARS, attr.STREAM_PREVIEW})
