@@ -256,12 +256,8 @@ class LLMSpan:
         if not self._ended:
             if exc is None:
                 self._finish(caller=None)
-            elif isinstance(exc, asyncio.CancelledError):
-                self._finish(end_reason=attr.END_CANCELLED, caller=None)
-            elif isinstance(exc, Exception):
-                self._finish(error=exc, caller=None)
-            else:  # GeneratorExit, KeyboardInterrupt, SystemExit: the caller stopped, nothing failed
-                self._finish(end_reason=attr.END_CLOSED, caller=None)
+            else:
+                self._end_with_exception(exc)
         if token is not None:
             try:
                 otel_context.detach(token)  # type: ignore[arg-type]
@@ -278,6 +274,15 @@ class LLMSpan:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+    def _end_with_exception(self, exc: BaseException) -> None:
+        """End because `exc` interrupted the call: an error, or a cancellation or stop that is not one."""
+        if isinstance(exc, asyncio.CancelledError):
+            self._finish(end_reason=attr.END_CANCELLED, caller=None)
+        elif isinstance(exc, Exception):
+            self._finish(error=exc, caller=None)
+        else:  # GeneratorExit, KeyboardInterrupt, SystemExit: the caller stopped, nothing failed
+            self._finish(end_reason=attr.END_CLOSED, caller=None)
 
     def __del__(self) -> None:
         if not getattr(self, "_ended", True):

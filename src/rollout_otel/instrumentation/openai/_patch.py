@@ -74,15 +74,6 @@ def _start(endpoint: Endpoint, wrapped: Any, instance: Any, kwargs: Mapping[str,
         return None
 
 
-def _failed(span: LLMSpan, exc: BaseException) -> None:
-    if isinstance(exc, asyncio.CancelledError):
-        span._finish(end_reason=attr.END_CANCELLED, caller=None)
-    elif isinstance(exc, Exception):
-        span._finish(error=exc, caller=None)
-    else:
-        span._finish(end_reason=attr.END_CLOSED, caller=None)
-
-
 def _traced_result(endpoint: Endpoint, span: LLMSpan, kwargs: Mapping[str, Any], result: Any) -> Any:
     """Hand back what `create` returned: a traced proxy of a stream or raw response, or the result as is."""
     try:
@@ -123,7 +114,7 @@ def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper
             with traced_call():
                 result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _failed(span, exc)
+            span._end_with_exception(exc)
             raise
         return _traced_result(endpoint, span, kwargs, result)
 
@@ -145,7 +136,7 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
             with traced_call():
                 result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _failed(span, exc)
+            span._end_with_exception(exc)
             raise
         return _traced_result(endpoint, span, kwargs, result)
 
