@@ -79,15 +79,26 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
         setattr(response, method, close_hook)
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
+class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """What both stream proxies share: the span, the accumulator, and ending as abandoned when collected."""
+
+    _response_close = "close"
 
     def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:
         super().__init__(stream)
         self._self_span = span
         self._self_acc = acc
         self._self_on_item = acc.on_item
-        _hook_response_close(self, stream, "close")
+        _hook_response_close(self, stream, self._response_close)
+
+    def __del__(self) -> None:
+        span = getattr(self, "_self_span", None)
+        if span is not None and span.is_recording:
+            finish(span, self._self_acc, attr.END_ABANDONED)
+
+
+class TracedStream(_TracedProxy):
+    """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
 
     def __iter__(self) -> Iterator[Any]:
         return self._self_iterate()
@@ -148,21 +159,11 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
         finally:
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
 
-    def __del__(self) -> None:
-        span = getattr(self, "_self_span", None)
-        if span is not None and span.is_recording:
-            finish(span, self._self_acc, attr.END_ABANDONED)
 
-
-class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
+class TracedAsyncStream(_TracedProxy):
     """A provider's async stream, traced like `TracedStream`; cancellation ends it as `cancelled`."""
 
-    def __init__(self, stream: Any, span: LLMSpan, acc: Accumulator) -> None:
-        super().__init__(stream)
-        self._self_span = span
-        self._self_acc = acc
-        self._self_on_item = acc.on_item
-        _hook_response_close(self, stream, "aclose")
+    _response_close = "aclose"
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._self_iterate()
@@ -231,8 +232,3 @@ class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     async def aclose(self) -> None:
         await self.close()
-
-    def __del__(self) -> None:
-        span = getattr(self, "_self_span", None)
-        if span is not None and span.is_recording:
-            finish(span, self._self_acc, attr.END_ABANDONED)
