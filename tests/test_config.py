@@ -88,7 +88,10 @@ def test_service_name_defaults_to_the_program_name(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("sys.argv", ["/srv/app/chatbot.py"])
     assert resolve_settings(environ={}).service_name == "chatbot"
     assert resolve_settings(service_name="mine", environ={}).service_name == "mine"
-    assert resolve_settings(environ={"OTEL_RESOURCE_ATTRIBUTES": "service.name=theirs"}).service_name is None
+    assert resolve_settings(environ={"OTEL_RESOURCE_ATTRIBUTES": "a=1, service.name=theirs"}).service_name is None
+    assert resolve_settings(environ={"OTEL_RESOURCE_ATTRIBUTES": "myservice.name=x"}).service_name == "chatbot"
+    monkeypatch.setattr("sys.argv", ["/srv/app/chatbot/__main__.py"])  # python -m chatbot
+    assert resolve_settings(environ={}).service_name == "chatbot"
 
 
 @pytest.mark.parametrize(

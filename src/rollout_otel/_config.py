@@ -171,10 +171,13 @@ def _parse_endpoint(value: Any, src: _Source) -> str:
 
 
 def _program_name() -> str:
+    """The script's name without `.py`; for `python -m pkg`, the package's name rather than `__main__`."""
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
     name = os.path.basename(argv0)
     if name.endswith(".py"):
         name = name[:-3]
+    if name == "__main__":
+        name = os.path.basename(os.path.dirname(argv0))
     return name if name and name not in ("-c", "-m") else "python"
 
 
@@ -183,7 +186,8 @@ def _resolve_service_name(arg: str | None, environ: Mapping[str, str], lenient: 
     name, explicit = _pick("service_name", arg, ("OTEL_SERVICE_NAME",), environ, _parse_text, None, lenient=lenient)
     if explicit:
         return name
-    if "service.name=" in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+    declared = (pair.split("=", 1)[0].strip() for pair in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","))
+    if "service.name" in declared:
         return None  # the SDK's resource detection applies the user's own value
     return _program_name()
 

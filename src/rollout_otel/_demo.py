@@ -79,13 +79,25 @@ class _PrintSpans(SpanProcessor):
         self._out.flush()
 
 
-def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.stdout) -> None:
-    """Stream a reply with the real openai client; print update events live and the finished span at the end."""
+def run_demo(
+    *,
+    seconds: float = 5.0,
+    interval: float = 1.0,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    out: TextIO = sys.stdout,
+) -> bool:
+    """Stream a reply with the real openai client; print update events live and the finished span at the end.
+
+    Returns whether everything configured to be exported was exported.
+    """
     try:
         from openai import OpenAI
     except ImportError:
         raise SystemExit("rollout-otel demo needs the openai package: pip install openai") from None
-    rollout = Rollout(stream_update_interval=interval, service_name="rollout-otel-demo")
+    rollout = Rollout(
+        stream_update_interval=interval, service_name="rollout-otel-demo", endpoint=endpoint, protocol=protocol
+    )
     s = rollout.settings
     exporting = bool(s.traces_exporter) and s.endpoint_configured
     out.write(
@@ -114,7 +126,9 @@ def run_demo(*, seconds: float = 5.0, interval: float = 1.0, out: TextIO = sys.s
         )
         for _chunk in stream:
             pass  # an app would print chunk.choices[0].delta.content here; the span records it
+    ok = True
     if exporting:
         ok = rollout.flush()
         out.write(f"\nexport to {s.endpoint}: {'done' if ok else 'FAILED (is a collector listening there?)'}\n")
     rollout.shutdown()
+    return ok

@@ -26,19 +26,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from ._demo import run_demo
 
-        if args.endpoint:
-            os.environ["ROLLOUT_ENDPOINT"] = args.endpoint
-        if args.protocol:
-            os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = args.protocol
-        if not (os.environ.get("ROLLOUT_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        if not (args.endpoint or os.environ.get("ROLLOUT_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
             # Nothing to export to: print only, instead of retrying a collector that is not there.
             os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
             os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
         try:
-            run_demo(seconds=args.seconds, interval=args.interval)
+            exported = run_demo(
+                seconds=args.seconds, interval=args.interval, endpoint=args.endpoint, protocol=args.protocol
+            )
         except RolloutConfigError as exc:
             print(f"rollout-otel: {exc}", file=sys.stderr)
             return 2
+        return 0 if exported else 1
     return 0
 
 
