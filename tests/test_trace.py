@@ -421,3 +421,24 @@ def test_capture_content_off_keeps_exception_messages_out() -> None:
     assert s.attributes["error.type"] == "ValueError"
     assert s.events[0].attributes["exception.type"] == "ValueError"
     capture.shutdown()
+
+
+def test_bytes_deltas_count_characters_with_content_capture_off() -> None:
+    capture = Capture(capture_content=False)
+    with capture.llm("a.b", stream=True) as span:
+        span.record_chunk("héllo".encode())
+    assert capture.span().attributes["rollout.stream.chars"] == 5
+    capture.shutdown()
+
+
+def test_a_model_class_in_the_input_is_named_not_fatal(cap: Capture) -> None:
+    class Answer:
+        @classmethod
+        def model_dump(cls) -> dict[str, Any]:
+            raise TypeError("a class, not an instance")
+
+    with cap.llm("a.b") as span:
+        span.record_input({"messages": ["hi"], "response_format": Answer})
+    recorded = json.loads(cap.span().attributes["rollout.input"])
+    assert recorded["messages"] == ["hi"]
+    assert recorded["response_format"].endswith("Answer")

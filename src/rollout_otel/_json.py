@@ -17,7 +17,7 @@ from typing import Any
 def _default(value: Any) -> Any:
     """json.dumps fallback: a sensible JSON form for common non-JSON types, else repr()."""
     dump = getattr(value, "model_dump", None)  # pydantic v2, and the openai / anthropic response types
-    if callable(dump):
+    if callable(dump) and not isinstance(value, type):
         try:
             return dump(mode="json")
         except TypeError:
@@ -38,6 +38,8 @@ def _default(value: Any) -> Any:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             return base64.b64encode(raw).decode("ascii")
+    if isinstance(value, type):  # a class, such as a response_format model: its name says enough
+        return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, Mapping):

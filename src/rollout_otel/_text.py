@@ -56,6 +56,8 @@ class CharCounter:
         self.chars = chars
 
     def write(self, delta: str) -> int:
+        if delta.__class__ is not str:  # as StringIO does, so LLMSpan decodes bytes before counting
+            raise TypeError("a str delta is expected")
         n = len(delta)
         self.chars += n
         return n
