@@ -52,11 +52,14 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
     original: Callable[..., Any] | None = getattr(response, method, None)
     if response is None or original is None:
         return
+    # Weak references only: the hook lives on the response, which the stream holds; a strong one would make a
+    # cycle that keeps the connection open until the cyclic garbage collector runs.
     proxy_ref = weakref.ref(proxy)
+    stream_ref = weakref.ref(stream)
 
     def closed_by_someone() -> None:
-        traced = proxy_ref()
-        if traced is not None and not _running(stream):  # inside iteration the proxy sees the end itself
+        traced, raw = proxy_ref(), stream_ref()
+        if traced is not None and raw is not None and not _running(raw):  # inside iteration the proxy sees it
             finish(traced._self_span, traced._self_acc, attr.END_CLOSED)
 
     if asyncio.iscoroutinefunction(original):
