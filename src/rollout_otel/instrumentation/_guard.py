@@ -3,26 +3,57 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
 
-_inside_traced_call: ContextVar[bool] = ContextVar("rollout_otel_inside_traced_call", default=False)
+from .._errors import log_internal_error
+
+if TYPE_CHECKING:
+    from ..trace import LLMSpan
+
+_traced_call: ContextVar[LLMSpan | None] = ContextVar("rollout_otel_traced_call", default=None)
 
 
 def should_trace() -> bool:
     """False inside a call another rollout patch is already tracing, or where OpenTelemetry is suppressed."""
-    if _inside_traced_call.get():
+    if _traced_call.get() is not None:
         return False
     return not otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
 
 
-class traced_call:
-    """Marks the current call as traced for the duration of the original provider call."""
+def current_traced_call() -> LLMSpan | None:
+    """The LLM span of the provider call running in this context, if rollout traces one."""
+    return _traced_call.get()
 
-    __slots__ = ("_token",)
+
+class traced_call:
+    """Marks the provider call as traced by `span`, and makes `span` current while the request is sent.
+
+    Being current for the request only (never across a stream's yields) lets HTTP instrumentation and the
+    provider SDK's own spans nest under the LLM span, and carries its trace context on the request.
+    """
+
+    __slots__ = ("_context_token", "_span", "_token")
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._span = span
 
     def __enter__(self) -> None:
-        self._token = _inside_traced_call.set(True)
+        self._token = _traced_call.set(self._span)
+        try:
+            self._context_token: object | None = otel_context.attach(
+                otel_trace.set_span_in_context(self._span.otel_span)
+            )
+        except Exception:
+            self._context_token = None
+            log_internal_error("making an LLM span current for its request")
 
     def __exit__(self, *exc: object) -> None:
-        _inside_traced_call.reset(self._token)
+        if self._context_token is not None:
+            try:
+                otel_context.detach(self._context_token)  # type: ignore[arg-type]
+            except Exception:
+                log_internal_error("leaving an LLM span's request")
+        _traced_call.reset(self._token)

@@ -13,7 +13,8 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
-from ._patch import CHAT, RESPONSES, Endpoint, async_wrapper, sync_wrapper
+from .._calls import Endpoint, async_wrapper, sync_wrapper
+from ._endpoints import CHAT, RESPONSES
 
 __all__ = ["OpenAIInstrumentor", "is_openai_client", "wrap_openai"]
 

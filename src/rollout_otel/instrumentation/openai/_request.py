@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._calls import given, server_attributes
+
 _PARAMETERS = (
     ("temperature", "gen_ai.request.temperature"),
     ("top_p", "gen_ai.request.top_p"),
@@ -18,9 +20,6 @@ _PARAMETERS = (
 )
 
 
-def given(value: Any) -> bool:
-    """False for None and for the SDK's `omit` / `NOT_GIVEN` sentinels."""
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
 
 
 def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
@@ -34,19 +33,6 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
     if given(stop):
         found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
     found.update(server_attributes(client))
-    return found
-
-
-def server_attributes(client: Any) -> dict[str, Any]:
-    """`server.address` / `server.port` from the client's base URL (Azure and any compatible server included)."""
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    if not host:
-        return {}
-    port = getattr(url, "port", None) or {"https": 443, "http": 80}.get(getattr(url, "scheme", ""))
-    found: dict[str, Any] = {"server.address": host}
-    if port:
-        found["server.port"] = port
     return found
 
 
@@ -68,15 +54,6 @@ def responses_input(kwargs: Mapping[str, Any]) -> Any:
         if given(kwargs.get(key)):
             found[key] = kwargs[key]
     return found
-
-
-def is_streamed(kwargs: Mapping[str, Any]) -> bool:
-    return kwargs.get("stream") is True
-
-
-def model_of(kwargs: Mapping[str, Any]) -> str | None:
-    model = kwargs.get("model")
-    return str(model) if given(model) else None
 
 
 def usage_requested(kwargs: Mapping[str, Any]) -> bool:

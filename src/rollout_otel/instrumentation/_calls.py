@@ -1,4 +1,8 @@
-"""The wrappers around `create`: one span per call, streams handed back as traced proxies of themselves."""
+"""Wrappers around a provider's `create`: one span per call, streams handed back as traced proxies of themselves.
+
+Each provider describes its endpoints with `Endpoint` (what the request says, how to read a stream and a whole
+result); everything that decides when a span starts and ends lives here, shared by all providers.
+"""
 
 from __future__ import annotations
 
@@ -10,61 +14,78 @@ from typing import Any
 import wrapt
 from opentelemetry.trace import TracerProvider
 
-from ... import _attributes as attr
-from ..._errors import log_internal_error
-from ...trace import LLMSpan
-from .._guard import should_trace, traced_call
-from .._outcome import Accumulator
-from .._stream import TracedAsyncStream, TracedStream
-from . import _request as req
-from ._chat import ChatAccumulator, completion_outcome
-from ._responses import ResponsesAccumulator, response_outcome
+from .. import _attributes as attr
+from .._errors import log_internal_error
+from ..trace import LLMSpan
+from ._guard import should_trace, traced_call
+from ._outcome import Accumulator
+from ._stream import TracedAsyncStream, TracedStream
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
+class Provider:
+    """What is the same for every endpoint of one provider SDK."""
+
+    name_of: Callable[[Any], str]  # the client -> gen_ai.provider.name
+    request_attributes: Callable[[Mapping[str, Any], Any], dict[str, Any]]  # (kwargs, client) -> attributes
+    stream_types: Callable[[], tuple[type, type]]  # the SDK's (Stream, AsyncStream)
+    raw_response_types: Callable[[], tuple[type, ...]]  # what with_raw_response / with_streaming_response return
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """How one OpenAI endpoint is traced: its span name, input, stream reader and whole-result reader."""
+    """How one endpoint is traced: its span name, input, stream reader and whole-result reader."""
 
     span_name: str
+    provider: Provider
     input_of: Callable[[Mapping[str, Any]], Any]
     accumulator: Callable[[LLMSpan, Mapping[str, Any]], Accumulator]
     whole_outcome: Callable[[LLMSpan, Any], dict[str, Any]]
 
 
-CHAT = Endpoint(
-    "openai.chat.completions",
-    req.chat_input,
-    lambda span, kw: ChatAccumulator(
-        span, expected_choices=req.choice_count(kw), usage_requested=req.usage_requested(kw)
-    ),
-    completion_outcome,
-)
-RESPONSES = Endpoint(
-    "openai.responses",
-    req.responses_input,
-    lambda span, kw: ResponsesAccumulator(span),
-    response_outcome,
-)
+def given(value: Any) -> bool:
+    """False for None and for the SDKs' `omit` / `NOT_GIVEN` sentinels."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
 
 
-def _client_of(wrapped: Any, instance: Any) -> Any:
+def model_of(kwargs: Mapping[str, Any]) -> str | None:
+    model = kwargs.get("model")
+    return str(model) if given(model) else None
+
+
+def server_attributes(client: Any) -> dict[str, Any]:
+    """`server.address` / `server.port` from the client's base URL (Azure and any compatible server included)."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return {}
+    port = getattr(url, "port", None) or {"https": 443, "http": 80}.get(getattr(url, "scheme", ""))
+    found: dict[str, Any] = {"server.address": host}
+    if port:
+        found["server.port"] = port
+    return found
+
+
+def client_of(wrapped: Any, instance: Any) -> Any:
+    """The SDK client behind a resource method (bound, or called through its class)."""
     resource = instance if instance is not None else getattr(wrapped, "__self__", None)
     return getattr(resource, "_client", None)
 
 
-def _start(endpoint: Endpoint, wrapped: Any, instance: Any, kwargs: Mapping[str, Any], provider: Any) -> LLMSpan | None:
+def start_span(
+    endpoint: Endpoint, client: Any, kwargs: Mapping[str, Any], provider: Any, *, stream: bool | None = None
+) -> LLMSpan | None:
     """Open the span for one call; on any internal failure the call goes ahead untraced."""
     try:
-        client = _client_of(wrapped, instance)
         span = LLMSpan(
             endpoint.span_name,
-            model=req.model_of(kwargs),
-            stream=req.is_streamed(kwargs),
-            provider=req.provider_name(client),
+            model=model_of(kwargs),
+            stream=kwargs.get("stream") is True if stream is None else stream,
+            provider=endpoint.provider.name_of(client),
             operation="chat",
-            attributes=req.request_attributes(kwargs, client),
+            attributes=endpoint.provider.request_attributes(kwargs, client),
             tracer_provider=provider,
         )
         span.record_input(endpoint.input_of(kwargs))
@@ -74,16 +95,15 @@ def _start(endpoint: Endpoint, wrapped: Any, instance: Any, kwargs: Mapping[str,
         return None
 
 
-def _traced_result(endpoint: Endpoint, span: LLMSpan, kwargs: Mapping[str, Any], result: Any) -> Any:
+def traced_result(endpoint: Endpoint, span: LLMSpan, kwargs: Mapping[str, Any], result: Any) -> Any:
     """Hand back what `create` returned: a traced proxy of a stream or raw response, or the result as is."""
     try:
-        from openai import AsyncStream, Stream
-
-        if isinstance(result, Stream):
+        sync_stream, async_stream = endpoint.provider.stream_types()
+        if isinstance(result, sync_stream):
             return TracedStream(result, span, endpoint.accumulator(span, kwargs))
-        if isinstance(result, AsyncStream):
+        if isinstance(result, async_stream):
             return TracedAsyncStream(result, span, endpoint.accumulator(span, kwargs))
-        if _is_raw_response(result):
+        if isinstance(result, endpoint.provider.raw_response_types()):
             if asyncio.iscoroutinefunction(getattr(result, "parse", None)):
                 return TracedAsyncRawResponse(result, span, endpoint, kwargs)
             return TracedRawResponse(result, span, endpoint, kwargs)
@@ -94,29 +114,22 @@ def _traced_result(endpoint: Endpoint, span: LLMSpan, kwargs: Mapping[str, Any],
     return result
 
 
-def _is_raw_response(result: Any) -> bool:
-    from openai._legacy_response import LegacyAPIResponse
-    from openai._response import BaseAPIResponse
-
-    return isinstance(result, (LegacyAPIResponse, BaseAPIResponse))
-
-
 def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper:
     """A wrapt wrapper for a sync `create`."""
 
     def traced_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not should_trace():
             return wrapped(*args, **kwargs)
-        span = _start(endpoint, wrapped, instance, kwargs, provider)
+        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider)
         if span is None:
             return wrapped(*args, **kwargs)
         try:
-            with traced_call():
+            with traced_call(span):
                 result = wrapped(*args, **kwargs)
         except BaseException as exc:
             span._end_with_exception(exc)
             raise
-        return _traced_result(endpoint, span, kwargs, result)
+        return traced_result(endpoint, span, kwargs, result)
 
     return traced_create
 
@@ -129,16 +142,16 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
     ) -> Any:
         if not should_trace():
             return await wrapped(*args, **kwargs)
-        span = _start(endpoint, wrapped, instance, kwargs, provider)
+        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider)
         if span is None:
             return await wrapped(*args, **kwargs)
         try:
-            with traced_call():
+            with traced_call(span):
                 result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             span._end_with_exception(exc)
             raise
-        return _traced_result(endpoint, span, kwargs, result)
+        return traced_result(endpoint, span, kwargs, result)
 
     return traced_create
 
@@ -157,7 +170,7 @@ class TracedRawResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]
         traced = self._self_parsed.get(id(parsed))
         if traced is None:
             if self._self_span.is_recording:
-                traced = _traced_result(self._self_endpoint, self._self_span, self._self_kwargs, parsed)
+                traced = traced_result(self._self_endpoint, self._self_span, self._self_kwargs, parsed)
             else:
                 traced = parsed
             self._self_parsed[id(parsed)] = traced

@@ -1,0 +1,41 @@
+"""The OpenAI endpoints rollout traces, described for the shared call wrappers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._calls import Endpoint, Provider
+from . import _request as req
+from ._chat import ChatAccumulator, completion_outcome
+from ._responses import ResponsesAccumulator, response_outcome
+
+
+def _stream_types() -> tuple[type, type]:
+    from openai import AsyncStream, Stream
+
+    return Stream, AsyncStream
+
+
+def _raw_response_types() -> tuple[type, ...]:
+    from openai._legacy_response import LegacyAPIResponse
+    from openai._response import BaseAPIResponse
+
+    return LegacyAPIResponse, BaseAPIResponse
+
+
+OPENAI = Provider(
+    name_of=req.provider_name,
+    request_attributes=req.request_attributes,
+    stream_types=_stream_types,
+    raw_response_types=_raw_response_types,
+)
+
+
+def _chat_accumulator(span: Any, kwargs: Any) -> ChatAccumulator:
+    return ChatAccumulator(span, expected_choices=req.choice_count(kwargs), usage_requested=req.usage_requested(kwargs))
+
+
+CHAT = Endpoint("openai.chat.completions", OPENAI, req.chat_input, _chat_accumulator, completion_outcome)
+RESPONSES = Endpoint(
+    "openai.responses", OPENAI, req.responses_input, lambda span, kwargs: ResponsesAccumulator(span), response_outcome
+)
