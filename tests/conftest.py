@@ -24,7 +24,7 @@ def reset_otel_globals() -> None:
 @pytest.fixture(autouse=True)
 def _isolation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(__import__("os").environ):
-        if name.startswith(("ROLLOUT_", "OTEL_")):
+        if name.startswith(("ROLLOUT_", "OTEL_", "ANTHROPIC_OPEN_TELEMETRY")):
             monkeypatch.delenv(name)
     _config.reset_environment_settings()
     _errors.set_raise_internal_errors(True)

@@ -87,6 +87,64 @@ def test_unmodified_app_is_traced_with_updates_before_the_span(
     assert all(u.received_at < span.received_at for u in updates)  # exported while the stream was open
 
 
+ANTHROPIC_APP = """
+import asyncio
+from anthropic import Anthropic, AsyncAnthropic
+
+messages = [{"role": "user", "content": "hi"}]
+with Anthropic(max_retries=0).messages.stream(model="claude-sonnet-4-6", max_tokens=64, messages=messages) as stream:
+    print("".join(stream.text_stream), end="|")
+
+async def main():
+    stream = await AsyncAnthropic(max_retries=0).messages.create(
+        model="claude-sonnet-4-6", max_tokens=64, messages=messages, stream=True
+    )
+    async for event in stream:
+        pass
+
+asyncio.run(main())
+"""
+
+
+def test_unmodified_anthropic_app_is_traced_with_one_span_per_call(
+    llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path
+) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+        "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-app",
+    }
+    result = run_app(llm, tmp_path, env, app=ANTHROPIC_APP)
+    assert result.returncode == 0, result.stderr
+    expected = "".join(reply_deltas(DEFAULT_REPLY, CHUNKS))
+    assert result.stdout == expected + "|"
+    spans = ours(sink)
+    assert [s.name for s in spans] == ["anthropic.messages", "anthropic.messages"]
+    for span in spans:
+        assert span.attributes["gen_ai.provider.name"] == "anthropic"
+        assert span.attributes["rollout.output"] == expected
+        assert span.attributes["rollout.stream.end_reason"] == "completed"
+        assert span.attributes["gen_ai.usage.output_tokens"] == CHUNKS
+        assert [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+    # The anthropic SDK traces on its own under a global provider; rollout keeps its span out of traced calls.
+    assert [s.name for s in sink.spans() if s.scope_name.startswith("com.anthropic")] == []
+
+
+def test_anthropic_sdk_spans_on_request(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+        "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-app",
+        "ROLLOUT_ANTHROPIC_SDK_SPANS": "true",
+    }
+    result = run_app(llm, tmp_path, env, app=ANTHROPIC_APP)
+    assert result.returncode == 0, result.stderr
+    mine = {s.span_id: s for s in ours(sink)}
+    theirs = [s for s in sink.spans() if s.scope_name.startswith("com.anthropic")]
+    assert len(mine) == len(theirs) == 2
+    assert {s.parent_span_id for s in theirs} == set(mine)  # each SDK span nests under rollout's span of its call
+
+
 def test_disabled_by_name(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,

@@ -558,6 +558,26 @@ def test_anthropic_not_streamed_and_helper(claude: Any) -> None:
 
 
 @needs_anthropic
+def test_anthropic_thinking_and_cache_writes(claude: Any) -> None:
+    from rollout_otel._llm_server import DEFAULT_THINKING
+
+    with claude.messages.stream(
+        model="c", max_tokens=64, messages=MESSAGES[1:], extra_headers=H(thinking=1, cached=2, cache_write=3)
+    ) as stream:
+        final = stream.get_final_message()
+    thinking, text = final.content
+    assert thinking.type == "thinking" and thinking.thinking == DEFAULT_THINKING and thinking.signature
+    assert text.text == DEFAULT_REPLY
+    usage = final.usage
+    assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (2, 3)
+    prompt = count_prompt_tokens({"messages": MESSAGES[1:]})
+    assert usage.input_tokens == prompt - 5
+    assert usage.output_tokens == len(DELTAS) + len(reply_deltas(DEFAULT_THINKING))
+    whole = claude_create(claude, extra_headers=H(thinking=1))
+    assert [b.type for b in whole.content] == ["thinking", "text"] and whole.content[0].thinking == DEFAULT_THINKING
+
+
+@needs_anthropic
 def test_anthropic_tool_use(claude: Any) -> None:
     events = list(claude_create(claude, stream=True, tools=[ANTHROPIC_TOOL]))
     assert events[1].content_block.type == "tool_use" and events[1].content_block.input == {}

@@ -48,6 +48,7 @@ class Rollout:
         capture_stream_chunks: bool | None = None,
         stream_preview_chars: int | None = None,
         stream_update_interval: float | None = None,
+        anthropic_sdk_spans: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         logger_provider: LoggerProvider | None = None,
     ) -> None:
@@ -62,6 +63,8 @@ class Rollout:
             capture_stream_chunks: one span event per chunk (`ROLLOUT_CAPTURE_STREAM_CHUNKS`).
             stream_preview_chars: size of the rolling preview; 0 turns it off (`ROLLOUT_STREAM_PREVIEW_CHARS`).
             stream_update_interval: seconds between update events of one stream (`ROLLOUT_STREAM_UPDATE_INTERVAL`).
+            anthropic_sdk_spans: keep the anthropic SDK's own span of each call rollout traces, nested under
+                rollout's; off by default, so each call has one span (`ROLLOUT_ANTHROPIC_SDK_SPANS`).
             tracer_provider: use this provider instead of the global one.
             logger_provider: use this provider for update events instead of the global one.
 
@@ -77,6 +80,7 @@ class Rollout:
             capture_stream_chunks=capture_stream_chunks,
             stream_preview_chars=stream_preview_chars,
             stream_update_interval=stream_update_interval,
+            anthropic_sdk_spans=anthropic_sdk_spans,
         )
         self._closed = False
         self._failures = new_failure_count()

@@ -35,6 +35,7 @@ class Settings:
     capture_stream_chunks: bool = False
     stream_preview_chars: int = 4096
     stream_update_interval: float = 1.0
+    anthropic_sdk_spans: bool = False
     traces_exporter: tuple[str, ...] = ("otlp",)
     logs_exporter: tuple[str, ...] = ("otlp",)
     endpoint_configured: bool = False
@@ -202,6 +203,7 @@ def resolve_settings(
     capture_stream_chunks: bool | None = None,
     stream_preview_chars: int | None = None,
     stream_update_interval: float | None = None,
+    anthropic_sdk_spans: bool | None = None,
     environ: Mapping[str, str] | None = None,
     lenient: bool = False,
 ) -> Settings:
@@ -251,6 +253,15 @@ def resolve_settings(
         1.0,
         lenient=lenient,
     )
+    sdk_spans, _ = _pick(
+        "anthropic_sdk_spans",
+        anthropic_sdk_spans,
+        ("ROLLOUT_ANTHROPIC_SDK_SPANS",),
+        env,
+        _parse_bool,
+        False,
+        lenient=lenient,
+    )
     otlp_only: tuple[str, ...] = ("otlp",)
     traces, _ = _pick(
         "traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
@@ -266,6 +277,7 @@ def resolve_settings(
         capture_stream_chunks=chunks,
         stream_preview_chars=preview,
         stream_update_interval=interval,
+        anthropic_sdk_spans=sdk_spans,
         traces_exporter=traces,
         logs_exporter=logs,
         endpoint_configured=url_set,

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote, urlsplit
 __all__ = [
     "DEFAULT_REFUSAL",
     "DEFAULT_REPLY",
+    "DEFAULT_THINKING",
     "SCENARIO_HEADER",
     "LocalLLMServer",
     "RecordedRequest",
@@ -52,6 +53,7 @@ DEFAULT_REPLY: Final = (
     "the end. Good telemetry keeps a short preview and reports progress while the stream is still open."
 )
 DEFAULT_REFUSAL: Final = "I'm sorry, but I can't help with that request."
+DEFAULT_THINKING: Final = "The user asks about streaming, so I should explain deltas and why tracing them is hard."
 
 MAX_DELTA_CHARS: Final = 8
 """Longest text delta: a word longer than this is split, the way tokenizers split rare words."""
@@ -185,6 +187,8 @@ _PARSERS: Final[dict[str, Callable[[str], object]]] = {
     "refusal": _parse_bool,
     "text": unquote,
     "cached": _non_negative_int,
+    "cache_write": _non_negative_int,
+    "thinking": _parse_bool,
 }
 
 
@@ -207,6 +211,8 @@ class Scenario:
     - `refusal=1`: chat only: stream `refusal` deltas instead of content.
     - `text=...`: URL-encoded reply text (replaces the default paragraph).
     - `cached=N`: report N of the prompt tokens as read from the prompt cache.
+    - `cache_write=N`: messages only: report N of the prompt tokens as written to the prompt cache.
+    - `thinking=1`: messages only: stream a thinking block (thinking deltas, then a signature) before the reply.
 
     Failure points beyond the end of the reply are moved to its end: the failure always happens, at the latest just
     before the terminal events. Non-streamed requests: `drop_after` closes the connection without an answer,
@@ -224,6 +230,8 @@ class Scenario:
     refusal: bool = False
     text: str | None = None
     cached: int = 0
+    cache_write: int = 0
+    thinking: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Scenario:
@@ -396,6 +404,7 @@ class _Plan:
     tool: _ToolCall | None
     prompt_tokens: int
     include_usage: bool
+    thinking: tuple[str, ...] = ()
     created: int = field(default_factory=lambda: int(time.time()))
 
     @classmethod
@@ -422,6 +431,7 @@ class _Plan:
             tool=tool,
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
+            thinking=tuple(reply_deltas(DEFAULT_THINKING)) if scenario.thinking and flavor == "anthropic" else (),
         )
 
     @property
@@ -434,7 +444,7 @@ class _Plan:
 
     @property
     def deltas_per_choice(self) -> int:
-        return len(self.deltas) + (len(self.tool.pieces) if self.tool else 0)
+        return len(self.deltas) + (len(self.tool.pieces) if self.tool else 0) + len(self.thinking)
 
     @property
     def completion_tokens(self) -> int:
@@ -443,6 +453,10 @@ class _Plan:
     @property
     def cached_tokens(self) -> int:
         return min(self.scenario.cached, self.prompt_tokens)
+
+    @property
+    def cache_written_tokens(self) -> int:
+        return min(self.scenario.cache_write, self.prompt_tokens - self.cached_tokens)
 
     def budget(self) -> _Budget:
         return _Budget(self.scenario.failure(), self.completion_tokens)
@@ -778,6 +792,9 @@ def _response_object(plan: _Plan) -> dict[str, Any]:
 # Anthropic Messages
 
 
+_SIGNATURE: Final = {"signature": "c2lnbmF0dXJl"}
+
+
 def _anthropic_stop_reason(plan: _Plan) -> str:
     if plan.scenario.incomplete:
         return "max_tokens"
@@ -786,8 +803,8 @@ def _anthropic_stop_reason(plan: _Plan) -> str:
 
 def _anthropic_usage(plan: _Plan, output_tokens: int) -> dict[str, Any]:
     return {
-        "input_tokens": plan.prompt_tokens - plan.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": plan.prompt_tokens - plan.cached_tokens - plan.cache_written_tokens,
+        "cache_creation_input_tokens": plan.cache_written_tokens,
         "cache_read_input_tokens": plan.cached_tokens,
         "output_tokens": output_tokens,
         "service_tier": "standard",
@@ -808,8 +825,13 @@ def _anthropic_message(plan: _Plan, message_id: str, content: list[dict[str, Any
 
 
 def _anthropic_blocks(plan: _Plan) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each content block as (block at start, its deltas): a text block and/or a tool_use block."""
+    """Each content block as (block at start, its deltas): a thinking block, a text block and/or a tool_use block."""
     blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    if plan.thinking:
+        deltas = [{"type": "thinking_delta", "thinking": p} for p in plan.thinking]
+        blocks.append(
+            ({"type": "thinking", "thinking": "", "signature": ""}, [*deltas, {"type": "signature_delta", **_SIGNATURE}])
+        )
     if plan.deltas or plan.tool is None:
         blocks.append(({"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in plan.deltas]))
     if plan.tool:
@@ -829,7 +851,8 @@ def _anthropic_stream(plan: _Plan) -> Iterator[_Frame]:
             if index == 0:
                 yield _sse({"type": "ping"}, event="ping")
             for delta in deltas:
-                budget.spend()
+                if delta["type"] != "signature_delta":
+                    budget.spend()
                 payload = {"type": "content_block_delta", "index": index, "delta": delta}
                 yield _sse(payload, event="content_block_delta", paced=True)
             budget.check()
@@ -848,7 +871,9 @@ def _anthropic_complete(plan: _Plan) -> dict[str, Any]:
     """A non-streamed Message with the same content blocks a stream would have built."""
     content: list[dict[str, Any]] = []
     for start, _deltas in _anthropic_blocks(plan):
-        if start["type"] == "text":
+        if start["type"] == "thinking":
+            content.append({"type": "thinking", "thinking": "".join(plan.thinking), **_SIGNATURE})
+        elif start["type"] == "text":
             content.append({"type": "text", "text": plan.text})
         elif plan.tool:
             content.append({**start, "input": json.loads(plan.tool.arguments)})

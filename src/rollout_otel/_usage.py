@@ -42,10 +42,38 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
+def anthropic_usage(usage: Any) -> dict[str, int]:
+    """Anthropic's usage in rollout's keys; its `input_tokens` leaves out cached tokens, so they are added back.
+
+    The GenAI conventions count every input token in `gen_ai.usage.input_tokens`, cache reads and writes included,
+    as OpenAI's `prompt_tokens` already does.
+    """
+    found: dict[str, int] = {}
+    read = _count(_get(usage, "cache_read_input_tokens"))
+    write = _count(_get(usage, "cache_creation_input_tokens"))
+    uncached = _count(_get(usage, "input_tokens"))
+    if uncached is not None:
+        found["input_tokens"] = uncached + (read or 0) + (write or 0)
+    output = _count(_get(usage, "output_tokens"))
+    if output is not None:
+        found["output_tokens"] = output
+    if read is not None:
+        found["cache_read_input_tokens"] = read
+    if write is not None:
+        found["cache_write_input_tokens"] = write
+    details = _get(usage, "output_tokens_details")
+    thinking = _count(_get(details, "thinking_tokens")) if details is not None else None
+    if thinking is not None:
+        found["reasoning_output_tokens"] = thinking
+    return found
+
+
 def usage_attributes(usage: Any) -> dict[str, int]:
     """Return the gen_ai.usage.* attributes found in a usage dict or provider usage object."""
     if usage is None:
         return {}
+    if type(usage).__module__.startswith("anthropic."):  # an SDK Usage handed to span.end() as is
+        usage = anthropic_usage(usage)
     found: dict[str, int] = {}
     for name, keys in _DIRECT:
         for key in keys:

@@ -14,7 +14,8 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
     """Trace every LLM call made through `client`, and return the same client.
 
     Args:
-        client: an `openai.OpenAI` or `openai.AsyncOpenAI` (Azure and any compatible `base_url` included).
+        client: an `openai.OpenAI` / `openai.AsyncOpenAI` (Azure and any compatible `base_url` included), or an
+            `anthropic.Anthropic` / `anthropic.AsyncAnthropic` (Bedrock and Vertex clients included).
         tracer_provider: the provider to trace with; the global one by default.
 
     Raises:
@@ -22,14 +23,18 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
     """
     if getattr(client, _MARK, False):
         return client  # wrapping twice must not give two spans per call
+    from .instrumentation.anthropic import is_anthropic_client, wrap_anthropic
     from .instrumentation.openai import is_openai_client, wrap_openai
 
     if is_openai_client(client):
         wrap_openai(client, tracer_provider)
+    elif is_anthropic_client(client):
+        wrap_anthropic(client, tracer_provider)
     else:
         raise TypeError(
             f"rollout_otel.wrap() cannot trace a {type(client).__module__}.{type(client).__qualname__}: "
-            "pass an openai.OpenAI or openai.AsyncOpenAI client"
+            "pass an OpenAI client (openai.OpenAI, openai.AsyncOpenAI) or an Anthropic one "
+            "(anthropic.Anthropic, anthropic.AsyncAnthropic)"
         )
     setattr(client, _MARK, True)
     return client

@@ -33,16 +33,19 @@ class Choice:
     index: int
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)  # Anthropic's extended thinking
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
     finish_reason: str | None = None
 
     def is_plain_text(self) -> bool:
-        return not self.refusal and not self.tool_calls
+        return not self.refusal and not self.tool_calls and not self.thinking
 
     def as_json(self, text: str) -> dict[str, Any]:
         item: dict[str, Any] = {"index": self.index, "text": text}
         if self.refusal:
             item["refusal"] = "".join(self.refusal)
+        if self.thinking:
+            item["thinking"] = "".join(self.thinking)
         item["tool_calls"] = [self.tool_calls[i].as_json() for i in sorted(self.tool_calls)]
         item["finish_reason"] = self.finish_reason
         return item
