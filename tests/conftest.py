@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry._logs import _internal as otel_logs_internal
+from opentelemetry.metrics import _internal as otel_metrics_internal
 from opentelemetry.util._once import Once
 
-from rollout_otel import _config, _errors
+from rollout_otel import _config, _errors, _metrics
 from rollout_otel.testing import Capture
 
 
@@ -19,6 +20,10 @@ def reset_otel_globals() -> None:
     otel_trace._TRACER_PROVIDER_SET_ONCE = Once()
     otel_logs_internal._LOGGER_PROVIDER = None
     otel_logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    otel_metrics_internal._METER_PROVIDER = None
+    otel_metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    otel_metrics_internal._PROXY_METER_PROVIDER = otel_metrics_internal._ProxyMeterProvider()
+    _metrics._by_provider.clear()
 
 
 @pytest.fixture(autouse=True)

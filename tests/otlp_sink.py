@@ -55,7 +55,7 @@ T = TypeVar("T")
 HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
-METRICS_PATH = "/v1/metrics"  # accepted and counted, not decoded: auto-instrumentation exports metrics too
+METRICS_PATH = "/v1/metrics"
 GRPC_TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 GRPC_LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
@@ -115,6 +115,34 @@ class ReceivedLog:
     transport: str
     severity_text: str = ""
     scope_version: str = ""
+
+
+@dataclass(frozen=True)
+class ReceivedPoint:
+    """One metric data point: a sum's `value`, or a histogram's count, sum and buckets."""
+
+    attributes: dict[str, Any]
+    value: float | int | None = None
+    count: int = 0
+    sum: float = 0.0
+    bucket_counts: tuple[int, ...] = ()
+    explicit_bounds: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReceivedMetric:
+    """One metric of one export, with its points; `kind` is "histogram", "sum" or "gauge"."""
+
+    name: str
+    unit: str
+    description: str
+    kind: str
+    points: list[ReceivedPoint]
+    is_monotonic: bool
+    resource: dict[str, Any]
+    scope_name: str
+    received_at: float
+    transport: str
 
 
 @dataclass(frozen=True)
@@ -229,6 +257,51 @@ def _flatten_logs(
     return out
 
 
+def _flatten_metrics(
+    request: metrics_service_pb2.ExportMetricsServiceRequest, received_at: float, transport: str
+) -> list[ReceivedMetric]:
+    out: list[ReceivedMetric] = []
+    for resource_metrics in request.resource_metrics:
+        resource = _resource_dict(resource_metrics.resource)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data") or ""
+                points: list[ReceivedPoint] = []
+                monotonic = False
+                if kind == "histogram":
+                    for p in metric.histogram.data_points:
+                        points.append(
+                            ReceivedPoint(
+                                decode_attributes(p.attributes),
+                                count=p.count,
+                                sum=p.sum,
+                                bucket_counts=tuple(p.bucket_counts),
+                                explicit_bounds=tuple(p.explicit_bounds),
+                            )
+                        )
+                elif kind in ("sum", "gauge"):
+                    data = getattr(metric, kind)
+                    monotonic = kind == "sum" and data.is_monotonic
+                    for p in data.data_points:
+                        value = p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
+                        points.append(ReceivedPoint(decode_attributes(p.attributes), value=value))
+                out.append(
+                    ReceivedMetric(
+                        name=metric.name,
+                        unit=metric.unit,
+                        description=metric.description,
+                        kind=kind,
+                        points=points,
+                        is_monotonic=monotonic,
+                        resource=dict(resource),
+                        scope_name=scope_metrics.scope.name,
+                        received_at=received_at,
+                        transport=transport,
+                    )
+                )
+    return out
+
+
 def _decompress(body: bytes, encoding: str) -> bytes:
     """Undo ``Content-Encoding``; raises ValueError for codings we do not speak."""
     encoding = encoding.strip().lower()
@@ -329,11 +402,7 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
             sink._record_request(ReceivedRequest("http", path, headers, len(body), 0, 0, received_at))
             self._reply(status, message.encode(), "text/plain; charset=utf-8")
 
-        if path == METRICS_PATH:
-            sink._record_request(ReceivedRequest("http", path, headers, len(body), 0, 0, received_at))
-            self._reply(200, metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
-            return
-        if path not in (TRACES_PATH, LOGS_PATH):
+        if path not in (TRACES_PATH, LOGS_PATH, METRICS_PATH):
             reject(404, f"unknown OTLP path {path!r}")
             return
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -346,6 +415,7 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
             reject(400, f"cannot decompress body: {exc}")
             return
 
+        metrics: list[ReceivedMetric] = []
         try:
             if path == TRACES_PATH:
                 spans = _flatten_spans(
@@ -353,6 +423,12 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
                 )
                 logs: list[ReceivedLog] = []
                 response = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            elif path == METRICS_PATH:
+                spans, logs = [], []
+                metrics = _flatten_metrics(
+                    metrics_service_pb2.ExportMetricsServiceRequest.FromString(payload), received_at, "http"
+                )
+                response = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
             else:
                 spans = []
                 logs = _flatten_logs(logs_service_pb2.ExportLogsServiceRequest.FromString(payload), received_at, "http")
@@ -360,9 +436,9 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
         except Exception as exc:  # protobuf raises its own DecodeError type
             reject(400, f"cannot decode protobuf: {exc}")
             return
-        count = len(spans) + len(logs)
+        count = len(spans) + len(logs) + len(metrics)
         request = ReceivedRequest("http", path, headers, len(body), len(payload), count, received_at)
-        sink._record(request, spans=spans, logs=logs)
+        sink._record(request, spans=spans, logs=logs, metrics=metrics)
         self._reply(200, response)
 
 
@@ -403,10 +479,13 @@ class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
     def Export(
         self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.ServicerContext
     ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        received_at = time.monotonic()
         size = request.ByteSize()
         method = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
-        self._sink._record_request(
-            ReceivedRequest("grpc", method, _grpc_headers(context), size, size, 0, time.monotonic())
+        metrics = _flatten_metrics(request, received_at, "grpc")
+        self._sink._record(
+            ReceivedRequest("grpc", method, _grpc_headers(context), size, size, len(metrics), received_at),
+            metrics=metrics,
         )
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
@@ -442,6 +521,7 @@ class OtlpSink:
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self._logs: list[ReceivedLog] = []
+        self._metrics: list[ReceivedMetric] = []
         self._requests: list[ReceivedRequest] = []
         self._http_server: _SinkHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -548,12 +628,14 @@ class OtlpSink:
         request: ReceivedRequest,
         spans: Iterable[ReceivedSpan] = (),
         logs: Iterable[ReceivedLog] = (),
+        metrics: Iterable[ReceivedMetric] = (),
     ) -> None:
         # One lock hold per request keeps a request's items contiguous and in order.
         with self._lock:
             self._requests.append(request)
             self._spans.extend(spans)
             self._logs.extend(logs)
+            self._metrics.extend(metrics)
 
     # -- queries
 
@@ -569,6 +651,12 @@ class OtlpSink:
             logs = list(self._logs)
         return logs if event_name is None else [r for r in logs if r.event_name == event_name]
 
+    def metrics(self, name: str | None = None) -> list[ReceivedMetric]:
+        """Snapshot of received metrics (one entry per metric per export), optionally only those named ``name``."""
+        with self._lock:
+            metrics = list(self._metrics)
+        return metrics if name is None else [m for m in metrics if m.name == name]
+
     def requests(self) -> list[ReceivedRequest]:
         """Snapshot of every export request (including rejected ones) in arrival order."""
         with self._lock:
@@ -579,6 +667,7 @@ class OtlpSink:
         with self._lock:
             self._spans.clear()
             self._logs.clear()
+            self._metrics.clear()
             self._requests.clear()
 
     # -- waiting

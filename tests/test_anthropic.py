@@ -481,7 +481,9 @@ def test_threads_stream_at_once_without_cross_talk(client: anthropic.Anthropic, 
         t.start()
     for t in threads:
         t.join()
-    assert sorted(s.attributes["rollout.output"] for s in cap.spans()) == sorted(f"thread {i} says hi" for i in range(16))
+    assert sorted(s.attributes["rollout.output"] for s in cap.spans()) == sorted(
+        f"thread {i} says hi" for i in range(16)
+    )
 
 
 # -- raw responses, wrapping, the instrumentor ------------------------------------------------------------------
@@ -535,7 +537,9 @@ def test_beta_messages_are_traced(client: anthropic.Anthropic, cap: Capture) -> 
 
 
 def test_usage_object_given_to_end_counts_cached_input(client: anthropic.Anthropic, cap: Capture) -> None:
-    message = create(anthropic.Anthropic(base_url=str(client.base_url), api_key="k"), extra_headers=scenario_headers(cached=5))
+    message = create(
+        anthropic.Anthropic(base_url=str(client.base_url), api_key="k"), extra_headers=scenario_headers(cached=5)
+    )
     with cap.llm("anthropic.messages", model=MODEL) as span:
         span.end(output=message.content[0].text, usage=message.usage)
     a = cap.span().attributes
@@ -556,7 +560,9 @@ def global_cap(cap: Capture) -> Capture:
     return cap
 
 
-def test_sdk_spans_are_left_out_of_traced_calls_by_default(raw_client: anthropic.Anthropic, global_cap: Capture) -> None:
+def test_sdk_spans_are_left_out_of_traced_calls_by_default(
+    raw_client: anthropic.Anthropic, global_cap: Capture
+) -> None:
     probe = anthropic.Anthropic(base_url=str(raw_client.base_url), api_key="k", max_retries=0)
     create(probe)
     assert [s.name for s in sdk_spans(global_cap)] == ["anthropic.messages.create"]  # the SDK traces on its own
@@ -585,7 +591,7 @@ def test_sdk_spans_kept_on_request_nest_under_ours(raw_client: anthropic.Anthrop
         ours = [s for s in capture.spans() if s.name == "anthropic.messages"]
         theirs = sdk_spans(capture)
         assert len(ours) == len(theirs) == 2
-        for mine, sdk in zip(ours, theirs):
+        for mine, sdk in zip(ours, theirs, strict=True):
             assert sdk.parent is not None and sdk.parent.span_id == mine.context.span_id
             assert sdk.context.trace_id == mine.context.trace_id
     finally:
@@ -612,7 +618,6 @@ def test_wrap_rejects_what_it_cannot_trace() -> None:
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, protocol: str) -> None:
     from otlp_sink import OtlpSink
-
     from rollout_otel import Rollout
 
     with OtlpSink() as sink:

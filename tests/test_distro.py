@@ -85,6 +85,12 @@ def test_unmodified_app_is_traced_with_updates_before_the_span(
     updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
     assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
     assert all(u.received_at < span.received_at for u in updates)  # exported while the stream was open
+    # The distro's MeterProvider exports the GenAI metrics, flushed when the program exits.
+    (duration,) = [p for m in sink.metrics("gen_ai.client.inference.duration") for p in m.points]
+    assert duration.count == 1 and duration.attributes["rollout.stream.end_reason"] == "completed"
+    assert duration.attributes["gen_ai.provider.name"] == "openai"
+    (output,) = [p for m in sink.metrics("gen_ai.client.inference.usage.output_tokens") for p in m.points]
+    assert output.value == CHUNKS
 
 
 ANTHROPIC_APP = """
@@ -162,6 +168,7 @@ def test_rollout_variables_apply(llm: LocalLLMServer, sink: OtlpSink, tmp_path: 
         "ROLLOUT_API_KEY": "rk-auto-123",
         "ROLLOUT_CAPTURE_CONTENT": "false",
         "ROLLOUT_CAPTURE_STREAM_CHUNKS": "yes",
+        "ROLLOUT_METRICS": "false",
     }
     result = run_app(llm, tmp_path, env)
     assert result.returncode == 0, result.stderr
@@ -171,6 +178,7 @@ def test_rollout_variables_apply(llm: LocalLLMServer, sink: OtlpSink, tmp_path: 
     assert all("rollout.chunk.text" not in e.attributes for e in span.events)
     requests = [r for r in sink.requests() if r.path in ("/v1/traces", "/v1/logs")]
     assert requests and all(r.headers["authorization"] == "Bearer rk-auto-123" for r in requests)
+    assert [m.name for m in sink.metrics() if m.name.startswith("gen_ai.")] == []  # ROLLOUT_METRICS=false
 
 
 def test_bad_rollout_value_is_logged_and_the_program_runs(llm: LocalLLMServer, sink: OtlpSink, tmp_path: Path) -> None:

@@ -126,8 +126,10 @@ def test_two_thousand_chunk_events_arrive_intact(sink: OtlpSink, protocol: str) 
 
 
 def _all_values(item: Any) -> Iterator[Any]:
-    """Every attribute key and value, event and resource entry of a received span or log, flattened."""
-    yield from item.attributes.items()
+    """Every attribute key and value, event and resource entry of a received span, log or metric, flattened."""
+    yield from getattr(item, "attributes", {}).items()
+    for point in getattr(item, "points", []):
+        yield from point.attributes.items()
     yield from item.resource.items()
     for event in getattr(item, "events", []):
         yield event.name
@@ -179,11 +181,12 @@ def test_api_key_arrives_only_as_the_authorization_header(sink: OtlpSink, protoc
         requests = sink.requests()
         kinds = {r.path for r in requests}
         if protocol == "grpc":
-            assert kinds == {GRPC_TRACES_METHOD, GRPC_LOGS_METHOD}
+            metrics_method = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+            assert kinds == {GRPC_TRACES_METHOD, GRPC_LOGS_METHOD, metrics_method}
         else:
-            assert kinds == {"/v1/traces", "/v1/logs"}
+            assert kinds == {"/v1/traces", "/v1/logs", "/v1/metrics"}
         assert all(r.headers.get("authorization") == f"Bearer {key}" for r in requests)
-        for item in [*sink.spans(), *sink.logs()]:
+        for item in [*sink.spans(), *sink.logs(), *sink.metrics()]:
             assert key not in repr(list(_all_values(item)))
         for request in requests:
             assert [name for name, value in request.headers.items() if key in value] == ["authorization"]

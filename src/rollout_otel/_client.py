@@ -8,10 +8,14 @@ from types import TracebackType
 from typing import TypeVar
 
 from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 from opentelemetry._logs._internal import ProxyLoggerProvider
+from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -19,7 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from . import _registry
 from ._config import Settings, resolve_settings
 from ._errors import logger
-from ._exporters import log_exporters, new_failure_count, run_with_deadline, span_exporters
+from ._exporters import log_exporters, metric_exporters, new_failure_count, run_with_deadline, span_exporters
 from ._processor import StreamingSpanProcessor
 from ._wrap import wrap
 
@@ -49,8 +53,10 @@ class Rollout:
         stream_preview_chars: int | None = None,
         stream_update_interval: float | None = None,
         anthropic_sdk_spans: bool | None = None,
+        metrics: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         logger_provider: LoggerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         """Resolve the settings (argument > environment > default) and start exporting.
 
@@ -65,8 +71,11 @@ class Rollout:
             stream_update_interval: seconds between update events of one stream (`ROLLOUT_STREAM_UPDATE_INTERVAL`).
             anthropic_sdk_spans: keep the anthropic SDK's own span of each call rollout traces, nested under
                 rollout's; off by default, so each call has one span (`ROLLOUT_ANTHROPIC_SDK_SPANS`).
+            metrics: record the GenAI client metrics (duration, time to first chunk, time per output chunk,
+                token usage) and export them (`ROLLOUT_METRICS`; `OTEL_METRICS_EXPORTER=none` keeps them local).
             tracer_provider: use this provider instead of the global one.
             logger_provider: use this provider for update events instead of the global one.
+            meter_provider: use this provider for metrics instead of the global one.
 
         Raises:
             RolloutConfigError: a setting has a value that cannot be used; the message says which and why.
@@ -81,6 +90,7 @@ class Rollout:
             stream_preview_chars=stream_preview_chars,
             stream_update_interval=stream_update_interval,
             anthropic_sdk_spans=anthropic_sdk_spans,
+            metrics=metrics,
         )
         self._closed = False
         self._failures = new_failure_count()
@@ -90,6 +100,8 @@ class Rollout:
         self._owns_setup = existing is None
         self._span_exports: list[BatchSpanProcessor] = []
         self._log_exports: list[BatchLogRecordProcessor] = []
+        self.meter_provider: MeterProvider | None = None
+        self._owns_meter_provider = False
         if existing is not None:
             # opentelemetry-instrument (or an earlier Rollout) already exports through rollout-otel: adding a
             # second processor and exporter would send every span twice.
@@ -101,7 +113,11 @@ class Rollout:
                 )
             self.processor = existing
         else:
-            self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
+            if self.settings.metrics:
+                self.meter_provider = meter_provider or self._global_meter_provider()
+            self.processor = StreamingSpanProcessor(
+                self.settings, logger_provider=self.logger_provider, meter_provider=self.meter_provider
+            )
             self.tracer_provider.add_span_processor(self.processor)
             self._span_exports = [BatchSpanProcessor(e) for e in span_exporters(self.settings, self._failures)]
             for span_export in self._span_exports:
@@ -164,6 +180,22 @@ class Rollout:
             otel_logs.set_logger_provider(provider)
         return provider
 
+    def _global_meter_provider(self) -> MeterProvider:
+        """The installed SDK MeterProvider (its readers export), else one of rollout's with OTLP export."""
+        current = otel_metrics.get_meter_provider()
+        if isinstance(current, MeterProvider):
+            logger.info("rollout-otel records its metrics through the MeterProvider already installed")
+            return current
+        readers = [
+            PeriodicExportingMetricReader(exporter) for exporter in metric_exporters(self.settings, self._failures)
+        ]
+        resource = getattr(self.tracer_provider, "resource", None) or self._resource()
+        provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+        self._owns_meter_provider = True
+        if isinstance(current, _ProxyMeterProvider):  # none installed yet: this one becomes the global provider
+            otel_metrics.set_meter_provider(provider)
+        return provider
+
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
@@ -177,7 +209,8 @@ class Rollout:
                 return bool(self.tracer_provider.force_flush()) and bool(self.logger_provider.force_flush())
             spans = [p.force_flush() for p in self._span_exports]
             logs = [p.force_flush() for p in self._log_exports]
-            return all(spans + logs)
+            metrics = [self.meter_provider.force_flush()] if self._owns_meter_provider and self.meter_provider else []
+            return all(spans + logs + metrics)
 
         finished = run_with_deadline("flush", flush_all, timeout)
         return finished and self._failures.take() == 0
@@ -198,6 +231,8 @@ class Rollout:
                 span_export.shutdown()  # type: ignore[no-untyped-call]
             for log_export in self._log_exports:
                 log_export.shutdown()  # type: ignore[no-untyped-call]
+            if self._owns_meter_provider and self.meter_provider is not None:
+                self.meter_provider.shutdown()
             return True
 
         if not run_with_deadline("shutdown", shutdown_all, timeout):

@@ -36,8 +36,10 @@ class Settings:
     stream_preview_chars: int = 4096
     stream_update_interval: float = 1.0
     anthropic_sdk_spans: bool = False
+    metrics: bool = True
     traces_exporter: tuple[str, ...] = ("otlp",)
     logs_exporter: tuple[str, ...] = ("otlp",)
+    metrics_exporter: tuple[str, ...] = ("otlp",)
     endpoint_configured: bool = False
     endpoint_explicit: bool = False  # given as an argument or ROLLOUT_ENDPOINT, not left to the OTEL_* variables
 
@@ -204,6 +206,7 @@ def resolve_settings(
     stream_preview_chars: int | None = None,
     stream_update_interval: float | None = None,
     anthropic_sdk_spans: bool | None = None,
+    metrics: bool | None = None,
     environ: Mapping[str, str] | None = None,
     lenient: bool = False,
 ) -> Settings:
@@ -262,11 +265,15 @@ def resolve_settings(
         False,
         lenient=lenient,
     )
+    record_metrics, _ = _pick("metrics", metrics, ("ROLLOUT_METRICS",), env, _parse_bool, True, lenient=lenient)
     otlp_only: tuple[str, ...] = ("otlp",)
     traces, _ = _pick(
         "traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
     )
     logs, _ = _pick("logs_exporter", None, ("OTEL_LOGS_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient)
+    metric_exports, _ = _pick(
+        "metrics_exporter", None, ("OTEL_METRICS_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
+    )
     explicit = endpoint is not None or bool(env.get("ROLLOUT_ENDPOINT", "").strip())
     return Settings(
         api_key=key,
@@ -278,6 +285,8 @@ def resolve_settings(
         stream_preview_chars=preview,
         stream_update_interval=interval,
         anthropic_sdk_spans=sdk_spans,
+        metrics=record_metrics,
+        metrics_exporter=metric_exports,
         traces_exporter=traces,
         logs_exporter=logs,
         endpoint_configured=url_set,

@@ -6,10 +6,20 @@ import sys
 from typing import Any, TextIO
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    MetricReader,
+    NumberDataPoint,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from . import _attributes as attr
 from ._client import Rollout
+from ._config import resolve_settings
+from ._exporters import metric_exporters, new_failure_count
 from ._llm_server import LocalLLMServer, Scenario, reply_deltas
 
 PROMPT = "Explain in a few sentences why streamed LLM responses are hard to trace."
@@ -95,8 +105,13 @@ def run_demo(
         from openai import OpenAI
     except ImportError:
         raise SystemExit("rollout-otel demo needs the openai package: pip install openai") from None
+    metrics = InMemoryMetricReader()
     rollout = Rollout(
-        stream_update_interval=interval, service_name="rollout-otel-demo", endpoint=endpoint, protocol=protocol
+        stream_update_interval=interval,
+        service_name="rollout-otel-demo",
+        endpoint=endpoint,
+        protocol=protocol,
+        meter_provider=_demo_meter_provider(metrics, endpoint, protocol),
     )
     s = rollout.settings
     exporting = bool(s.traces_exporter) and s.endpoint_configured
@@ -126,9 +141,39 @@ def run_demo(
         )
         for _chunk in stream:
             pass  # an app would print chunk.choices[0].delta.content here; the span records it
+    _print_metrics(metrics, out)
     ok = True
     if exporting:
-        ok = rollout.flush()
+        assert rollout.meter_provider is not None
+        ok = rollout.flush() and rollout.meter_provider.force_flush()
         out.write(f"\nexport to {s.endpoint}: {'done' if ok else 'FAILED (is a collector listening there?)'}\n")
     rollout.shutdown()
+    if rollout.meter_provider is not None:
+        rollout.meter_provider.shutdown()
     return ok
+
+
+def _demo_meter_provider(reader: InMemoryMetricReader, endpoint: str | None, protocol: str | None) -> MeterProvider:
+    """The demo's meter provider: an in-memory reader to print from, plus the export Rollout() would set up."""
+    settings = resolve_settings(endpoint=endpoint, protocol=protocol)
+    readers: list[MetricReader] = [reader]
+    readers += [PeriodicExportingMetricReader(e) for e in metric_exporters(settings, new_failure_count())]
+    return MeterProvider(metric_readers=readers, shutdown_on_exit=False)
+
+
+def _print_metrics(reader: InMemoryMetricReader, out: TextIO) -> None:
+    """One line per GenAI metric the call recorded: what a dashboard would chart."""
+    data = reader.get_metrics_data()
+    out.write("\nmetrics recorded for the call (GenAI client metrics):\n")
+    for resource_metrics in data.resource_metrics if data is not None else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.data.data_points:
+                    if isinstance(point, HistogramDataPoint):
+                        shown = f"{point.sum / max(point.count, 1):.4g} {metric.unit}  (histogram, {point.count} value)"
+                    elif isinstance(point, NumberDataPoint):
+                        shown = f"{point.value} {metric.unit}  (counter)"
+                    else:
+                        continue
+                    out.write(f"  {metric.name:<54} {shown}\n")
+    out.flush()

@@ -9,6 +9,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
@@ -80,6 +81,33 @@ class CountingLogExporter(LogRecordExporter):
         return bool(self.inner.force_flush(timeout_millis))
 
 
+class CountingMetricExporter(MetricExporter):
+    """Delegates to a metric exporter (keeping its temporality and aggregation) and counts failed exports."""
+
+    def __init__(self, inner: MetricExporter, failures: _FailureCount) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self._failures = failures
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        result = MetricExportResult.FAILURE
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        finally:
+            if result is not MetricExportResult.SUCCESS:
+                self._failures.add()
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
 def _headers(settings: Settings, signal: str) -> dict[str, str] | None:
     """The user's OTLP headers (signal-specific first) with the API key's Authorization header on top."""
     if not settings.api_key:
@@ -123,6 +151,16 @@ def _otlp_log_exporter(settings: Settings) -> LogRecordExporter:
     return HttpLogExporter(**_http_args(settings, "LOGS", "v1/logs"))
 
 
+def _otlp_metric_exporter(settings: Settings) -> MetricExporter:
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        return GrpcMetricExporter(**_grpc_args(settings, "METRICS"))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter(**_http_args(settings, "METRICS", "v1/metrics"))
+
+
 def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExporter]:
     """The span exporters named by OTEL_TRACES_EXPORTER (OTLP by default)."""
     builders: dict[str, Callable[[Settings], SpanExporter]] = {
@@ -139,6 +177,15 @@ def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecord
         "console": lambda _: ConsoleLogRecordExporter(),
     }
     return [CountingLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
+
+
+def metric_exporters(settings: Settings, failures: _FailureCount) -> list[MetricExporter]:
+    """The metric exporters named by OTEL_METRICS_EXPORTER (OTLP by default), for the GenAI metrics."""
+    builders: dict[str, Callable[[Settings], MetricExporter]] = {
+        "otlp": _otlp_metric_exporter,
+        "console": lambda _: ConsoleMetricExporter(),
+    }
+    return [CountingMetricExporter(builders[name](settings), failures) for name in settings.metrics_exporter]
 
 
 def new_failure_count() -> _FailureCount:

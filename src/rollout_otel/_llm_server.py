@@ -830,7 +830,10 @@ def _anthropic_blocks(plan: _Plan) -> list[tuple[dict[str, Any], list[dict[str, 
     if plan.thinking:
         deltas = [{"type": "thinking_delta", "thinking": p} for p in plan.thinking]
         blocks.append(
-            ({"type": "thinking", "thinking": "", "signature": ""}, [*deltas, {"type": "signature_delta", **_SIGNATURE}])
+            (
+                {"type": "thinking", "thinking": "", "signature": ""},
+                [*deltas, {"type": "signature_delta", **_SIGNATURE}],
+            )
         )
     if plan.deltas or plan.tool is None:
         blocks.append(({"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in plan.deltas]))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace as otel_trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger_provider
 from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import _attributes as attr
@@ -48,8 +49,15 @@ class StreamingSpanProcessor(SpanProcessor):
     context-variable lookup in `on_start`.
     """
 
-    def __init__(self, settings: Settings | None = None, *, logger_provider: LoggerProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        logger_provider: LoggerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
         self.settings = settings or settings_from_environment()
+        self.meter_provider = meter_provider  # where the LLM spans it claims record metrics; None: the global one
         provider = logger_provider or get_logger_provider()
         self._logger = provider.get_logger(attr.INSTRUMENTATION_NAME, __version__)
         # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.

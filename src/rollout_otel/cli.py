@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Nothing to export to: print only, instead of retrying a collector that is not there.
             os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
             os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
+            os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
         try:
             exported = run_demo(
                 seconds=args.seconds, interval=args.interval, endpoint=args.endpoint, protocol=args.protocol

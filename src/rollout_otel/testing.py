@@ -1,4 +1,4 @@
-"""In-memory capture of LLM spans and update events, for tests (rollout-otel's own and its users')."""
+"""In-memory capture of LLM spans, update events and metrics, for tests (rollout-otel's own and its users')."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,7 +33,11 @@ class Capture:
         if limits is None and self.settings.capture_stream_chunks:
             limits = SpanLimits(max_events=SpanLimits.UNSET)
         self.tracer_provider = TracerProvider(span_limits=limits)
-        self.processor = StreamingSpanProcessor(self.settings, logger_provider=self.logger_provider)
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        self.processor = StreamingSpanProcessor(
+            self.settings, logger_provider=self.logger_provider, meter_provider=self.meter_provider
+        )
         self.tracer_provider.add_span_processor(self.processor)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
 
@@ -56,9 +62,20 @@ class Capture:
             records = [r for r in records if r.log_record.span_id == span.context.span_id]
         return records
 
+    def metrics(self) -> dict[str, Metric]:
+        """The metrics recorded so far (cumulative), by name."""
+        data = self.metric_reader.get_metrics_data()
+        found: dict[str, Metric] = {}
+        for resource_metrics in data.resource_metrics if data is not None else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    found[metric.name] = metric
+        return found
+
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
         self.logger_provider.shutdown()
+        self.meter_provider.shutdown()
 
 
 @contextmanager

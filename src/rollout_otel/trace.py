@@ -21,6 +21,7 @@ from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
 from ._errors import log_internal_error, logger
 from ._json import to_json
+from ._metrics import METRIC_ATTRIBUTES, metrics_for
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -91,6 +92,7 @@ class LLMSpan:
         "_end_lock",
         "_ended",
         "_first_chunk_ns",
+        "_metric_attributes",
         "_on_chunk",
         "_processor",
         "_settings",
@@ -133,6 +135,7 @@ class LLMSpan:
         start_attributes[attr.GEN_AI_REQUEST_STREAM] = self._stream
         if attributes:
             start_attributes.update(attributes)
+        self._metric_attributes = {k: v for k, v in start_attributes.items() if k in METRIC_ATTRIBUTES}
         token = starting_llm_span.set(self)
         try:
             self._span = _tracer(tracer_provider).start_span(name, kind=SpanKind.CLIENT, attributes=start_attributes)
@@ -215,6 +218,8 @@ class LLMSpan:
             return
         try:
             self._span.set_attribute(key, value)
+            if key in METRIC_ATTRIBUTES:
+                self._metric_attributes[key] = value
         except Exception:
             log_internal_error("set_attribute")
 
@@ -318,6 +323,7 @@ class LLMSpan:
                     self._misuse(caller)
                 return False
             self._ended = True
+        end_ns = monotonic_ns()
         text, chars = "", self._chunks_chars()
         steps: list[tuple[str, Callable[[], None]]] = []
         if self._stream and self._processor is not None:
@@ -329,9 +335,10 @@ class LLMSpan:
         if end_reason is None:
             end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
         settings = self._settings or settings_from_environment()
+        usage_attrs: dict[str, int] = {}
         steps += [
             ("recording the output", lambda: self._record_output(settings, output, text)),
-            ("recording usage", lambda: self._record_usage(usage, finish_reason)),
+            ("recording usage", lambda: usage_attrs.update(self._record_usage(usage, finish_reason))),
             ("recording the error", lambda: self._record_error(settings, error)),
         ]
         if self._stream:
@@ -342,6 +349,8 @@ class LLMSpan:
                     lambda: self._record_stream_summary(settings, end_reason, chars, preview),
                 )
             )
+        if settings.metrics:
+            steps.append(("recording metrics", lambda: self._record_metrics(end_ns, end_reason, error, usage_attrs)))
         for what, step in steps:
             try:
                 step()
@@ -369,7 +378,7 @@ class LLMSpan:
         elif text:
             self._span.set_attribute(attr.ROLLOUT_OUTPUT, text)
 
-    def _record_usage(self, usage: Any, finish_reason: str | Sequence[str] | None) -> None:
+    def _record_usage(self, usage: Any, finish_reason: str | Sequence[str] | None) -> dict[str, int]:
         span = self._span
         usage_attrs = usage_attributes(usage)
         if usage_attrs:
@@ -379,13 +388,14 @@ class LLMSpan:
             span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
         if self._first_chunk_ns:
             span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9)
+        return usage_attrs
 
     def _record_error(self, settings: Settings, error: BaseException | str | None) -> None:
         if error is None:
             return
         span = self._span
+        error_type = _error_type(error)
         if isinstance(error, BaseException):
-            error_type = getattr(error, "error_type", None) or type(error).__name__
             if settings.capture_content:
                 span.record_exception(error)
                 description = f"{error_type}: {error}"
@@ -397,9 +407,28 @@ class LLMSpan:
                 )
                 description = error_type
         else:
-            error_type = description = str(error)
+            description = error_type
         span.set_attribute(attr.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, description))
+
+    def _record_metrics(
+        self, end_ns: int, end_reason: str, error: BaseException | str | None, usage: dict[str, int]
+    ) -> None:
+        """The GenAI client metrics of this call, once, off the per-chunk path."""
+        first = self._first_chunk_ns
+        streamed = self._stream
+        processor = self._processor
+        metrics_for(processor.meter_provider if processor is not None else None).record(
+            self._metric_attributes,
+            duration_s=(end_ns - self._start_ns) / 1e9,
+            error_type=_error_type(error) if error is not None else None,
+            end_reason=end_reason if streamed else None,
+            first_chunk_s=(first - self._start_ns) / 1e9 if streamed and first else None,
+            per_chunk_s=(end_ns - first) / 1e9 / (self._chunks - 1)
+            if streamed and first and self._chunks > 1
+            else None,
+            usage=usage,
+        )
 
     def _record_stream_summary(self, settings: Settings, end_reason: str, chars: int, output_text: str) -> None:
         summary: dict[str, Any] = {
@@ -415,3 +444,10 @@ class LLMSpan:
             if dropped:
                 summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
         self._span.set_attributes(summary)
+
+
+def _error_type(error: BaseException | str) -> str:
+    """`error.type`: the provider's own code when it gave one, else the exception's class name."""
+    if isinstance(error, BaseException):
+        return str(getattr(error, "error_type", None) or type(error).__name__)
+    return str(error)

@@ -22,7 +22,7 @@ _warned = False
 
 def _request_attribute(manager: Any) -> str | None:
     for name in vars(manager):
-        if name.endswith(_REQUEST_SUFFIX):
+        if isinstance(name, str) and name.endswith(_REQUEST_SUFFIX):
             return name
     return None
 

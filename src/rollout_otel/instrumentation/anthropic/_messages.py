@@ -30,7 +30,7 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
         value = kwargs.get(key)
         if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
             found[name] = value
-    stop = kwargs.get("stop_sequences")
+    stop: Any = kwargs.get("stop_sequences")
     if given(stop) and not isinstance(stop, str):
         found["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
     found.update(server_attributes(client))

@@ -20,8 +20,6 @@ _PARAMETERS = (
 )
 
 
-
-
 def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
     """Request parameters and the server address, as GenAI attributes."""
     found: dict[str, Any] = {}

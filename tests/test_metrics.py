@@ -1,0 +1,335 @@
+"""GenAI client metrics: one set of measurements per LLM call, manual or instrumented, in memory and on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+
+from rollout_otel import RolloutConfigError, trace, wrap
+from rollout_otel._config import reset_environment_settings, resolve_settings
+from rollout_otel._llm_server import LocalLLMServer, count_prompt_tokens, scenario_headers
+from rollout_otel._metrics import SECONDS_BUCKETS, TOKEN_BUCKETS
+from rollout_otel.testing import Capture
+
+DURATION = "gen_ai.client.inference.duration"
+TTFC = "gen_ai.client.inference.time_to_first_chunk"
+TPOC = "gen_ai.client.inference.time_per_output_chunk"
+INPUT = "gen_ai.client.inference.usage.input_tokens"
+OUTPUT = "gen_ai.client.inference.usage.output_tokens"
+CACHE_READ = "gen_ai.client.inference.usage.cache_read.input_tokens"
+CACHE_WRITE = "gen_ai.client.inference.usage.cache_write.input_tokens"
+REASONING = "gen_ai.client.inference.usage.reasoning.output_tokens"
+OP_INPUT = "gen_ai.client.inference.operation.input_tokens"
+OP_OUTPUT = "gen_ai.client.inference.operation.output_tokens"
+MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
+
+
+def points(cap: Capture, name: str) -> list[Any]:
+    metric = cap.metrics().get(name)
+    return list(metric.data.data_points) if metric is not None else []
+
+
+def one_point(cap: Capture, name: str) -> Any:
+    found = points(cap, name)
+    assert len(found) == 1, (name, [dict(p.attributes) for p in found])
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer() as running:
+        yield running
+
+
+# -- the manual API -------------------------------------------------------------------------------------------
+
+
+def test_streamed_call_records_every_metric_once(cap: Capture) -> None:
+    attributes = {"server.address": "llm.internal", "server.port": 8443, "gen_ai.request.temperature": 0.2}
+    started = time.monotonic()
+    with cap.llm("openai.chat", model="gpt-4o", stream=True, attributes=attributes) as span:
+        time.sleep(0.05)
+        for _ in range(11):
+            span.record_chunk("word ")
+            time.sleep(0.01)
+        span.set_attribute("gen_ai.response.model", "gpt-4o-2024-08-06")
+        span.end(
+            usage={"input_tokens": 30, "output_tokens": 11, "cache_read_input_tokens": 8, "reasoning_output_tokens": 2}
+        )
+    elapsed = time.monotonic() - started
+    expected = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024-08-06",
+        "server.address": "llm.internal",
+        "server.port": 8443,
+        "rollout.stream.end_reason": "completed",
+    }  # request parameters such as temperature stay on the span: metrics keep low-cardinality attributes
+    duration = one_point(cap, DURATION)
+    assert dict(duration.attributes) == expected
+    assert duration.count == 1 and 0.15 < duration.sum <= elapsed
+    assert tuple(duration.explicit_bounds) == SECONDS_BUCKETS
+    ttfc = one_point(cap, TTFC)
+    assert dict(ttfc.attributes) == expected and 0.05 <= ttfc.sum < 0.15
+    per_chunk = one_point(cap, TPOC)
+    assert per_chunk.count == 1 and 0.009 < per_chunk.sum < 0.03  # the stream's mean, one measurement
+    for name, value in ((INPUT, 30), (OUTPUT, 11), (CACHE_READ, 8), (REASONING, 2)):
+        counter = one_point(cap, name)
+        assert counter.value == value
+        assert dict(counter.attributes) == {**expected, "gen_ai.token.modality": "unknown"}
+    assert points(cap, CACHE_WRITE) == []  # not reported, not recorded
+    for name, value in ((OP_INPUT, 30), (OP_OUTPUT, 11)):
+        histogram = one_point(cap, name)
+        assert (histogram.count, histogram.sum) == (1, value)
+        assert tuple(histogram.explicit_bounds) == TOKEN_BUCKETS
+        assert dict(histogram.attributes) == expected
+
+
+def test_units_and_instrument_kinds(cap: Capture) -> None:
+    with cap.llm("openai.chat", model="m", stream=True) as span:
+        span.record_chunk("a")
+        span.record_chunk("b")
+        span.end(
+            usage={
+                "input_tokens": 1,
+                "output_tokens": 2,
+                "cache_read_input_tokens": 1,
+                "cache_write_input_tokens": 0,
+                "reasoning_output_tokens": 0,
+            }
+        )
+    found = cap.metrics()
+    assert {name: found[name].unit for name in (DURATION, TTFC, TPOC)} == dict.fromkeys((DURATION, TTFC, TPOC), "s")
+    for name in (INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, REASONING):
+        assert found[name].unit == "{token}" and found[name].data.is_monotonic  # counters
+    for name in (OP_INPUT, OP_OUTPUT):
+        assert found[name].unit == "{token}" and hasattr(found[name].data.data_points[0], "bucket_counts")
+
+
+def test_non_streamed_call_has_no_chunk_timings_or_end_reason(cap: Capture) -> None:
+    with cap.llm("anthropic.messages", model="claude") as span:
+        span.end(output="hi", usage={"input_tokens": 5, "output_tokens": 1})
+    assert "rollout.stream.end_reason" not in one_point(cap, DURATION).attributes
+    assert points(cap, TTFC) == points(cap, TPOC) == []
+    assert one_point(cap, OUTPUT).value == 1
+
+
+def test_errors_carry_error_type_on_duration_only(cap: Capture) -> None:
+    with pytest.raises(TimeoutError), cap.llm("openai.chat", model="m", stream=True) as span:
+        span.record_chunk("partial")
+        raise TimeoutError("slow")
+    duration = one_point(cap, DURATION)
+    assert duration.attributes["error.type"] == "TimeoutError"
+    assert duration.attributes["rollout.stream.end_reason"] == "error"
+    assert "error.type" not in one_point(cap, TTFC).attributes
+    assert points(cap, TPOC) == []  # one chunk: no interval after the first
+    assert points(cap, INPUT) == []  # no usage reported: none recorded, never estimated
+
+
+def test_end_reasons_split_the_series(cap: Capture) -> None:
+    async def cancelled() -> None:
+        async with cap.llm("openai.chat", model="m", stream=True) as span:
+            span.record_chunk("x")
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cancelled())
+    with cap.llm("openai.chat", model="m", stream=True) as span:
+        span.record_chunk("x")
+    reasons = sorted(p.attributes["rollout.stream.end_reason"] for p in points(cap, DURATION))
+    assert reasons == ["cancelled", "completed"]
+    assert all("error.type" not in p.attributes for p in points(cap, DURATION))
+
+
+def test_metrics_are_recorded_once_per_call_however_many_chunks(cap: Capture) -> None:
+    for _ in range(3):
+        with cap.llm("openai.chat", model="m", stream=True) as span:
+            for _ in range(5000):
+                span.record_chunk("t")
+    assert one_point(cap, DURATION).count == 3
+    assert one_point(cap, TPOC).count == 3
+
+
+def test_metrics_off() -> None:
+    capture = Capture(metrics=False)
+    try:
+        with capture.llm("openai.chat", model="m", stream=True) as span:
+            span.record_chunk("x")
+            span.end(usage={"input_tokens": 1, "output_tokens": 1})
+        assert capture.metrics() == {}
+        assert len(capture.spans()) == 1
+    finally:
+        capture.shutdown()
+
+
+def test_metrics_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROLLOUT_METRICS", "off")
+    assert resolve_settings().metrics is False
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    assert resolve_settings().metrics_exporter == ()
+    monkeypatch.setenv("ROLLOUT_METRICS", "sometimes")
+    with pytest.raises(RolloutConfigError, match="ROLLOUT_METRICS='sometimes'"):
+        resolve_settings()
+
+
+def test_spans_no_rollout_processor_claims_use_the_global_meter_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = InMemoryMetricReader()
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    with trace.llm("openai.chat", model="m", tracer_provider=TracerProvider()) as span:
+        span.end(output="ok")
+    names = [m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert names == [DURATION]
+    monkeypatch.setenv("ROLLOUT_METRICS", "false")
+    reset_environment_settings()
+    with trace.llm("openai.chat", model="m", tracer_provider=TracerProvider()) as span:
+        span.end(output="ok")
+    duration = next(
+        m
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == DURATION
+    )
+    assert duration.data.data_points[0].count == 1  # the second call recorded nothing
+
+
+# -- instrumented calls ---------------------------------------------------------------------------------------
+
+
+def test_instrumented_openai_calls(server: LocalLLMServer, cap: Capture) -> None:
+    client = wrap(
+        openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0), tracer_provider=cap.tracer_provider
+    )
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=scenario_headers(chunks=20, cached=4),
+    )
+    for _ in stream:
+        pass
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    for i, _ in enumerate(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)):
+        if i == 2:
+            break
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, extra_headers=scenario_headers(status=429)
+        )
+    durations = {
+        (p.attributes.get("rollout.stream.end_reason"), p.attributes.get("error.type")): p
+        for p in points(cap, DURATION)
+    }
+    assert set(durations) == {("completed", None), (None, None), ("closed", None), (None, "RateLimitError")}
+    completed = durations[("completed", None)].attributes
+    assert completed["gen_ai.provider.name"] == "openai" and completed["gen_ai.response.model"] == "gpt-4o-mini"
+    assert completed["server.address"] == "127.0.0.1" and completed["server.port"] == server.port
+    assert "gen_ai.response.model" not in durations[(None, "RateLimitError")].attributes
+    prompt = count_prompt_tokens({"messages": MESSAGES})
+    streamed_input = next(p for p in points(cap, INPUT) if p.attributes.get("rollout.stream.end_reason") == "completed")
+    assert streamed_input.value == prompt
+    cached = {p.attributes.get("rollout.stream.end_reason"): p.value for p in points(cap, CACHE_READ)}
+    assert cached == {"completed": 4, None: 0}  # the whole completion reported 0 cached tokens: a real 0
+    assert {p.attributes.get("rollout.stream.end_reason") for p in points(cap, TTFC)} == {"completed", "closed"}
+
+
+def test_instrumented_anthropic_stream_counts_cached_input(server: LocalLLMServer, cap: Capture) -> None:
+    client = wrap(
+        anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0),
+        tracer_provider=cap.tracer_provider,
+    )
+    headers = scenario_headers(chunks=12, cached=3, cache_write=5)
+    with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=64, messages=MESSAGES, extra_headers=headers
+    ) as s:
+        s.until_done()
+    prompt = count_prompt_tokens({"messages": MESSAGES})
+    assert one_point(cap, INPUT).value == prompt  # cache reads and writes included, as the conventions count
+    assert (one_point(cap, CACHE_READ).value, one_point(cap, CACHE_WRITE).value) == (3, 5)
+    assert one_point(cap, OUTPUT).value == 12
+    assert one_point(cap, DURATION).attributes["gen_ai.provider.name"] == "anthropic"
+
+
+# -- on the wire ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_metrics_reach_an_otlp_receiver(server: LocalLLMServer, protocol: str) -> None:
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
+        rollout = Rollout(endpoint=endpoint, protocol=protocol, service_name="metrics-test")
+        try:
+            client = rollout.wrap(openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0))
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_headers=scenario_headers(chunks=10, delay=0.005),
+            ):
+                pass
+            assert rollout.flush(timeout=5)
+        finally:
+            rollout.shutdown()
+        by_name = {m.name: m for m in sink.metrics()}
+        duration = by_name[DURATION]
+        assert (duration.kind, duration.unit, duration.scope_name) == ("histogram", "s", "rollout_otel")
+        assert duration.resource["service.name"] == "metrics-test"
+        (point,) = duration.points
+        assert point.count == 1 and point.sum > 0.05
+        assert point.explicit_bounds == SECONDS_BUCKETS and sum(point.bucket_counts) == 1
+        assert point.attributes == {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.response.model": "gpt-4o-mini",
+            "server.address": "127.0.0.1",
+            "server.port": server.port,
+            "rollout.stream.end_reason": "completed",
+        }
+        (per_chunk,) = by_name[TPOC].points
+        assert per_chunk.count == 1 and per_chunk.sum >= 0.004
+        (output,) = by_name[OUTPUT].points
+        assert (by_name[OUTPUT].kind, by_name[OUTPUT].is_monotonic, output.value) == ("sum", True, 10)
+        assert output.attributes["gen_ai.token.modality"] == "unknown"
+        (histogram,) = by_name[OP_OUTPUT].points
+        assert histogram.explicit_bounds == tuple(float(b) for b in TOKEN_BUCKETS) and histogram.sum == 10
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("switch", ["argument", "exporter_none"])
+def test_metrics_off_sends_none(server: LocalLLMServer, switch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        if switch == "exporter_none":
+            monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+            rollout = Rollout(endpoint=sink.http_endpoint)
+        else:
+            rollout = Rollout(endpoint=sink.http_endpoint, metrics=False)
+        try:
+            client = rollout.wrap(openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0))
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            assert rollout.flush(timeout=5)
+        finally:
+            rollout.shutdown()
+        assert len(sink.spans()) == 1
+        assert sink.metrics() == []
+        assert [r for r in sink.requests() if r.path.endswith("metrics") or "Metrics" in r.path] == []
