@@ -129,7 +129,7 @@ class GenAIMetrics:
         with_modality = {**common, TOKEN_MODALITY: "unknown"}
         for name, counter in self.counters.items():
             count = usage.get(name)
-            if count is not None:
+            if count:  # adding 0 changes no sum; skipping it saves a measurement (~7 µs in the SDK)
                 counter.add(count, with_modality)
         if (count := usage.get(attr.GEN_AI_USAGE_INPUT_TOKENS)) is not None:
             self.operation_input.record(count, common)
