@@ -99,6 +99,24 @@ def test_readme_openai_example_runs_as_written(sink: OtlpSink, tmp_path: Path) -
     assert span.attributes["gen_ai.usage.output_tokens"] > 0
 
 
+@pytest.mark.integration
+def test_readme_anthropic_example_runs_as_written(sink: OtlpSink, tmp_path: Path) -> None:
+    script = readme_example("## Tracing Anthropic calls", tmp_path)
+    with LocalLLMServer() as server:
+        env = {
+            "ROLLOUT_ENDPOINT": sink.http_endpoint,
+            "ANTHROPIC_BASE_URL": server.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-x",
+        }
+        result = run([sys.executable, str(script)], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == DEFAULT_REPLY
+    (span,) = sink.wait_for_spans(1)
+    assert span.name == "anthropic.messages"
+    assert span.attributes["rollout.output"] == DEFAULT_REPLY
+    assert span.attributes["rollout.stream.end_reason"] == "completed"
+
+
 def test_readme_own_providers_example_runs_as_written(tmp_path: Path) -> None:
     script = readme_example("## Your own providers", tmp_path)
     result = run([sys.executable, str(script)])
