@@ -55,6 +55,22 @@ def model_of(kwargs: Mapping[str, Any]) -> str | None:
     return str(model) if given(model) else None
 
 
+def request_attributes_from(
+    kwargs: Mapping[str, Any], client: Any, parameters: tuple[tuple[str, str], ...], stop_key: str
+) -> dict[str, Any]:
+    """The numeric request parameters in `parameters` (argument, attribute), the stop sequences, the server."""
+    found: dict[str, Any] = {}
+    for key, name in parameters:
+        value = kwargs.get(key)
+        if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[name] = value
+    stop: Any = kwargs.get(stop_key)
+    if given(stop):
+        found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+    found.update(server_attributes(client))
+    return found
+
+
 def server_attributes(client: Any) -> dict[str, Any]:
     """`server.address` / `server.port` from the client's base URL (Azure and any compatible server included)."""
     url = getattr(client, "base_url", None)

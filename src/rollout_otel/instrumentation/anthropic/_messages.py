@@ -9,7 +9,7 @@ from typing import Any
 from ... import _attributes as attr
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
-from .._calls import given, server_attributes
+from .._calls import given, request_attributes_from
 from .._outcome import Choice, ToolCall, structured_output
 
 _TEXT_DELTA = "text_delta"
@@ -25,16 +25,7 @@ _PARAMETERS = (
 
 def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
     """Request parameters and the server address, as GenAI attributes."""
-    found: dict[str, Any] = {}
-    for key, name in _PARAMETERS:
-        value = kwargs.get(key)
-        if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = value
-    stop: Any = kwargs.get("stop_sequences")
-    if given(stop) and not isinstance(stop, str):
-        found["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
-    found.update(server_attributes(client))
-    return found
+    return request_attributes_from(kwargs, client, _PARAMETERS, "stop_sequences")
 
 
 def messages_input(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._calls import given, server_attributes
+from .._calls import given, request_attributes_from
 
 _PARAMETERS = (
     ("temperature", "gen_ai.request.temperature"),
@@ -22,16 +22,7 @@ _PARAMETERS = (
 
 def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
     """Request parameters and the server address, as GenAI attributes."""
-    found: dict[str, Any] = {}
-    for key, name in _PARAMETERS:
-        value = kwargs.get(key)
-        if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = value
-    stop: Any = kwargs.get("stop")
-    if given(stop):
-        found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
-    found.update(server_attributes(client))
-    return found
+    return request_attributes_from(kwargs, client, _PARAMETERS, "stop")
 
 
 def provider_name(client: Any) -> str:
