@@ -579,6 +579,8 @@ def test_azure_clients_name_their_provider_and_server() -> None:
 
     azure = openai.AzureOpenAI(api_key="k", api_version="2024-10-21", azure_endpoint="https://contoso.openai.azure.com")
     assert _request.provider_name(azure) == "azure.ai.openai"
-    assert _request.server_attributes(azure) == {"server.address": "contoso.openai.azure.com", "server.port": 443}
+    attributes = _request.request_attributes({"model": "gpt-4o"}, azure)
+    assert attributes["server.address"] == "contoso.openai.azure.com"
+    assert attributes["server.port"] == 443
     assert wrap(azure) is azure
     assert isinstance(azure.chat.completions.create, wrapt.FunctionWrapper)
