@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -311,6 +312,87 @@ def test_metrics_reach_an_otlp_receiver(server: LocalLLMServer, protocol: str) -
         assert output.attributes["gen_ai.token.modality"] == "unknown"
         (histogram,) = by_name[OP_OUTPUT].points
         assert histogram.explicit_bounds == tuple(float(b) for b in TOKEN_BUCKETS) and histogram.sum == 10
+
+
+def latest_points(sink: Any, name: str) -> list[Any]:
+    """The newest point of each series: exports are cumulative, so a flush and then a shutdown send each twice."""
+    latest: dict[frozenset[tuple[str, Any]], Any] = {}
+    for metric in sorted(sink.metrics(name), key=lambda m: m.received_at):
+        for point in metric.points:
+            latest[frozenset(point.attributes.items())] = point
+    return list(latest.values())
+
+
+def _calls_that_end_every_way(client: openai.OpenAI) -> int:
+    """A whole call, a stream read to its end, one the caller closes early, and three that fail.
+
+    Returns the output tokens the server reported.
+    """
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    streamed: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    reported = [whole.usage.completion_tokens if whole.usage else 0]
+    with_usage = client.chat.completions.create(
+        **streamed, stream_options={"include_usage": True}, extra_headers=scenario_headers(chunks=6)
+    )
+    reported += [chunk.usage.completion_tokens for chunk in with_usage if chunk.usage]
+    with client.chat.completions.create(**streamed, extra_headers=scenario_headers(chunks=50)) as early:
+        for index, _ in enumerate(early):
+            if index == 3:
+                break
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(**streamed, extra_headers=scenario_headers(status=429))
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(**streamed, extra_headers=scenario_headers(error_after=4)):
+            pass
+    with pytest.raises(openai.APIConnectionError):
+        for _ in client.chat.completions.create(**streamed, extra_headers=scenario_headers(drop_after=5)):
+            pass
+    return sum(reported)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("route", ["receiver", "rotel"])
+def test_errors_early_stops_and_whole_calls_on_the_wire(server: LocalLLMServer, route: str) -> None:
+    """Each way a call ends is its own duration series at the receiver, directly or through the rotel collector."""
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+    from rotel_collector import RotelCollector
+
+    with OtlpSink() as sink:
+        with contextlib.ExitStack() as stack:
+            if route == "rotel":
+                endpoint = stack.enter_context(RotelCollector(sink.grpc_endpoint)).http_endpoint
+            else:
+                endpoint = sink.http_endpoint
+            rollout = Rollout(endpoint=endpoint, service_name="metrics-test")
+            try:
+                reported_output = _calls_that_end_every_way(
+                    rollout.wrap(openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0))
+                )
+                assert rollout.flush(timeout=5)
+            finally:
+                rollout.shutdown()
+        # rotel forwards on exit; both routes have delivered everything here
+        durations = latest_points(sink, DURATION)
+        series = {
+            (p.attributes.get("rollout.stream.end_reason"), p.attributes.get("error.type")): p.count for p in durations
+        }
+        assert series == {
+            (None, None): 1,
+            ("completed", None): 1,
+            ("closed", None): 1,
+            ("error", "RateLimitError"): 1,
+            ("error", "APIError"): 1,
+            ("error", "APIConnectionError"): 1,
+        }
+        assert all(p.explicit_bounds == SECONDS_BUCKETS for p in durations)
+        assert {m.unit for m in sink.metrics(DURATION)} == {"s"}
+        first_chunk = latest_points(sink, TTFC)
+        assert sum(p.count for p in first_chunk) == 4  # every stream that got a chunk, failed ones included
+        assert all("error.type" not in p.attributes for p in first_chunk)
+        assert {m.unit for m in sink.metrics(OUTPUT)} == {"{token}"}
+        output = sum(p.value or 0 for p in latest_points(sink, OUTPUT))
+        assert reported_output > 6 and output == reported_output  # streams without usage add nothing
 
 
 @pytest.mark.integration
