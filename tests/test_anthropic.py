@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -498,6 +499,63 @@ def test_with_raw_and_streaming_response(client: anthropic.Anthropic, cap: Captu
         text = text_of(list(response.parse()))
     assert text == DEFAULT_REPLY
     assert [s.attributes["rollout.output"] for s in cap.spans()] == [DEFAULT_REPLY, DEFAULT_REPLY]
+
+
+def test_raw_response_parsed_in_one_chain(
+    client: anthropic.Anthropic, cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The raw response is dropped at once; the span now belongs to the stream `parse()` returned."""
+    with caplog.at_level(logging.WARNING, logger="rollout_otel"):
+        stream = client.messages.with_raw_response.create(
+            model=MODEL, max_tokens=64, messages=MESSAGES, stream=True
+        ).parse()
+        gc.collect()
+        assert text_of(list(stream)) == DEFAULT_REPLY
+    a = only_span(cap).attributes
+    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+    assert a["gen_ai.usage.output_tokens"] > 0
+    assert [r for r in caplog.records if r.name == "rollout_otel"] == []
+
+
+def test_async_raw_response_parsed_in_one_chain(aclient: anthropic.AsyncAnthropic, cap: Capture) -> None:
+    async def run() -> str:
+        raw = await aclient.messages.with_raw_response.create(
+            model=MODEL, max_tokens=64, messages=MESSAGES, stream=True
+        )
+        stream = await raw.parse()
+        del raw
+        gc.collect()
+        return text_of([event async for event in stream])
+
+    assert asyncio.run(run()) == DEFAULT_REPLY
+    a = only_span(cap).attributes
+    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+
+
+def test_streaming_response_read_by_hand_ends_at_block_exit(client: anthropic.Anthropic, cap: Capture) -> None:
+    with client.messages.with_streaming_response.create(model=MODEL, max_tokens=64, messages=MESSAGES) as response:
+        body = response.json()
+        assert cap.spans() == []  # still open inside the block
+    (span,) = cap.spans()  # ended by the block's exit, while `response` is still alive
+    assert "rollout.output" not in span.attributes  # the body was read by the caller, not parsed through rollout
+    assert body["content"][0]["text"] == DEFAULT_REPLY
+    assert response.is_closed
+
+
+def test_async_streaming_response_read_by_hand_ends_at_block_exit(
+    aclient: anthropic.AsyncAnthropic, cap: Capture
+) -> None:
+    async def run() -> Any:
+        async with aclient.messages.with_streaming_response.create(
+            model=MODEL, max_tokens=64, messages=MESSAGES, stream=True
+        ) as response:
+            async for _ in response.iter_bytes():
+                pass
+        assert len(cap.spans()) == 1
+        return response
+
+    kept = asyncio.run(run())
+    assert kept.is_closed and only_span(cap).attributes["rollout.stream.end_reason"] == "closed"
 
 
 def test_wrapping_twice_and_copies(client: anthropic.Anthropic, cap: Capture) -> None:

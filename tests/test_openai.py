@@ -453,6 +453,14 @@ def test_with_raw_response(client: openai.OpenAI, cap: Capture) -> None:
     assert [s.attributes["rollout.output"] for s in spans] == [DEFAULT_REPLY, DEFAULT_REPLY]
 
 
+def test_raw_response_parsed_in_one_chain(client: openai.OpenAI, cap: Capture) -> None:
+    stream = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, stream=True).parse()
+    gc.collect()  # the raw response is gone; the stream owns the span
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == DEFAULT_REPLY
+    a = only_span(cap).attributes
+    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+
+
 def test_with_streaming_response(client: openai.OpenAI, cap: Capture) -> None:
     with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES, stream=True) as raw:
         for _ in raw.parse():

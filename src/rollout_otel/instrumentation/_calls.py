@@ -19,7 +19,7 @@ from .._errors import log_internal_error
 from ..trace import LLMSpan
 from ._guard import should_trace, traced_call
 from ._outcome import Accumulator
-from ._stream import TracedAsyncStream, TracedStream
+from ._stream import TracedAsyncStream, TracedStream, after_close
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -172,33 +172,56 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
     return traced_create
 
 
+class _RawOwnership:
+    """A raw response owns its span until `parse()` hands it on (to a traced stream, or ended with the result)."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: LLMSpan) -> None:
+        self.span: LLMSpan | None = span
+
+    def release(self) -> LLMSpan | None:
+        span, self.span = self.span, None
+        return span
+
+    def end_unparsed(self) -> None:
+        """The caller closed or dropped the response without `parse()`: it read the body itself."""
+        span = self.release()
+        if span is not None and span.is_recording:
+            span._finish(end_reason=attr.END_CLOSED, caller=None)
+
+
 class TracedRawResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """`with_raw_response` / `with_streaming_response` results: the span follows what `parse()` returns."""
+    """`with_raw_response` / `with_streaming_response` results: the span follows what `parse()` returns.
+
+    Unparsed, the span ends `closed` when the response closes (a `with_streaming_response` block's exit) or,
+    failing that, when the response is collected.
+    """
 
     def __init__(self, response: Any, span: LLMSpan, endpoint: Endpoint, kwargs: Mapping[str, Any]) -> None:
         super().__init__(response)
-        self._self_span = span
+        self._self_owner = _RawOwnership(span)
         self._self_endpoint = endpoint
         self._self_kwargs = kwargs
-        self._self_parsed: dict[int, Any] = {}
+        self._self_parsed: list[tuple[Any, Any]] = []  # the SDK keeps what parse() returned alive anyway
+        after_close(response, "close", self._self_owner.end_unparsed)
 
     def _self_follow(self, parsed: Any) -> Any:
-        traced = self._self_parsed.get(id(parsed))
-        if traced is None:
-            if self._self_span.is_recording:
-                traced = traced_result(self._self_endpoint, self._self_span, self._self_kwargs, parsed)
-            else:
-                traced = parsed
-            self._self_parsed[id(parsed)] = traced
+        for seen, traced in self._self_parsed:
+            if seen is parsed:
+                return traced
+        span = self._self_owner.release()
+        traced = traced_result(self._self_endpoint, span, self._self_kwargs, parsed) if span is not None else parsed
+        self._self_parsed.append((parsed, traced))
         return traced
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         return self._self_follow(self.__wrapped__.parse(*args, **kwargs))
 
     def __del__(self) -> None:
-        span = getattr(self, "_self_span", None)
-        if span is not None and span.is_recording:
-            span._finish(end_reason=attr.END_CLOSED, caller=None)  # the caller read the raw body itself
+        owner = getattr(self, "_self_owner", None)
+        if owner is not None:
+            owner.end_unparsed()
 
 
 class TracedAsyncRawResponse(TracedRawResponse):

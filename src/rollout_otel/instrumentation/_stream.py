@@ -46,11 +46,46 @@ def finish(span: LLMSpan, acc: Accumulator, end_reason: str, error: BaseExceptio
     span._finish(end_reason=end_reason, caller=None, **outcome)
 
 
+def after_close(target: Any, method: str, callback: Callable[[], None]) -> None:
+    """Run `callback` after `target.<method>()` (sync or async), through an instance attribute on `target`.
+
+    Hooking the object itself, not a proxy of it, keeps the proxy's attributes exactly the original's and
+    catches closes made by the SDK's own helpers, which hold the original.
+    """
+    original: Callable[..., Any] | None = getattr(target, method, None)
+    if original is None:
+        return
+
+    def run_callback() -> None:
+        try:
+            callback()
+        except Exception:
+            log_internal_error("ending a span when its response closed")
+
+    if asyncio.iscoroutinefunction(original):
+
+        async def aclose_hook(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                run_callback()
+
+        setattr(target, method, aclose_hook)
+    else:
+
+        def close_hook(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(*args, **kwargs)
+            finally:
+                run_callback()
+
+        setattr(target, method, close_hook)
+
+
 def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
     """End the span when the HTTP response is closed directly, as the SDK's stream helpers do on early exit."""
     response = getattr(stream, "response", None)
-    original: Callable[..., Any] | None = getattr(response, method, None)
-    if response is None or original is None:
+    if response is None:
         return
     # Weak references only: the hook lives on the response, which the stream holds; a strong one would make a
     # cycle that keeps the connection open until the cyclic garbage collector runs.
@@ -62,24 +97,7 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
         if traced is not None and raw is not None and not _running(raw):  # inside iteration the proxy sees it
             finish(traced._self_span, traced._self_acc, attr.END_CLOSED)
 
-    if asyncio.iscoroutinefunction(original):
-
-        async def aclose_hook(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                closed_by_someone()
-
-        setattr(response, method, aclose_hook)
-    else:
-
-        def close_hook(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(*args, **kwargs)
-            finally:
-                closed_by_someone()
-
-        setattr(response, method, close_hook)
+    after_close(response, method, closed_by_someone)
 
 
 class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
