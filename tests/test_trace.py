@@ -85,9 +85,11 @@ def test_second_end_and_calls_after_end_warn_once_each_and_change_nothing(
         span.record_chunk("one")
         span.end(output="first")
         span.end(output="second")
-        span.record_chunk("late")
-        span.record_input({"late": True})
-        span.set_attribute("late", True)
+        for _ in range(3):  # a loop still feeding an ended span logs once, not once per call
+            span.end(output="again")
+            span.record_chunk("late")
+            span.record_input({"late": True})
+            span.set_attribute("late", True)
     s = cap.span()
     assert s.attributes["rollout.output"] == "first"
     assert s.attributes["rollout.stream.chunks"] == 1

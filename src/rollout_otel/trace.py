@@ -93,6 +93,7 @@ class LLMSpan:
         "_ended",
         "_first_chunk_ns",
         "_metric_attributes",
+        "_misused",
         "_on_chunk",
         "_processor",
         "_settings",
@@ -116,6 +117,7 @@ class LLMSpan:
         tracer_provider: otel_trace.TracerProvider | None = None,
     ) -> None:
         self._ended = True  # until the span exists, so a failed start is never "finished" by __del__
+        self._misused: set[str] | None = None
         self._end_lock = threading.Lock()
         self._stream = bool(stream)
         self._chunks = 0
@@ -297,6 +299,11 @@ class LLMSpan:
     # -- finishing ------------------------------------------------------------------------------------------
 
     def _misuse(self, call: str) -> None:
+        """Warn once per kind of late call: a loop that keeps feeding an ended span must not flood the log."""
+        misused = self._misused if self._misused is not None else set()
+        if call in misused:
+            return
+        self._misused = misused | {call}
         logger.warning("%s() called on LLM span %r after it ended; ignored", call, self._span_name())
 
     def _span_name(self) -> str:
