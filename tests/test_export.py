@@ -92,6 +92,17 @@ def test_updates_and_span_pass_through_the_rotel_collector(sink: OtlpSink, ingre
             rollout.shutdown()
 
 
+def test_a_rollout_after_one_was_shut_down_streams_updates_again(sink: OtlpSink) -> None:
+    """`with Rollout(): ...` twice in one process: the second one's processor gets the spans, not the dead one."""
+    with Rollout(endpoint=sink.http_endpoint, stream_update_interval=5, service_name="export-test"):
+        pass
+    rollout = Rollout(endpoint=sink.http_endpoint, stream_update_interval=0.2, service_name="export-test")
+    try:
+        assert_updates_arrive_while_the_stream_is_open(sink, rollout)
+    finally:
+        rollout.shutdown()
+
+
 def test_update_count_is_bounded_by_duration_not_chunks(sink: OtlpSink) -> None:
     rollout = Rollout(endpoint=sink.http_endpoint, stream_update_interval=0.25)
     try:

@@ -396,6 +396,23 @@ def test_errors_early_stops_and_whole_calls_on_the_wire(server: LocalLLMServer, 
 
 
 @pytest.mark.integration
+def test_a_rollout_after_one_was_shut_down_still_exports_metrics() -> None:
+    """`with Rollout(): ...` twice in one process (notebooks, test suites): the first one's provider is dead."""
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        for round_ in range(2):
+            with Rollout(endpoint=sink.http_endpoint) as rollout:
+                with trace.llm("openai.chat", model=f"m{round_}") as span:
+                    span.end(output="hi", usage={"input_tokens": 3, "output_tokens": 2})
+                assert rollout.flush(timeout=5)
+        models = sorted(p.attributes["gen_ai.request.model"] for p in latest_points(sink, DURATION))
+        assert models == ["m0", "m1"]
+        assert sum(p.value for p in latest_points(sink, OUTPUT)) == 4
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("switch", ["argument", "exporter_none"])
 def test_metrics_off_sends_none(server: LocalLLMServer, switch: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from otlp_sink import OtlpSink

@@ -196,6 +196,24 @@ def test_a_second_processor_leaves_the_span_to_the_first() -> None:
     second.shutdown()
 
 
+def test_a_shut_down_processor_gives_the_span_to_a_live_one() -> None:
+    """A processor cannot be removed from its provider: once shut down, a later one added after it takes over."""
+    first = Capture(stream_preview_chars=3, stream_update_interval=INTERVAL)
+    second = Capture(stream_preview_chars=10, stream_update_interval=INTERVAL, capture_stream_chunks=True)
+    first.tracer_provider.add_span_processor(second.processor)
+    first.processor.shutdown()
+    _stream(first, deltas=10, seconds=INTERVAL * 4)
+    attributes = first.span().attributes
+    assert attributes["rollout.stream.preview"] == "".join(f"t{i} " for i in range(10))[-10:]
+    assert [e.name for e in first.span().events] == ["rollout.stream.chunk"] * 10
+    assert len(second.updates()) >= 2 and first.updates() == []
+    second.shutdown()
+    with first.llm("a.b", stream=True) as span:  # with none live, the first one claimed keeps its settings
+        span.record_chunk("abcdef")
+    assert first.spans()[-1].attributes["rollout.stream.preview"] == "def"
+    first.shutdown()
+
+
 def test_abandoned_stream_is_forgotten_by_the_processor(cap: Capture) -> None:
     span = cap.llm("a.b", stream=True)
     span.record_chunk("x")

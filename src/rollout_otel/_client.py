@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import weakref
 from types import TracebackType
 from typing import TypeVar
 
@@ -32,6 +33,10 @@ _C = TypeVar("_C")
 # Update events must be visible within a second, so logs are flushed far more often than the SDK's 1 s.
 LOG_EXPORT_DELAY_MS = 250
 DEFAULT_TIMEOUT = 5.0
+
+
+# Meter providers a Rollout made and then shut down: one may still be the global provider, but it records nothing.
+_retired_meter_providers: weakref.WeakSet[MeterProvider] = weakref.WeakSet()
 
 
 class Rollout:
@@ -181,9 +186,13 @@ class Rollout:
         return provider
 
     def _global_meter_provider(self) -> MeterProvider:
-        """The installed SDK MeterProvider (its readers export), else one of rollout's with OTLP export."""
+        """The installed SDK MeterProvider (its readers export), else one of rollout's with OTLP export.
+
+        A provider an earlier Rollout installed and shut down cannot be uninstalled (the global is set once), nor
+        given new readers: the new Rollout records through a fresh provider of its own instead.
+        """
         current = otel_metrics.get_meter_provider()
-        if isinstance(current, MeterProvider):
+        if isinstance(current, MeterProvider) and current not in _retired_meter_providers:
             logger.info("rollout-otel records its metrics through the MeterProvider already installed")
             return current
         readers = [
@@ -232,6 +241,7 @@ class Rollout:
             for log_export in self._log_exports:
                 log_export.shutdown()  # type: ignore[no-untyped-call]
             if self._owns_meter_provider and self.meter_provider is not None:
+                _retired_meter_providers.add(self.meter_provider)
                 self.meter_provider.shutdown()
             return True
 

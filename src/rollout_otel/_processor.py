@@ -73,12 +73,14 @@ class StreamingSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         llm = starting_llm_span.get()
-        if llm is None or llm._processor is not None:
+        if llm is None:
             return
+        claimed = llm._processor
+        if claimed is not None and (self._shutdown or not claimed._shutdown):
+            return  # the first live processor wins; one shut down gives way to a later Rollout's
         llm._processor = self  # even after shutdown: its settings (capture_content above all) still apply
         llm._settings = self.settings
-        if llm._stream and self.settings.capture_stream_chunks:
-            llm._on_chunk = self._add_chunk_event
+        llm._on_chunk = self._add_chunk_event if llm._stream and self.settings.capture_stream_chunks else None
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
