@@ -413,6 +413,32 @@ def test_a_rollout_after_one_was_shut_down_still_exports_metrics() -> None:
 
 
 @pytest.mark.integration
+def test_flush_exports_metrics_through_a_meter_provider_already_installed() -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        exporter = OTLPMetricExporter(endpoint=f"{sink.http_endpoint}/v1/metrics")
+        installed = MeterProvider(
+            metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=600_000)]
+        )
+        otel_metrics.set_meter_provider(installed)
+        rollout = Rollout(endpoint=sink.http_endpoint)
+        try:
+            assert rollout.meter_provider is installed
+            with trace.llm("openai.chat", model="m") as span:
+                span.end(output="hi", usage={"input_tokens": 3, "output_tokens": 2})
+            assert rollout.flush(timeout=5)  # the reader's own interval is ten minutes away
+            assert [p.count for p in latest_points(sink, DURATION)] == [1]
+        finally:
+            rollout.shutdown()
+            installed.shutdown()
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("switch", ["argument", "exporter_none"])
 def test_metrics_off_sends_none(server: LocalLLMServer, switch: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from otlp_sink import OtlpSink

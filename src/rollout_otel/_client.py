@@ -215,10 +215,14 @@ class Rollout:
 
         def flush_all() -> bool:
             if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
-                return bool(self.tracer_provider.force_flush()) and bool(self.logger_provider.force_flush())
+                meters = self.processor.meter_provider or otel_metrics.get_meter_provider()
+                flushed = [self.tracer_provider.force_flush(), self.logger_provider.force_flush()]
+                if self.settings.metrics and isinstance(meters, MeterProvider):
+                    flushed.append(meters.force_flush())
+                return all(flushed)
             spans = [p.force_flush() for p in self._span_exports]
             logs = [p.force_flush() for p in self._log_exports]
-            metrics = [self.meter_provider.force_flush()] if self._owns_meter_provider and self.meter_provider else []
+            metrics = [self.meter_provider.force_flush()] if self.meter_provider is not None else []
             return all(spans + logs + metrics)
 
         finished = run_with_deadline("flush", flush_all, timeout)
