@@ -56,6 +56,8 @@ HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
 METRICS_PATH = "/v1/metrics"
+SIGNALS = ("traces", "logs", "metrics")
+_SIGNAL_OF_PATH = {TRACES_PATH: "traces", LOGS_PATH: "logs", METRICS_PATH: "metrics"}
 GRPC_TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 GRPC_LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
@@ -405,6 +407,9 @@ class _OtlpHTTPHandler(http.server.BaseHTTPRequestHandler):
         if path not in (TRACES_PATH, LOGS_PATH, METRICS_PATH):
             reject(404, f"unknown OTLP path {path!r}")
             return
+        if _SIGNAL_OF_PATH[path] not in sink.accept:  # a trace-only backend (Phoenix 405, MLflow 404)
+            reject(sink.refuse_status, f"{_SIGNAL_OF_PATH[path]} are not accepted here")
+            return
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type != PROTOBUF_CONTENT_TYPE:
             reject(415, f"only {PROTOBUF_CONTENT_TYPE} is supported, got {content_type!r}")
@@ -517,7 +522,14 @@ class OtlpSink:
     sink serves exporters of either protocol (and collectors forwarding to it).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, accept: Iterable[str] = SIGNALS, refuse_status: int = 405) -> None:
+        """`accept` leaves out signals to act as a trace-only backend does: HTTP answers `refuse_status` for them
+        (Phoenix 405, MLflow 404) and gRPC answers UNIMPLEMENTED (no service registered)."""
+        self.accept = frozenset(accept)
+        unknown = self.accept - set(SIGNALS)
+        if unknown:
+            raise ValueError(f"unknown signals {sorted(unknown)}; known: {SIGNALS}")
+        self.refuse_status = refuse_status
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self._logs: list[ReceivedLog] = []
@@ -541,9 +553,12 @@ class OtlpSink:
         )
         executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-sink-grpc")
         grpc_server = grpc.server(executor, options=[("grpc.so_reuseport", 0)])
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceServicer(self), grpc_server)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), grpc_server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), grpc_server)
+        if "traces" in self.accept:
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceServicer(self), grpc_server)
+        if "logs" in self.accept:
+            logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), grpc_server)
+        if "metrics" in self.accept:
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), grpc_server)
         try:
             grpc_port = grpc_server.add_insecure_port(f"{HOST}:0")
             if not grpc_port:

@@ -57,6 +57,7 @@ class Rollout:
         capture_stream_chunks: bool | None = None,
         stream_preview_chars: int | None = None,
         stream_update_interval: float | None = None,
+        max_content_bytes: int | None = None,
         anthropic_sdk_spans: bool | None = None,
         metrics: bool | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -74,6 +75,8 @@ class Rollout:
             capture_stream_chunks: one span event per chunk (`ROLLOUT_CAPTURE_STREAM_CHUNKS`).
             stream_preview_chars: size of the rolling preview; 0 turns it off (`ROLLOUT_STREAM_PREVIEW_CHARS`).
             stream_update_interval: seconds between update events of one stream (`ROLLOUT_STREAM_UPDATE_INTERVAL`).
+            max_content_bytes: cap, in UTF-8 bytes, of each content attribute and the preview; longer content is
+                cut so that it stays valid JSON, and the span says so (`ROLLOUT_MAX_CONTENT_BYTES`, default 750,000).
             anthropic_sdk_spans: keep the anthropic SDK's own span of each call rollout traces, nested under
                 rollout's; off by default, so each call has one span (`ROLLOUT_ANTHROPIC_SDK_SPANS`).
             metrics: record the GenAI client metrics (duration, time to first chunk, time per output chunk,
@@ -94,6 +97,7 @@ class Rollout:
             capture_stream_chunks=capture_stream_chunks,
             stream_preview_chars=stream_preview_chars,
             stream_update_interval=stream_update_interval,
+            max_content_bytes=max_content_bytes,
             anthropic_sdk_spans=anthropic_sdk_spans,
             metrics=metrics,
         )

@@ -35,6 +35,7 @@ class Settings:
     capture_stream_chunks: bool = False
     stream_preview_chars: int = 4096
     stream_update_interval: float = 1.0
+    max_content_bytes: int = 750_000
     anthropic_sdk_spans: bool = False
     metrics: bool = True
     traces_exporter: tuple[str, ...] = ("otlp",)
@@ -122,6 +123,24 @@ def _parse_preview_chars(value: Any, src: _Source) -> int:
     return chars
 
 
+# A default collector takes gRPC messages up to 4 MiB: four content attributes at the default cap stay well inside.
+MIN_CONTENT_BYTES = 1024
+MAX_CONTENT_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+
+def _parse_content_bytes(value: Any, src: _Source) -> int:
+    allowed = f"a whole number of bytes from {MIN_CONTENT_BYTES} to {MAX_CONTENT_BYTES} (a default collector's limit)"
+    if isinstance(value, bool):
+        raise src.fail(value, allowed)
+    try:
+        size = int(value) if isinstance(value, str) else value
+    except ValueError:
+        raise src.fail(value, allowed) from None
+    if not isinstance(size, int) or not MIN_CONTENT_BYTES <= size <= MAX_CONTENT_BYTES:
+        raise src.fail(value, allowed)
+    return size
+
+
 def _parse_interval(value: Any, src: _Source) -> float:
     allowed = "a number of seconds > 0, such as 1.0"
     if isinstance(value, bool):
@@ -205,6 +224,7 @@ def resolve_settings(
     capture_stream_chunks: bool | None = None,
     stream_preview_chars: int | None = None,
     stream_update_interval: float | None = None,
+    max_content_bytes: int | None = None,
     anthropic_sdk_spans: bool | None = None,
     metrics: bool | None = None,
     environ: Mapping[str, str] | None = None,
@@ -256,6 +276,15 @@ def resolve_settings(
         1.0,
         lenient=lenient,
     )
+    content_bytes, _ = _pick(
+        "max_content_bytes",
+        max_content_bytes,
+        ("ROLLOUT_MAX_CONTENT_BYTES",),
+        env,
+        _parse_content_bytes,
+        750_000,
+        lenient=lenient,
+    )
     sdk_spans, _ = _pick(
         "anthropic_sdk_spans",
         anthropic_sdk_spans,
@@ -284,6 +313,7 @@ def resolve_settings(
         capture_stream_chunks=chunks,
         stream_preview_chars=preview,
         stream_update_interval=interval,
+        max_content_bytes=content_bytes,
         anthropic_sdk_spans=sdk_spans,
         metrics=record_metrics,
         metrics_exporter=metric_exports,

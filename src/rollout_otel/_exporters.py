@@ -1,7 +1,8 @@
-"""Build the span and log exporters a Settings asks for, each counting its failed exports for `flush()`."""
+"""Build the exporters a Settings asks for, each guarded: failed exports counted for `flush()`, refused signals off."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, Sp
 from opentelemetry.util.re import parse_env_headers
 
 from ._config import Settings
-from ._errors import log_internal_error
+from ._errors import log_internal_error, logger
 
 
 class _FailureCount:
@@ -35,71 +36,153 @@ class _FailureCount:
             return failures
 
 
-class CountingSpanExporter(SpanExporter):
-    """Delegates to a span exporter and counts the exports that did not succeed."""
+class _Exporting(threading.local):
+    """The guarded exporter whose export is running on this thread, for the rejection filter to report to."""
 
-    def __init__(self, inner: SpanExporter, failures: _FailureCount) -> None:
+    current: _GuardedExport | None = None
+
+
+_exporting = _Exporting()
+# The statuses a trace-only backend answers for signals it does not take (Phoenix: 405 and UNIMPLEMENTED; MLflow: 404).
+_REJECTING_HTTP_STATUSES = frozenset({404, 405})
+_SWITCH_OFF = {"logs": "OTEL_LOGS_EXPORTER=none", "metrics": "OTEL_METRICS_EXPORTER=none"}
+# The loggers the OTLP exporters report a failed export on.
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+)
+
+
+def _rejection(record: logging.LogRecord) -> str | None:
+    """How the endpoint refused the signal, if `record` is an exporter's report of a 404, 405 or UNIMPLEMENTED."""
+    if record.levelno < logging.ERROR or not str(record.msg).startswith("Failed to export"):
+        return None
+    for arg in record.args if isinstance(record.args, tuple) else ():
+        if isinstance(arg, int) and not isinstance(arg, bool) and arg in _REJECTING_HTTP_STATUSES:
+            return f"HTTP {arg}"
+        if getattr(arg, "name", None) == "UNIMPLEMENTED":
+            return "gRPC UNIMPLEMENTED"
+    return None
+
+
+class _RejectionFilter(logging.Filter):
+    """Turns an exporter's error about a refused signal into a mark on the guarded exporter that was exporting."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        guard = _exporting.current
+        if guard is None or guard.signal not in _SWITCH_OFF:
+            return True
+        how = _rejection(record)
+        if how is None:
+            return True
+        guard.rejected = how
+        return False  # the guard says it once, with the fix
+
+
+def _install_rejection_filter() -> None:
+    for name in _EXPORTER_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _RejectionFilter) for f in target.filters):
+            # First: the SDK's DuplicateFilter drops a second "Failed to export" within 20 s by its format string
+            # alone, so a refused metrics export right after a refused logs export would never reach this filter.
+            target.filters.insert(0, _RejectionFilter())
+
+
+class _GuardedExport:
+    """What the three guarded exporters share: failures counted for `flush()`, and a signal the endpoint refuses
+    switched off with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
+    """
+
+    signal = ""
+
+    def __init__(self, inner: Any, failures: _FailureCount | None) -> None:
         self.inner = inner
         self._failures = failures
+        self.rejected: str | None = None
+        self.switched_off = False
+        _install_rejection_filter()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = SpanExportResult.FAILURE
+    def _guarded(self, export: Callable[[], Any], success: Any) -> Any:
+        if self.switched_off:
+            return success  # dropped on purpose: the endpoint does not take this signal
+        result = None
+        _exporting.current = self
         try:
-            result = self.inner.export(spans)
+            result = export()
         finally:
-            if result is not SpanExportResult.SUCCESS:
+            _exporting.current = None
+            if self.rejected is not None:
+                self._switch_off()
+                result = success
+            elif result is not success and self._failures is not None:
                 self._failures.add()
         return result
+
+    def _switch_off(self) -> None:
+        self.switched_off = True
+        endpoint = getattr(self.inner, "_endpoint", None) or "the OTLP endpoint"
+        logger.warning(
+            "%s refuses OTLP %s (%s): it accepts only some signals, as trace-only backends do. rollout-otel stops "
+            "sending %s there; spans are not affected. Set %s to stop trying.",
+            endpoint,
+            self.signal,
+            self.rejected,
+            self.signal,
+            _SWITCH_OFF[self.signal],
+        )
+
+
+class GuardedSpanExporter(_GuardedExport, SpanExporter):
+    """Delegates to a span exporter and counts the exports that did not succeed."""
+
+    signal = "traces"
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._guarded(lambda: self.inner.export(spans), SpanExportResult.SUCCESS)  # type: ignore[no-any-return]
 
     def shutdown(self) -> None:
         self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+        return bool(self.inner.force_flush(timeout_millis))
 
 
-class CountingLogExporter(LogRecordExporter):
-    """Delegates to a log record exporter and counts the exports that did not succeed."""
+class GuardedLogExporter(_GuardedExport, LogRecordExporter):
+    """Delegates to a log record exporter; counts failed exports and stops if the endpoint refuses logs."""
 
-    def __init__(self, inner: LogRecordExporter, failures: _FailureCount) -> None:
-        self.inner = inner
-        self._failures = failures
+    signal = "logs"
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        result = LogRecordExportResult.FAILURE
-        try:
-            result = self.inner.export(batch)
-        finally:
-            if result is not LogRecordExportResult.SUCCESS:
-                self._failures.add()
-        return result
+        return self._guarded(lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS)  # type: ignore[no-any-return]
 
     def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]
+        self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return bool(self.inner.force_flush(timeout_millis))
 
 
-class CountingMetricExporter(MetricExporter):
-    """Delegates to a metric exporter (keeping its temporality and aggregation) and counts failed exports."""
+class GuardedMetricExporter(_GuardedExport, MetricExporter):
+    """Delegates to a metric exporter (keeping its temporality and aggregation); counts failed exports and stops
+    if the endpoint refuses metrics."""
 
-    def __init__(self, inner: MetricExporter, failures: _FailureCount) -> None:
-        super().__init__(
+    signal = "metrics"
+
+    def __init__(self, inner: MetricExporter, failures: _FailureCount | None) -> None:
+        MetricExporter.__init__(
+            self,
             preferred_temporality=inner._preferred_temporality,
             preferred_aggregation=inner._preferred_aggregation,
         )
-        self.inner = inner
-        self._failures = failures
+        _GuardedExport.__init__(self, inner, failures)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        result = MetricExportResult.FAILURE
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        finally:
-            if result is not MetricExportResult.SUCCESS:
-                self._failures.add()
-        return result
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            MetricExportResult.SUCCESS,
+        )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return bool(self.inner.force_flush(timeout_millis))
@@ -167,7 +250,7 @@ def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExpo
         "otlp": _otlp_span_exporter,
         "console": lambda _: ConsoleSpanExporter(),
     }
-    return [CountingSpanExporter(builders[name](settings), failures) for name in settings.traces_exporter]
+    return [GuardedSpanExporter(builders[name](settings), failures) for name in settings.traces_exporter]
 
 
 def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecordExporter]:
@@ -176,7 +259,7 @@ def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecord
         "otlp": _otlp_log_exporter,
         "console": lambda _: ConsoleLogRecordExporter(),
     }
-    return [CountingLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
+    return [GuardedLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
 
 
 def metric_exporters(settings: Settings, failures: _FailureCount) -> list[MetricExporter]:
@@ -185,7 +268,7 @@ def metric_exporters(settings: Settings, failures: _FailureCount) -> list[Metric
         "otlp": _otlp_metric_exporter,
         "console": lambda _: ConsoleMetricExporter(),
     }
-    return [CountingMetricExporter(builders[name](settings), failures) for name in settings.metrics_exporter]
+    return [GuardedMetricExporter(builders[name](settings), failures) for name in settings.metrics_exporter]
 
 
 def new_failure_count() -> _FailureCount:

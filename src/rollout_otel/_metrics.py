@@ -1,14 +1,15 @@
 """The GenAI client metrics, recorded once per LLM call when its span ends; nothing here runs per chunk.
 
-Names, units and bucket boundaries follow the GenAI semantic conventions' client inference metrics:
-- `gen_ai.client.inference.duration`, `.time_to_first_chunk`, `.time_per_output_chunk`: histograms in seconds.
-- `gen_ai.client.inference.usage.{input,output}_tokens` and the cache-read, cache-write and reasoning subsets:
-  counters of tokens (the sum over calls, for rates and cost), with `gen_ai.token.modality`.
-- `gen_ai.client.inference.operation.{input,output}_tokens`: histograms of tokens per call (for percentiles).
+Names come from `opentelemetry-semantic-conventions` and match what the official OpenTelemetry GenAI
+instrumentation (opentelemetry-util-genai) emits, so dashboards written for it work on rollout-otel's metrics:
+- `gen_ai.client.operation.duration` (s), with `error.type` on failures;
+- `gen_ai.client.token.usage` ({token}), one measurement per reported count, `gen_ai.token.type` input or output;
+- `gen_ai.client.operation.time_to_first_chunk` and `.time_per_output_chunk` (s), streamed calls only.
 
-Time per output chunk is one measurement per stream: its mean time per chunk after the first, from the first
-chunk to the end of the stream. Recording every chunk's interval would put a clock read and a histogram update
-on the token hot path, which rollout keeps to two calls per chunk.
+The package carries names, not bucket boundaries; those come from the conventions' text (the same ones
+util-genai uses). Time per output chunk is one measurement per stream, its mean interval after the first chunk:
+measuring each interval would put a clock read and a histogram update on the token hot path, which rollout keeps
+to two calls per chunk.
 """
 
 from __future__ import annotations
@@ -18,22 +19,17 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from opentelemetry import metrics as otel_metrics
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiTokenTypeValues
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import _attributes as attr
 from .version import __version__
 
-DURATION: Final = "gen_ai.client.inference.duration"
-TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
-TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.inference.time_per_output_chunk"
-USAGE_INPUT: Final = "gen_ai.client.inference.usage.input_tokens"
-USAGE_OUTPUT: Final = "gen_ai.client.inference.usage.output_tokens"
-USAGE_CACHE_READ: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
-USAGE_CACHE_WRITE: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
-USAGE_REASONING: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
-OPERATION_INPUT: Final = "gen_ai.client.inference.operation.input_tokens"
-OPERATION_OUTPUT: Final = "gen_ai.client.inference.operation.output_tokens"
+DURATION: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+TOKEN_USAGE: Final = gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+TIME_TO_FIRST_CHUNK: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+TIME_PER_OUTPUT_CHUNK: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK
 
-TOKEN_MODALITY: Final = "gen_ai.token.modality"
 SECONDS_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = (
     1,
@@ -59,17 +55,14 @@ METRIC_ATTRIBUTES: Final = frozenset(
         attr.GEN_AI_PROVIDER_NAME,
         attr.GEN_AI_REQUEST_MODEL,
         attr.GEN_AI_RESPONSE_MODEL,
-        "server.address",
-        "server.port",
+        attr.SERVER_ADDRESS,
+        attr.SERVER_PORT,
     }
 )
-# Which usage attribute feeds which counter (the providers report no modality breakdown rollout reads).
-_COUNTERS: Final = (
-    (attr.GEN_AI_USAGE_INPUT_TOKENS, USAGE_INPUT),
-    (attr.GEN_AI_USAGE_OUTPUT_TOKENS, USAGE_OUTPUT),
-    (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, USAGE_CACHE_READ),
-    (attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, USAGE_CACHE_WRITE),
-    (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, USAGE_REASONING),
+# Which usage attribute is measured under which token type; cache and reasoning counts are parts of these.
+_TOKEN_TYPES: Final = (
+    (attr.GEN_AI_USAGE_INPUT_TOKENS, GenAiTokenTypeValues.INPUT.value),
+    (attr.GEN_AI_USAGE_OUTPUT_TOKENS, GenAiTokenTypeValues.OUTPUT.value),
 )
 
 
@@ -84,22 +77,17 @@ class GenAIMetrics:
                 name, unit="s", description=description, explicit_bucket_boundaries_advisory=SECONDS_BUCKETS
             )
 
-        def tokens(name: str, description: str) -> otel_metrics.Histogram:
-            return meter.create_histogram(
-                name, unit="{token}", description=description, explicit_bucket_boundaries_advisory=TOKEN_BUCKETS
-            )
-
-        self.duration = seconds(DURATION, "Duration of a GenAI inference call, to the end of its stream.")
+        self.duration = seconds(DURATION, "Duration of a GenAI operation, to the end of its stream.")
         self.time_to_first_chunk = seconds(TIME_TO_FIRST_CHUNK, "Time from the request to the first chunk.")
         self.time_per_output_chunk = seconds(
             TIME_PER_OUTPUT_CHUNK, "Mean time per output chunk after the first, one measurement per stream."
         )
-        self.counters = {
-            name: meter.create_counter(metric, unit="{token}", description=f"Tokens counted in {name}.")
-            for name, metric in _COUNTERS
-        }
-        self.operation_input = tokens(OPERATION_INPUT, "Input tokens of one inference call.")
-        self.operation_output = tokens(OPERATION_OUTPUT, "Output tokens of one inference call.")
+        self.token_usage = meter.create_histogram(
+            TOKEN_USAGE,
+            unit="{token}",
+            description="Input and output tokens of one GenAI operation, as the provider reported them.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
 
     def record(
         self,
@@ -124,17 +112,10 @@ class GenAIMetrics:
             self.time_to_first_chunk.record(first_chunk_s, common)
         if per_chunk_s is not None:
             self.time_per_output_chunk.record(per_chunk_s, common)
-        if not usage:
-            return
-        with_modality = {**common, TOKEN_MODALITY: "unknown"}
-        for name, counter in self.counters.items():
+        for name, token_type in _TOKEN_TYPES:
             count = usage.get(name)
-            if count:  # adding 0 changes no sum; skipping it saves a measurement (~7 µs in the SDK)
-                counter.add(count, with_modality)
-        if (count := usage.get(attr.GEN_AI_USAGE_INPUT_TOKENS)) is not None:
-            self.operation_input.record(count, common)
-        if (count := usage.get(attr.GEN_AI_USAGE_OUTPUT_TOKENS)) is not None:
-            self.operation_output.record(count, common)
+            if count is not None:
+                self.token_usage.record(count, {**common, attr.GEN_AI_TOKEN_TYPE: token_type})
 
 
 _by_provider: weakref.WeakKeyDictionary[Any, GenAIMetrics] = weakref.WeakKeyDictionary()

@@ -13,7 +13,7 @@ _DIRECT: tuple[tuple[str, tuple[str, ...]], ...] = (
     (attr.GEN_AI_USAGE_INPUT_TOKENS, ("input_tokens", "prompt_tokens")),
     (attr.GEN_AI_USAGE_OUTPUT_TOKENS, ("output_tokens", "completion_tokens")),
     (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, ("cache_read_input_tokens",)),
-    (attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, ("cache_write_input_tokens", "cache_creation_input_tokens")),
+    (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, ("cache_write_input_tokens", "cache_creation_input_tokens")),
     (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, ("reasoning_output_tokens",)),
 )
 # OpenAI nests cache and reasoning counts in *_details objects.

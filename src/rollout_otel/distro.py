@@ -14,12 +14,16 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
 from . import _registry
 from ._client import LOG_EXPORT_DELAY_MS
 from ._config import Settings, settings_from_environment
-from ._errors import logger
+from ._errors import log_internal_error, logger
+from ._exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
 from ._processor import StreamingSpanProcessor
 
 # Where the OTLP exporter classes live, by protocol: the API key header goes to whichever the SDK picks.
@@ -72,9 +76,26 @@ def _exporter_args(settings: Settings) -> dict[type, dict[str, Any]]:
     return args
 
 
+def _span_export_processor(exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
+    return BatchSpanProcessor(GuardedSpanExporter(exporter, None))
+
+
 def _log_export_processor(exporter: LogRecordExporter, *args: Any, **kwargs: Any) -> LogRecordProcessor:
     delay = float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY") or LOG_EXPORT_DELAY_MS)
-    return BatchLogRecordProcessor(exporter, schedule_delay_millis=delay)
+    return BatchLogRecordProcessor(GuardedLogExporter(exporter, None), schedule_delay_millis=delay)
+
+
+def _guard_metric_exporters() -> None:
+    """The configurator builds its metric readers itself: guard the exporter each periodic reader holds."""
+    from opentelemetry import metrics
+
+    provider = metrics.get_meter_provider()
+    for reader in getattr(provider, "_metric_readers", ()):
+        exporter = getattr(reader, "_exporter", None)
+        if not isinstance(reader, PeriodicExportingMetricReader) or not isinstance(exporter, MetricExporter):
+            continue
+        if not isinstance(exporter, GuardedMetricExporter):
+            reader._exporter = GuardedMetricExporter(exporter, None)
 
 
 class RolloutConfigurator(_OTelSDKConfigurator):
@@ -84,11 +105,16 @@ class RolloutConfigurator(_OTelSDKConfigurator):
         settings = settings_from_environment()  # a bad ROLLOUT_* value is logged there, with the defaults used
         processor = StreamingSpanProcessor(settings)  # finds the global LoggerProvider when it first sends
         kwargs["span_processors"] = [processor, *(kwargs.get("span_processors") or [])]
+        kwargs.setdefault("export_span_processor", _span_export_processor)
         kwargs.setdefault("export_log_record_processor", _log_export_processor)
         exporter_args = {**_exporter_args(settings), **(kwargs.get("exporter_args_map") or {})}
         if exporter_args:
             kwargs["exporter_args_map"] = exporter_args
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        try:
+            _guard_metric_exporters()
+        except Exception:
+            log_internal_error("guarding the metric exporters")
         from opentelemetry import trace
 
         _registry.claim(trace.get_tracer_provider(), processor)

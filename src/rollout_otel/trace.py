@@ -19,6 +19,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import _attributes as attr
 from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
+from ._content import OutputMessages, Request, content_attributes, encodable, manual_input, parts, text_output
+from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._json import to_json
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
@@ -96,6 +98,7 @@ class LLMSpan:
         "_misused",
         "_on_chunk",
         "_processor",
+        "_request",
         "_settings",
         "_span",
         "_start_ns",
@@ -127,6 +130,7 @@ class LLMSpan:
         self._processor: StreamingSpanProcessor | None = None
         self._settings: Settings | None = None
         self._on_chunk: Any = None
+        self._request: Request | Callable[[], Request] | None = None
         self._start_ns = monotonic_ns()
         start_attributes: dict[str, Any] = {
             attr.GEN_AI_OPERATION_NAME: operation,
@@ -203,15 +207,26 @@ class LLMSpan:
         return not self._ended
 
     def record_input(self, value: Any) -> None:
-        """Record the request input (messages, prompt...) as JSON; anything unserialisable falls back to repr."""
+        """Record the request input; messages go to `gen_ai.input.messages`, anything else to `rollout.input`.
+
+        A list of messages, or a dict holding `messages` (with optional `system`, `instructions`, `tools`), is
+        mapped to the GenAI conventions' shape when the span ends; other values are recorded as JSON (what JSON
+        cannot hold becomes its repr). Never raises.
+        """
         if self._ended:
             self._misuse("record_input")
             return
         if self._settings is not None and self._settings.capture_content:
             try:
-                self._span.set_attribute(attr.ROLLOUT_INPUT, to_json(value))
+                snapshot = _snapshot(value)  # what was sent, even if the caller appends the reply before the end
+                self._request = lambda: manual_input(snapshot)
             except Exception:
                 log_internal_error("record_input")
+
+    def _record_request(self, request: Callable[[], Request]) -> None:
+        """An instrumentation's request content, mapped when the span ends (only with content capture)."""
+        if self._settings is not None and self._settings.capture_content:
+            self._request = request
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one span attribute (request parameters, response id...)."""
@@ -344,7 +359,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         usage_attrs: dict[str, int] = {}
         steps += [
-            ("recording the output", lambda: self._record_output(settings, output, text)),
+            ("recording the content", lambda: self._record_content(settings, output, text, finish_reason, end_reason)),
             ("recording usage", lambda: usage_attrs.update(self._record_usage(usage, finish_reason))),
             ("recording the error", lambda: self._record_error(settings, error)),
         ]
@@ -377,13 +392,24 @@ class LLMSpan:
         except Exception:  # a buffer already finalized by the garbage collector
             return 0
 
-    def _record_output(self, settings: Settings, output: Any, text: str) -> None:
+    def _record_content(
+        self,
+        settings: Settings,
+        output: Any,
+        text: str,
+        finish_reason: str | Sequence[str] | None,
+        end_reason: str,
+    ) -> None:
+        """Input and output under the GenAI conventions' names, built here, once, off the token path."""
+        request, self._request = self._request, None
         if not settings.capture_content:
             return
-        if output is not None:
-            self._span.set_attribute(attr.ROLLOUT_OUTPUT, output if isinstance(output, str) else to_json(output))
-        elif text:
-            self._span.set_attribute(attr.ROLLOUT_OUTPUT, text)
+        messages, other = _output_messages(output, text, finish_reason, end_reason)
+        found = content_attributes(request, messages, settings.max_content_bytes)
+        if other is not None:
+            found[attr.ROLLOUT_OUTPUT] = encodable(to_json(other))
+        if found:
+            self._span.set_attributes(found)
 
     def _record_usage(self, usage: Any, finish_reason: str | Sequence[str] | None) -> dict[str, int]:
         span = self._span
@@ -410,7 +436,10 @@ class LLMSpan:
                 trace_lines = "".join(traceback.format_tb(error.__traceback__))
                 span.record_exception(
                     error,
-                    attributes={"exception.message": error_type, "exception.stacktrace": trace_lines + error_type},
+                    attributes={
+                        attr.EXCEPTION_MESSAGE: error_type,
+                        attr.EXCEPTION_STACKTRACE: trace_lines + error_type,
+                    },
                 )
                 description = error_type
         else:
@@ -451,6 +480,35 @@ class LLMSpan:
             if dropped:
                 summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
         self._span.set_attributes(summary)
+
+
+def _snapshot(value: Any) -> Any:
+    """A shallow copy of the lists a request holds, so later appends by the caller are not recorded as sent."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, Mapping):
+        return {k: list(v) if isinstance(v, list) else v for k, v in value.items()}
+    return value
+
+
+def _output_messages(
+    output: Any, text: str, finish_reason: str | Sequence[str] | None, end_reason: str
+) -> tuple[OutputMessages | None, Any]:
+    """(output messages, a value that is not message-shaped) for what `end()` was given or the chunks gathered."""
+    if isinstance(output, OutputMessages):
+        return output, None
+    if output is None or isinstance(output, str):
+        final = output if isinstance(output, str) else text
+        if not final:
+            return None, None
+        given = finish_reason if not isinstance(finish_reason, Sequence) or isinstance(finish_reason, str) else None
+        if given is None and finish_reason:
+            given = str(finish_reason[0])
+        default = "stop" if end_reason == attr.END_COMPLETED else "error"
+        return text_output(final, parts.finish_reason(given, default)), None
+    if is_output_message_list(output):
+        return OutputMessages(output), None
+    return None, output
 
 
 def _error_type(error: BaseException | str) -> str:

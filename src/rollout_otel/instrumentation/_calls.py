@@ -15,6 +15,7 @@ import wrapt
 from opentelemetry.trace import TracerProvider
 
 from .. import _attributes as attr
+from .._content import Request
 from .._errors import log_internal_error
 from ..trace import LLMSpan
 from ._guard import should_trace, traced_call
@@ -40,7 +41,7 @@ class Endpoint:
 
     span_name: str
     provider: Provider
-    input_of: Callable[[Mapping[str, Any]], Any]
+    input_of: Callable[[Mapping[str, Any]], Callable[[], Request]]  # what was sent, mapped when the span ends
     accumulator: Callable[[LLMSpan, Mapping[str, Any]], Accumulator]
     whole_outcome: Callable[[LLMSpan, Any], dict[str, Any]]
 
@@ -66,7 +67,7 @@ def request_attributes_from(
             found[name] = value
     stop: Any = kwargs.get(stop_key)
     if given(stop):
-        found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+        found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
     found.update(server_attributes(client))
     return found
 
@@ -78,9 +79,9 @@ def server_attributes(client: Any) -> dict[str, Any]:
     if not host:
         return {}
     port = getattr(url, "port", None) or {"https": 443, "http": 80}.get(getattr(url, "scheme", ""))
-    found: dict[str, Any] = {"server.address": host}
+    found: dict[str, Any] = {attr.SERVER_ADDRESS: host}
     if port:
-        found["server.port"] = port
+        found[attr.SERVER_PORT] = port
     return found
 
 
@@ -104,7 +105,7 @@ def start_span(
             attributes=endpoint.provider.request_attributes(kwargs, client),
             tracer_provider=provider,
         )
-        span.record_input(endpoint.input_of(kwargs))
+        span._record_request(endpoint.input_of(kwargs))
         return span
     except Exception:
         log_internal_error(f"starting a span for {endpoint.span_name}")

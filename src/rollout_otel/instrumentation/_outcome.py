@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .._content import OutputMessages, parts
+from .._content._parts import Message, Part
+
 
 class ProviderError(Exception):
     """A failure the provider reported inside a stream or response rather than raising it."""
@@ -16,14 +19,21 @@ class ProviderError(Exception):
 
 @dataclass
 class ToolCall:
-    """One tool call, assembled from its deltas."""
+    """One tool call, assembled from its deltas; `server` for a tool the provider runs itself."""
 
     id: str | None = None
     name: str | None = None
     arguments: list[str] = field(default_factory=list)
+    server: str | None = None  # the block kind (server_tool_use, mcp_tool_use) when the provider runs the tool
 
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "arguments": "".join(self.arguments)}
+    def part(self) -> Part:
+        arguments = "".join(self.arguments)
+        if self.server is None:
+            return parts.tool_call(self.id, self.name, arguments)
+        name = self.name or self.server
+        kind = self.server if self.server == "mcp_tool_use" else name
+        payload = {"type": kind, "input": parts.parse_arguments(arguments)}
+        return parts.server_tool_call(self.id, name, payload)
 
 
 @dataclass
@@ -33,29 +43,32 @@ class Choice:
     index: int
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
-    thinking: list[str] = field(default_factory=list)  # Anthropic's extended thinking
+    reasoning: list[str] = field(default_factory=list)
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
+    server_results: list[Part] = field(default_factory=list)  # server tool results, which arrive whole
     finish_reason: str | None = None
 
-    def is_plain_text(self) -> bool:
-        return not self.refusal and not self.tool_calls and not self.thinking
-
-    def as_json(self, text: str) -> dict[str, Any]:
-        item: dict[str, Any] = {"index": self.index, "text": text}
+    def message(self, text: str) -> Message:
+        """This choice as an output message: reasoning, text, refusal, tool calls, in the order models emit them."""
+        found: list[Part] = []
+        if self.reasoning:
+            found.append(parts.reasoning("".join(self.reasoning)))
+        if text:
+            found.append(parts.text(text))
         if self.refusal:
-            item["refusal"] = "".join(self.refusal)
-        if self.thinking:
-            item["thinking"] = "".join(self.thinking)
-        item["tool_calls"] = [self.tool_calls[i].as_json() for i in sorted(self.tool_calls)]
-        item["finish_reason"] = self.finish_reason
-        return item
+            found.append(parts.text("".join(self.refusal)))
+        found.extend(self.tool_calls[i].part() for i in sorted(self.tool_calls))
+        found.extend(self.server_results)
+        return parts.output_message(found, parts.finish_reason(self.finish_reason))
 
 
-def structured_output(choices: dict[int, Choice], first_text: str) -> list[dict[str, Any]] | None:
-    """The JSON list of DESIGN section 7, or None when the output is plain text of one choice."""
-    if not choices or (len(choices) == 1 and 0 in choices and choices[0].is_plain_text()):
-        return None
-    return [choices[i].as_json(first_text if i == 0 else "".join(choices[i].text)) for i in sorted(choices)]
+def output_messages(choices: dict[int, Choice], first_text: str) -> OutputMessages:
+    """One output message per choice; choice 0's text is the one the span gathered."""
+    if 0 not in choices and first_text:
+        choices = {0: Choice(0), **choices}
+    return OutputMessages(
+        choices[i].message(first_text if i == 0 else "".join(choices[i].text)) for i in sorted(choices)
+    )
 
 
 class Accumulator(Protocol):

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import _attributes as attr
+from ..._content import OutputMessages, Request, anthropic
+from ..._content import parts as content_parts
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
 from .._calls import given, request_attributes_from
-from .._outcome import Choice, ToolCall, structured_output
+from .._outcome import Choice, ToolCall, output_messages
 
 _TEXT_DELTA = "text_delta"
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _PARAMETERS = (
-    ("max_tokens", "gen_ai.request.max_tokens"),
-    ("temperature", "gen_ai.request.temperature"),
-    ("top_p", "gen_ai.request.top_p"),
-    ("top_k", "gen_ai.request.top_k"),
+    ("max_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", attr.GEN_AI_REQUEST_TOP_P),
+    ("top_k", attr.GEN_AI_REQUEST_TOP_K),
 )
 
 
@@ -28,12 +30,21 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
     return request_attributes_from(kwargs, client, _PARAMETERS, "stop_sequences")
 
 
-def messages_input(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key in ("system", "messages", "tools"):
-        if given(kwargs.get(key)):
-            found[key] = kwargs[key]
-    return found
+def _sent(kwargs: Mapping[str, Any], key: str) -> Any:
+    """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
+    value = kwargs.get(key)
+    if not given(value):
+        return None
+    return list(value) if isinstance(value, list) else value
+
+
+def messages_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
+    system, messages, tools = _sent(kwargs, "system"), _sent(kwargs, "messages"), _sent(kwargs, "tools")
+    return lambda: Request(
+        messages=anthropic.messages(messages),
+        system=anthropic.system_instructions(system),
+        tools=anthropic.tool_definitions(tools),
+    )
 
 
 class MessagesAccumulator:
@@ -70,7 +81,7 @@ class MessagesAccumulator:
                 call.arguments.append(delta.partial_json)
             self._record(None)
         elif kind == "thinking_delta":
-            self._choice.thinking.append(delta.thinking)
+            self._choice.reasoning.append(delta.thinking)
             self._record(None)
         # signature and citation deltas annotate a block; they carry no output of their own
 
@@ -86,7 +97,8 @@ class MessagesAccumulator:
         elif kind == "content_block_start":
             block = event.content_block
             if block.type in _TOOL_BLOCKS:
-                call = ToolCall(id=getattr(block, "id", None), name=getattr(block, "name", None))
+                server = block.type if block.type != "tool_use" else None
+                call = ToolCall(id=getattr(block, "id", None), name=getattr(block, "name", None), server=server)
                 given_input = getattr(block, "input", None)
                 if given_input:  # server tools may arrive with their input whole
                     call.arguments.append(json.dumps(given_input))
@@ -94,6 +106,8 @@ class MessagesAccumulator:
                 self._choice.tool_calls[len(self._choice.tool_calls)] = call
             elif block.type == "text" and getattr(block, "text", ""):
                 self._record(block.text)
+            elif block.type.endswith("_tool_result"):  # a server tool's result arrives whole
+                self._choice.server_results.extend(anthropic.block_parts(block))
         elif kind == "message_delta":
             reason = getattr(event.delta, "stop_reason", None)
             if reason:
@@ -115,11 +129,11 @@ class MessagesAccumulator:
             self._usage["output_tokens_details"] = {"thinking_tokens": getattr(details, "thinking_tokens", None)}
 
     def outcome(self, text: str) -> dict[str, Any]:
-        output = structured_output({0: self._choice}, text)
+        reason = self._choice.finish_reason
         return {
-            "output": output,
+            "output": output_messages({0: self._choice}, text),
             "usage": anthropic_usage(self._usage) if self._usage else None,
-            "finish_reason": self._choice.finish_reason,
+            "finish_reason": content_parts.finish_reason(reason) if reason else None,
         }
 
 
@@ -129,24 +143,10 @@ def message_outcome(span: LLMSpan, message: Any) -> dict[str, Any]:
         span.set_attribute(attr.GEN_AI_RESPONSE_ID, message.id)
     if getattr(message, "model", None):
         span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message.model)
-    choice = Choice(0, finish_reason=getattr(message, "stop_reason", None))
-    texts: list[str] = []
-    for block in getattr(message, "content", None) or ():
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            texts.append(block.text)
-        elif kind == "thinking":
-            choice.thinking.append(getattr(block, "thinking", "") or "")
-        elif kind in _TOOL_BLOCKS:
-            arguments = json.dumps(getattr(block, "input", None) or {})
-            choice.tool_calls[len(choice.tool_calls)] = ToolCall(
-                id=getattr(block, "id", None), name=getattr(block, "name", None), arguments=[arguments]
-            )
-    text = "".join(texts)
-    output = structured_output({0: choice}, text)
+    reason = getattr(message, "stop_reason", None)
     usage = getattr(message, "usage", None)
     return {
-        "output": output if output is not None else (text or None),
+        "output": OutputMessages(anthropic.output(message)),
         "usage": anthropic_usage(usage) if usage is not None else None,
-        "finish_reason": choice.finish_reason,
+        "finish_reason": content_parts.finish_reason(reason) if reason else None,
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from ... import _attributes as attr
 from ...trace import LLMSpan
-from .._outcome import Choice, ToolCall, structured_output
+from .._outcome import Choice, ToolCall, output_messages
 
 
 class ChatAccumulator:
@@ -66,6 +66,10 @@ class ChatAccumulator:
         if delta.refusal:
             carried = True
             choice.refusal.append(delta.refusal)
+        reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
+        if isinstance(reasoning, str) and reasoning:
+            carried = True
+            choice.reasoning.append(reasoning)
         for call_delta in delta.tool_calls or ():
             carried = True
             call = choice.tool_calls.get(call_delta.index)
@@ -89,11 +93,9 @@ class ChatAccumulator:
             self.terminal_seen = True
 
     def outcome(self, text: str) -> dict[str, Any]:
-        if 0 not in self._choices and text:
-            self._choice(0)
         reasons = [self._choices[i].finish_reason or "" for i in sorted(self._choices)]
         return {
-            "output": structured_output(self._choices, text),
+            "output": output_messages(self._choices, text),
             "usage": self._usage,
             "finish_reason": [r for r in reasons if r] or None,
         }
@@ -117,17 +119,18 @@ def completion_outcome(span: LLMSpan, completion: Any) -> dict[str, Any]:
             choice.text.append(content)
         if getattr(message, "refusal", None):
             choice.refusal.append(message.refusal)
+        reasoning = getattr(message, "reasoning_content", None)
+        if isinstance(reasoning, str) and reasoning:
+            choice.reasoning.append(reasoning)
         for i, call in enumerate(getattr(message, "tool_calls", None) or ()):
-            function = getattr(call, "function", None)
+            function = getattr(call, "function", None) or getattr(call, "custom", None)
+            arguments = getattr(function, "arguments", None) or getattr(function, "input", None) or ""
             choice.tool_calls[i] = ToolCall(
-                id=getattr(call, "id", None),
-                name=getattr(function, "name", None),
-                arguments=[getattr(function, "arguments", None) or ""],
+                id=getattr(call, "id", None), name=getattr(function, "name", None), arguments=[arguments]
             )
-    output = structured_output(choices, first_text)
     reasons = [choices[i].finish_reason for i in sorted(choices) if choices[i].finish_reason]
     return {
-        "output": output if output is not None else (first_text or None),
+        "output": output_messages(choices, first_text),
         "usage": getattr(completion, "usage", None),
         "finish_reason": reasons or None,
     }

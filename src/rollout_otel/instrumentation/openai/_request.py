@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ... import _attributes as attr
+from ..._content import Request, openai
 from .._calls import given, request_attributes_from
 
 _PARAMETERS = (
-    ("temperature", "gen_ai.request.temperature"),
-    ("top_p", "gen_ai.request.top_p"),
-    ("max_tokens", "gen_ai.request.max_tokens"),
-    ("max_completion_tokens", "gen_ai.request.max_tokens"),
-    ("max_output_tokens", "gen_ai.request.max_tokens"),
-    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
-    ("presence_penalty", "gen_ai.request.presence_penalty"),
-    ("seed", "gen_ai.request.seed"),
-    ("n", "gen_ai.request.choice.count"),
+    ("temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", attr.GEN_AI_REQUEST_TOP_P),
+    ("max_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_output_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("frequency_penalty", attr.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", attr.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", attr.GEN_AI_REQUEST_SEED),
+    ("n", attr.GEN_AI_REQUEST_CHOICE_COUNT),
 )
 
 
@@ -30,19 +32,26 @@ def provider_name(client: Any) -> str:
     return "azure.ai.openai" if type(client).__name__.startswith(("AzureOpenAI", "AsyncAzureOpenAI")) else "openai"
 
 
-def chat_input(kwargs: Mapping[str, Any]) -> Any:
-    found = {"messages": kwargs.get("messages")}
-    if given(kwargs.get("tools")):
-        found["tools"] = kwargs["tools"]
-    return found
+def _sent(kwargs: Mapping[str, Any], key: str) -> Any:
+    """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
+    value = kwargs.get(key)
+    if not given(value):
+        return None
+    return list(value) if isinstance(value, list) else value
 
 
-def responses_input(kwargs: Mapping[str, Any]) -> Any:
-    found: dict[str, Any] = {}
-    for key in ("instructions", "input", "tools"):
-        if given(kwargs.get(key)):
-            found[key] = kwargs[key]
-    return found
+def chat_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
+    messages, tools = _sent(kwargs, "messages"), _sent(kwargs, "tools")
+    return lambda: Request(messages=openai.chat_messages(messages), tools=openai.tool_definitions(tools))
+
+
+def responses_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
+    instructions, value, tools = _sent(kwargs, "instructions"), _sent(kwargs, "input"), _sent(kwargs, "tools")
+    return lambda: Request(
+        messages=openai.responses_input(value) if value is not None else [],
+        system=openai.responses_instructions(instructions),
+        tools=openai.tool_definitions(tools),
+    )
 
 
 def usage_requested(kwargs: Mapping[str, Any]) -> bool:

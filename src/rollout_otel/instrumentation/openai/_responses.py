@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ... import _attributes as attr
+from ..._content import OutputMessages, openai
 from ...trace import LLMSpan
-from .._outcome import Choice, ProviderError, ToolCall, structured_output
+from .._outcome import Choice, ProviderError, ToolCall, output_messages
 
 _TEXT_DELTA = "response.output_text.delta"
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
+_REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 
 
 def _finish_reason(response: Any) -> str | None:
@@ -48,6 +51,9 @@ class ResponsesAccumulator:
         elif kind == "response.refusal.delta":
             self._choice.refusal.append(event.delta)
             self._record(None)
+        elif kind in _REASONING_DELTAS:  # output the model streamed, kept out of the preview
+            self._choice.reasoning.append(event.delta)
+            self._record(None)
         elif kind == "response.output_item.added":
             item = event.item
             if getattr(item, "type", None) == "function_call":
@@ -83,11 +89,18 @@ class ResponsesAccumulator:
         if self._choice.tool_calls and self._choice.finish_reason == "stop":
             self._choice.finish_reason = "tool_calls"
         return {
-            "output": structured_output({0: self._choice}, text),
+            "output": _output(final, {0: self._choice}, text),
             "usage": getattr(final, "usage", None),
             "finish_reason": self._choice.finish_reason,
             "error": self._error,
         }
+
+
+def _output(final: Any, choices: dict[int, Choice], text: str) -> OutputMessages:
+    """The final response's items when it has them (every part, in order), else what the stream delivered."""
+    if final is not None and getattr(final, "output", None):
+        return OutputMessages(openai.responses_output(final))
+    return output_messages(choices, text)
 
 
 def response_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
@@ -96,32 +109,19 @@ def response_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
         span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.id)
     if getattr(response, "model", None):
         span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
-    choice = Choice(0, finish_reason=_finish_reason(response))
-    texts: list[str] = []
-    for item in getattr(response, "output", None) or ():
-        kind = getattr(item, "type", None)
-        if kind == "message":
-            for part in getattr(item, "content", None) or ():
-                if getattr(part, "type", None) == "output_text":
-                    texts.append(part.text)
-                elif getattr(part, "type", None) == "refusal":
-                    choice.refusal.append(part.refusal)
-        elif kind == "function_call":
-            choice.tool_calls[len(choice.tool_calls)] = ToolCall(
-                id=getattr(item, "call_id", None), name=getattr(item, "name", None), arguments=[item.arguments or ""]
-            )
-    if choice.tool_calls and choice.finish_reason == "stop":
-        choice.finish_reason = "tool_calls"
-    text = "".join(texts)
-    output = structured_output({0: choice}, text)
+    reason = _finish_reason(response)
+    calls = any(getattr(item, "type", None) in _CALL_ITEMS for item in getattr(response, "output", None) or ())
+    if calls and reason == "stop":
+        reason = "tool_calls"
+    output = OutputMessages(openai.responses_output(response))
     error = None
     if getattr(response, "status", None) == "failed":
         failure = getattr(response, "error", None)
         code = getattr(failure, "code", None) or "response.failed"
         error = ProviderError(code, getattr(failure, "message", "") or "")
     return {
-        "output": output if output is not None else (text or None),
+        "output": output,
         "usage": getattr(response, "usage", None),
-        "finish_reason": choice.finish_reason,
+        "finish_reason": reason,
         "error": error,
     }

@@ -1,0 +1,91 @@
+"""Content in the GenAI conventions' shape: what a call was asked and what it answered, as span attributes.
+
+Built once per call, when its span ends, never per chunk: a request keeps a reference to what was sent, and the
+messages, system instructions, tool definitions and output messages are mapped and encoded at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _attributes as attr
+from . import _anthropic as anthropic
+from . import _openai as openai
+from . import _parts as parts
+from ._encode import encodable, encode
+from ._manual import request as manual_request
+
+__all__ = [
+    "OutputMessages",
+    "Request",
+    "anthropic",
+    "content_attributes",
+    "encodable",
+    "manual_input",
+    "openai",
+    "parts",
+    "text_output",
+]
+
+
+@dataclass
+class Request:
+    """A call's input in the conventions' shape; `rest` is what the manual API was given beside messages."""
+
+    messages: list[parts.Message] = field(default_factory=list)
+    system: list[parts.Part] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    rest: Any = None
+
+
+class OutputMessages(list[parts.Message]):
+    """Output messages an instrumentation already built: recorded as they are, never as `rollout.output`."""
+
+
+def manual_input(value: Any) -> Request:
+    """What `record_input(value)` records: messages where they are message-shaped, `rest` for anything else."""
+    mapped = manual_request(value)
+    if mapped is None:
+        return Request(rest=value)
+    messages, system, tools = mapped
+    rest = None
+    if isinstance(value, Mapping):
+        others = {k: v for k, v in value.items() if k not in ("messages", "system", "instructions", "tools")}
+        rest = others or None
+    return Request(messages, system, tools, rest)
+
+
+def text_output(text: str, finish_reason: str) -> OutputMessages:
+    """Plain text as one assistant message with one text part."""
+    return OutputMessages([parts.output_message([parts.text(text)] if text else [], finish_reason)])
+
+
+def content_attributes(
+    request: Request | Callable[[], Request] | None, output: OutputMessages | None, max_bytes: int
+) -> dict[str, Any]:
+    """The content attributes of one call, each capped at `max_bytes`; `rollout.content.truncated` if any was cut."""
+    if callable(request):
+        request = request()
+    found: dict[str, Any] = {}
+    truncated = False
+    values: list[tuple[str, Any]] = []
+    if request is not None:
+        values += [
+            (attr.GEN_AI_INPUT_MESSAGES, request.messages),
+            (attr.GEN_AI_SYSTEM_INSTRUCTIONS, request.system),
+            (attr.GEN_AI_TOOL_DEFINITIONS, request.tools),
+        ]
+        if request.rest is not None:
+            values.append((attr.ROLLOUT_INPUT, request.rest))
+    if output:
+        values.append((attr.GEN_AI_OUTPUT_MESSAGES, output))
+    for name, value in values:
+        if not value and value != 0:
+            continue
+        found[name], cut = encode(value, max_bytes)
+        truncated = truncated or cut
+    if truncated:
+        found[attr.CONTENT_TRUNCATED] = True
+    return found

@@ -1,0 +1,113 @@
+"""Content as span attribute values: compact JSON that any exporter can encode, within a size cap.
+
+Two rules from the contract meet here. Text is made encodable (a lone surrogate, as a stream cut inside an emoji
+leaves, becomes U+FFFD) because one unencodable character makes the exporter drop the whole batch. And each
+content attribute stays under `max_content_bytes` of UTF-8 by cutting its longest strings, so that what is sent
+is still valid JSON of the same structure, with a marker where text was cut.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from .._json import _default
+
+TRUNCATION_MARKER: Final = "...[truncated]"
+_KEEP_CHARS: Final = 256  # a cut string keeps at least this much of its start
+_MAX_PASSES: Final = 6
+
+
+def encodable(text: str) -> str:
+    """`text` with every code point UTF-8 cannot carry (lone surrogates) replaced by U+FFFD; free when clean."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # utf-16 with surrogatepass joins the pairs that belong together and replaces only the lone ones
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8, without encoding it when its length alone decides."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "replace"))
+
+
+def encode(value: Any, max_bytes: int) -> tuple[str, bool]:
+    """`value` as compact JSON of at most `max_bytes` UTF-8 bytes; returns (json, whether anything was cut)."""
+    encoded = encodable(_dumps(value))
+    if utf8_size(encoded) <= max_bytes:
+        return encoded, False
+    return _shrink(value, max_bytes), True
+
+
+def _shrink(value: Any, max_bytes: int) -> str:
+    """Cut the longest strings until the JSON fits; if cutting strings cannot make it fit, drop leading items."""
+    value = _copy(value)
+    for _ in range(_MAX_PASSES):
+        encoded = encodable(_dumps(value))
+        excess = utf8_size(encoded) - max_bytes
+        if excess <= 0:
+            return encoded
+        if not _cut_longest_strings(value, excess):
+            break
+    while isinstance(value, list) and len(value) > 1:  # oldest messages first: the latest say the most
+        value.pop(0)
+        encoded = encodable(_dumps(value))
+        if utf8_size(encoded) <= max_bytes:
+            return encoded
+        _cut_longest_strings(value, utf8_size(encoded) - max_bytes)
+        encoded = encodable(_dumps(value))
+        if utf8_size(encoded) <= max_bytes:
+            return encoded
+    return _dumps(TRUNCATION_MARKER)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of the containers (never the strings), so cutting never touches the caller's data."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return _copy(json.loads(_dumps(value)))  # an SDK object: its JSON form
+
+
+def _strings(value: Any, found: list[tuple[int, Any, Any]]) -> None:
+    """Every string leaf as (length, container, key), to cut in place."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str):
+            if len(item) > _KEEP_CHARS:
+                found.append((len(item), value, key))
+        elif isinstance(item, (dict, list)):
+            _strings(item, found)
+
+
+def _cut_longest_strings(value: Any, excess_bytes: int) -> bool:
+    """Shorten the longest strings by about `excess_bytes` in all; False when no string can be cut further."""
+    found: list[tuple[int, Any, Any]] = []
+    _strings(value, found)
+    if not found:
+        return False
+    found.sort(key=lambda entry: entry[0], reverse=True)
+    to_cut = excess_bytes + len(TRUNCATION_MARKER) * len(found) + 16
+    for length, container, key in found:
+        if to_cut <= 0:
+            break
+        text = container[key]
+        keep = max(_KEEP_CHARS, length - to_cut)
+        # a non-ASCII character may take up to 4 bytes: cut by characters, counting what was really removed
+        removed = utf8_size(text[keep:])
+        container[key] = text[:keep] + TRUNCATION_MARKER
+        to_cut -= removed - len(TRUNCATION_MARKER)
+    return True

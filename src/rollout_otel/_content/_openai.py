@@ -1,0 +1,236 @@
+"""OpenAI's content shapes (Chat Completions and Responses) in the conventions' messages and parts.
+
+Request bodies are dicts; responses are SDK objects: `field()` reads both, so the manual API maps the same shapes.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from . import _parts as p
+from ._parts import Message, Part, field
+
+_AUDIO_MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/opus"}
+_TEXT_PARTS: Final = frozenset({"text", "input_text", "output_text"})
+
+
+def _items(value: Any) -> Iterable[Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return ()
+    return value
+
+
+def _guess_mime(filename: Any) -> str | None:
+    return mimetypes.guess_type(filename)[0] if isinstance(filename, str) and filename else None
+
+
+def content_part(item: Any) -> Part | None:
+    """One content part of a chat message or a Responses message item; None for a kind with nothing to show."""
+    kind = field(item, "type")
+    if kind in _TEXT_PARTS:
+        return p.text(field(item, "text") or "")
+    if kind == "refusal":
+        return p.text(field(item, "refusal") or "")
+    if kind == "image_url":  # chat: {"image_url": {"url": ..., "detail": ...}}
+        url = field(field(item, "image_url"), "url")
+        return p.media_from_url(url, p.IMAGE) if isinstance(url, str) else None
+    if kind == "input_image":  # responses: {"image_url": "..."} or {"file_id": "..."}
+        url = field(item, "image_url")
+        if isinstance(url, str) and url:
+            return p.media_from_url(url, p.IMAGE)
+        file_id = field(item, "file_id")
+        return p.file(None, p.IMAGE, file_id) if file_id else None
+    if kind == "input_audio":
+        audio = field(item, "input_audio") or item
+        audio_format = field(audio, "format")
+        return p.blob(_AUDIO_MIME.get(audio_format), p.AUDIO, field(audio, "data") or "")
+    if kind == "file":  # chat: {"file": {"file_id" | "file_data", "filename"}}
+        return _file_part(field(item, "file"))
+    if kind == "input_file":  # responses: the same keys on the item, plus file_url
+        return _file_part(item)
+    return None
+
+
+def _file_part(source: Any) -> Part | None:
+    mime = _guess_mime(field(source, "filename"))
+    file_id = field(source, "file_id")
+    if file_id:
+        return p.file(mime, p.DOCUMENT, file_id)
+    data = field(source, "file_data")
+    if isinstance(data, str) and data:
+        if data.startswith("data:"):
+            return p.media_from_url(data, p.DOCUMENT, mime)
+        return p.blob(mime, p.DOCUMENT, data)
+    url = field(source, "file_url")
+    if isinstance(url, str) and url:
+        return p.uri(mime, p.DOCUMENT, url)
+    return None
+
+
+def content_parts(content: Any) -> list[Part]:
+    """A message's content: a string is one text part; a list maps part by part."""
+    if isinstance(content, str):
+        return [p.text(content)]
+    return [part for item in _items(content) if (part := content_part(item)) is not None]
+
+
+# -- Chat Completions ----------------------------------------------------------------------------------------
+
+
+def _chat_tool_call(call: Any) -> Part:
+    custom = field(call, "custom")
+    if custom is not None:
+        return p.tool_call(field(call, "id"), field(custom, "name"), field(custom, "input"))
+    function = field(call, "function")
+    return p.tool_call(field(call, "id"), field(function, "name"), field(function, "arguments"))
+
+
+def chat_message(message: Any) -> Message | None:
+    """One chat message; None when it carries nothing (an assistant turn with neither content nor calls)."""
+    role = str(field(message, "role") or "user")
+    content = field(message, "content")
+    if role in ("tool", "function"):
+        call_id = field(message, "tool_call_id") if role == "tool" else field(message, "name")
+        return p.input_message("tool", [p.tool_call_response(call_id, p.plain(content))])
+    parts = content_parts(content) if content is not None else []
+    refusal = field(message, "refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(p.text(refusal))
+    parts.extend(_chat_tool_call(call) for call in _items(field(message, "tool_calls")))
+    legacy = field(message, "function_call")
+    if legacy is not None:
+        parts.append(p.tool_call(None, field(legacy, "name"), field(legacy, "arguments")))
+    if not parts:
+        return None
+    name = field(message, "name")
+    return p.input_message(role, parts, str(name) if name else None)
+
+
+def chat_messages(messages: Any) -> list[Message]:
+    return [m for message in _items(messages) if (m := chat_message(message)) is not None]
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    """Chat (`{"type": "function", "function": {...}}`) and Responses (flat) tool definitions."""
+    found: list[dict[str, Any]] = []
+    for tool in _items(tools):
+        kind = field(tool, "type") or "function"
+        if kind == "function":
+            spec = field(tool, "function") or tool
+            found.append(
+                {
+                    "name": field(spec, "name") or "",
+                    "description": field(spec, "description"),
+                    "parameters": p.plain(field(spec, "parameters")),
+                    "type": "function",
+                }
+            )
+        else:  # custom, web_search, file_search, mcp...: the kind and the name say what the model could call
+            spec = field(tool, kind) if isinstance(field(tool, kind), Mapping) else tool
+            found.append({"name": field(spec, "name") or field(tool, "server_label") or kind, "type": kind})
+    return found
+
+
+# -- Responses -----------------------------------------------------------------------------------------------
+
+
+def responses_instructions(instructions: Any) -> list[Part]:
+    """`instructions`: a string, or message items whose content becomes the parts."""
+    if isinstance(instructions, str):
+        return [p.text(instructions)] if instructions else []
+    parts: list[Part] = []
+    for item in _items(instructions):
+        parts.extend(content_parts(field(item, "content")))
+    return parts
+
+
+def _reasoning_parts(item: Any) -> list[Part]:
+    parts = [p.reasoning(field(s, "text") or "") for s in _items(field(item, "summary"))]
+    parts.extend(p.reasoning(field(c, "text") or "") for c in _items(field(item, "content")))
+    return parts
+
+
+def _only_calls(message: Message) -> bool:
+    return all(part["type"] == "tool_call" for part in message["parts"])
+
+
+def responses_input(value: Any) -> list[Message]:
+    """Responses `input`: a string (one user message) or items (messages, calls, call outputs, reasoning)."""
+    if isinstance(value, str):
+        return [p.input_message("user", [p.text(value)])]
+    messages: list[Message] = []
+    for item in _items(value):
+        kind = field(item, "type")
+        if kind in ("function_call", "custom_tool_call"):
+            arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")
+            call = p.tool_call(field(item, "call_id") or field(item, "id"), field(item, "name"), arguments)
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and _only_calls(last):
+                last["parts"].append(call)  # the calls of one turn, in one message
+            else:
+                messages.append(p.input_message("assistant", [call]))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            response = p.tool_call_response(field(item, "call_id"), p.plain(field(item, "output")))
+            messages.append(p.input_message("tool", [response]))
+        elif kind == "reasoning":
+            parts = _reasoning_parts(item)
+            if parts:
+                messages.append(p.input_message("assistant", parts))
+        elif field(item, "role") is not None and kind in (None, "message"):
+            parts = content_parts(field(item, "content"))
+            if parts:
+                messages.append(p.input_message(str(field(item, "role")), parts))
+    return messages
+
+
+_SERVER_TOOL_ITEMS: Final = frozenset(
+    {
+        "web_search_call",
+        "file_search_call",
+        "code_interpreter_call",
+        "image_generation_call",
+        "computer_call",
+        "mcp_call",
+        "mcp_list_tools",
+        "local_shell_call",
+    }
+)
+
+
+def responses_output_parts(output: Any) -> list[Part]:
+    """The parts of a Response's `output` items, in order."""
+    parts: list[Part] = []
+    for item in _items(output):
+        kind = field(item, "type")
+        if kind == "message":
+            parts.extend(content_parts(field(item, "content")))
+        elif kind in ("function_call", "custom_tool_call"):
+            arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")
+            parts.append(p.tool_call(field(item, "call_id") or field(item, "id"), field(item, "name"), arguments))
+        elif kind == "reasoning":
+            parts.extend(_reasoning_parts(item))
+        elif kind in _SERVER_TOOL_ITEMS:
+            payload = {k: v for k, v in (p.plain(item) or {}).items() if k not in ("id", "type")}
+            name = kind.removesuffix("_call")
+            parts.append(p.server_tool_call(field(item, "id"), name, {**payload, "type": name}))
+    return parts
+
+
+def responses_finish_reason(response: Any, has_tool_calls: bool) -> str:
+    status = field(response, "status")
+    if status == "incomplete":
+        return p.finish_reason(field(field(response, "incomplete_details"), "reason"), "length")
+    if status in ("failed", "cancelled"):
+        return "error"
+    if status == "completed":
+        return "tool_call" if has_tool_calls else "stop"
+    return "error"
+
+
+def responses_output(response: Any) -> list[Message]:
+    """A whole Response as one output message (the Responses API returns one choice)."""
+    parts = responses_output_parts(field(response, "output"))
+    calls = any(part["type"] == "tool_call" for part in parts)
+    return [p.output_message(parts, responses_finish_reason(response, calls))]

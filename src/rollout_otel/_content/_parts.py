@@ -1,0 +1,138 @@
+"""Messages and parts in the GenAI conventions' JSON shape, provider-neutral.
+
+Keys, their order and the `null`s follow what the official OpenTelemetry GenAI instrumentation (util-genai 1.3b0)
+writes, so a backend that reads its spans reads rollout's the same way. Nothing here imports a provider SDK.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+Part = dict[str, Any]
+Message = dict[str, Any]
+
+# Modalities of media parts.
+IMAGE: Final = "image"
+AUDIO: Final = "audio"
+VIDEO: Final = "video"
+DOCUMENT: Final = "document"
+
+
+def text(content: str) -> Part:
+    return {"content": content, "type": "text"}
+
+
+def reasoning(content: str) -> Part:
+    return {"content": content, "type": "reasoning"}
+
+
+def tool_call(call_id: str | None, name: str | None, arguments: Any) -> Part:
+    """A tool call; `arguments` given as a JSON string is parsed, and kept as the string when it is not JSON."""
+    return {"arguments": parse_arguments(arguments), "name": name or "", "id": call_id, "type": "tool_call"}
+
+
+def tool_call_response(call_id: str | None, response: Any) -> Part:
+    return {"response": response, "id": call_id, "type": "tool_call_response"}
+
+
+def server_tool_call(call_id: str | None, name: str, payload: Mapping[str, Any]) -> Part:
+    """A tool the provider ran itself (web search, code execution...); `payload` keeps its input and kind."""
+    return {"name": name, "server_tool_call": dict(payload), "id": call_id, "type": "server_tool_call"}
+
+
+def server_tool_call_response(call_id: str | None, payload: Mapping[str, Any]) -> Part:
+    return {"server_tool_call_response": dict(payload), "id": call_id, "type": "server_tool_call_response"}
+
+
+def blob(mime_type: str | None, modality: str, content: str) -> Part:
+    """Inline media; `content` is base64 text, as the provider carried it."""
+    return {"mime_type": mime_type, "modality": modality, "content": content, "type": "blob"}
+
+
+def uri(mime_type: str | None, modality: str, location: str) -> Part:
+    return {"mime_type": mime_type, "modality": modality, "uri": location, "type": "uri"}
+
+
+def file(mime_type: str | None, modality: str, file_id: str) -> Part:
+    return {"mime_type": mime_type, "modality": modality, "file_id": file_id, "type": "file"}
+
+
+def media_from_url(url: str, modality: str, mime_type: str | None = None) -> Part:
+    """A `data:` URL becomes a blob (its base64 kept as is), anything else a URI."""
+    if url.startswith("data:"):
+        header, _, data = url[5:].partition(",")
+        media_type, _, encoding = header.partition(";")
+        if encoding == "base64":
+            return blob(media_type or mime_type, modality, data)
+    return uri(mime_type, modality, url)
+
+
+def input_message(role: str, parts: list[Part], name: str | None = None) -> Message:
+    return {"role": role, "parts": parts, "name": name}
+
+
+def output_message(parts: list[Part], finish_reason: str, role: str = "assistant") -> Message:
+    return {"role": role, "parts": parts, "finish_reason": finish_reason, "name": None}
+
+
+def text_parts(value: Any) -> list[Part]:
+    """A string as one text part; a list of text blocks (`{"type": "text", "text": ...}`) as one part each."""
+    if isinstance(value, str):
+        return [text(value)] if value else []
+    found = []
+    for block in value if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)) else ():
+        content = field(block, "text")
+        if isinstance(content, str) and content:
+            found.append(text(content))
+    return found
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """Tool-call arguments as the conventions show them: parsed JSON when they are JSON, else as given."""
+    if isinstance(arguments, str):
+        if not arguments:
+            return None
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def field(item: Any, key: str, default: Any = None) -> Any:
+    """`item[key]` for a dict, `item.key` for an SDK object: request bodies hold dicts, responses hold objects."""
+    if isinstance(item, Mapping):
+        return item.get(key, default)
+    return getattr(item, key, default)
+
+
+def plain(value: Any) -> Any:
+    """An SDK object (pydantic) as plain JSON-able data; dicts and lists pass through."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        try:
+            return dump(mode="json", exclude_none=True)
+        except TypeError:
+            return dump()
+    return value
+
+
+# Provider stop reasons as the conventions name them (FinishReason: stop, length, content_filter, tool_call, error).
+_FINISH_REASONS: Final = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "max_output_tokens": "length",
+    "tool_use": "tool_call",
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+}
+
+
+def finish_reason(reason: str | None, default: str = "error") -> str:
+    """The conventions' name for a provider's finish reason; `default` when the provider gave none."""
+    if not reason:
+        return default
+    return _FINISH_REASONS.get(reason, reason)
