@@ -17,6 +17,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from genai_content import content, output_messages, output_text, parts_of
 from rollout_otel import wrap
 from rollout_otel._llm_server import (
     DEFAULT_REPLY,
@@ -42,6 +43,16 @@ TOOLS = [
     }
 ]
 DELTAS = reply_deltas(DEFAULT_REPLY)
+CONTENT_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "rollout.input",
+        "rollout.output",
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +98,19 @@ def text_of(events: list[Any]) -> str:
     return "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
 
 
+def text_part(text: str) -> dict[str, Any]:
+    return {"content": text, "type": "text"}
+
+
+def reply(*parts: dict[str, Any], finish_reason: str = "stop") -> list[dict[str, Any]]:
+    """`gen_ai.output.messages` (parsed) of one assistant message with these parts."""
+    return [{"role": "assistant", "parts": list(parts), "finish_reason": finish_reason, "name": None}]
+
+
+def tool_call_part(call_id: str, arguments: Any, name: str = "get_weather") -> dict[str, Any]:
+    return {"arguments": arguments, "name": name, "id": call_id, "type": "tool_call"}
+
+
 # -- what a span records --------------------------------------------------------------------------------------
 
 
@@ -102,12 +126,19 @@ def test_streamed_message_span(client: anthropic.Anthropic, server: LocalLLMServ
     assert a["gen_ai.request.max_tokens"] == 512 and a["gen_ai.request.stop_sequences"] == ("END",)
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == server.port
     assert a["gen_ai.response.id"] == events[0].message.id and a["gen_ai.response.model"] == MODEL
-    assert json.loads(a["rollout.input"]) == {"system": "Be brief.", "messages": MESSAGES}
-    assert a["rollout.output"] == text_of(events) == DEFAULT_REPLY
+    found = content(a)
+    assert found["gen_ai.system_instructions"] == [text_part("Be brief.")]
+    assert found["gen_ai.input.messages"] == [
+        {"role": "user", "parts": [text_part("Tell me about streaming.")], "name": None}
+    ]
+    assert found["gen_ai.output.messages"] == reply(text_part(DEFAULT_REPLY))
+    assert "gen_ai.tool.definitions" not in found  # the request had no tools
+    assert output_text(a) == text_of(events) == DEFAULT_REPLY
+    assert not {"rollout.input", "rollout.output"} & set(a)
     assert a["rollout.stream.preview"] == DEFAULT_REPLY
     assert a["rollout.stream.chunks"] == len(DELTAS) and a["rollout.stream.chars"] == len(DEFAULT_REPLY)
     assert a["rollout.stream.end_reason"] == "completed"
-    assert a["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)  # end_turn, as the conventions name it
     assert a["gen_ai.usage.output_tokens"] == len(DELTAS)  # message_delta's cumulative count, not message_start's 1
     assert a["gen_ai.usage.input_tokens"] == count_prompt_tokens({"system": "Be brief.", "messages": MESSAGES})
     assert a["gen_ai.response.time_to_first_chunk"] > 0
@@ -136,7 +167,8 @@ def test_cached_tokens_count_as_input_tokens(client: anthropic.Anthropic, cap: C
     a = cap.span().attributes
     assert a["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert a["gen_ai.usage.cache_read.input_tokens"] == 4
-    assert a["gen_ai.usage.cache_write.input_tokens"] == 6
+    assert a["gen_ai.usage.cache_creation.input_tokens"] == 6
+    assert "gen_ai.usage.cache_write.input_tokens" not in a
 
 
 def test_caller_gets_the_very_events_anthropic_produced(client: anthropic.Anthropic, raw_client: Any) -> None:
@@ -178,9 +210,11 @@ def test_non_streamed_message(client: anthropic.Anthropic, cap: Capture) -> None
     assert isinstance(message, anthropic.types.Message)
     a = only_span(cap).attributes
     assert a["gen_ai.request.stream"] is False
-    assert a["rollout.output"] == message.content[0].text == DEFAULT_REPLY
+    assert output_messages(a) == reply(text_part(DEFAULT_REPLY))
+    assert output_text(a) == message.content[0].text == DEFAULT_REPLY
+    assert not {"rollout.input", "rollout.output"} & set(a)
     assert a["gen_ai.response.id"] == message.id
-    assert a["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert a["gen_ai.usage.input_tokens"] == PROMPT_TOKENS and a["gen_ai.usage.cache_read.input_tokens"] == 2
     assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
     assert not any(k.startswith("rollout.stream.") for k in a)
@@ -190,28 +224,36 @@ def test_tool_use_deltas_are_accumulated(client: anthropic.Anthropic, cap: Captu
     events = list(create(client, stream=True, tools=TOOLS))
     pieces = [e.delta.partial_json for e in events if e.type == "content_block_delta"]
     a = only_span(cap).attributes
-    output = json.loads(a["rollout.output"])
-    assert output == [
+    found = content(a)
+    assert found["gen_ai.output.messages"] == reply(
+        tool_call_part(events[1].content_block.id, json.loads("".join(pieces))), finish_reason="tool_call"
+    )
+    assert json.loads("".join(pieces)) == {"city": "Paris"}
+    assert found["gen_ai.tool.definitions"] == [
         {
-            "index": 0,
-            "text": "",
-            "tool_calls": [{"id": events[1].content_block.id, "name": "get_weather", "arguments": "".join(pieces)}],
-            "finish_reason": "tool_use",
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": TOOLS[0]["input_schema"],
+            "type": "function",
         }
     ]
-    assert json.loads(output[0]["tool_calls"][0]["arguments"]) == {"city": "Paris"}
+    assert output_text(a) == ""
     assert a["rollout.stream.chunks"] == len(pieces) and a["rollout.stream.chars"] == 0
-    assert a["gen_ai.response.finish_reasons"] == ("tool_use",)
+    assert a["gen_ai.response.finish_reasons"] == ("tool_call",)
     assert "rollout.stream.preview" not in a  # no text to preview
 
 
 def test_text_and_tool_use_in_one_message(client: anthropic.Anthropic, cap: Capture) -> None:
     message = create(client, tools=TOOLS, extra_headers=scenario_headers(text="Checking the weather."))
-    output = json.loads(only_span(cap).attributes["rollout.output"])
-    assert output[0]["text"] == "Checking the weather."
-    call = output[0]["tool_calls"][0]
-    assert (call["id"], call["name"]) == (message.content[1].id, "get_weather")
-    assert json.loads(call["arguments"]) == message.content[1].input
+    a = only_span(cap).attributes
+    assert output_messages(a) == reply(  # the parts in the order of the message's blocks
+        text_part("Checking the weather."),
+        tool_call_part(message.content[1].id, message.content[1].input),
+        finish_reason="tool_call",
+    )
+    (call,) = parts_of(output_messages(a)[0], "tool_call")
+    assert (call["id"], call["name"], call["arguments"]) == (message.content[1].id, "get_weather", {"city": "Paris"})
+    assert a["gen_ai.response.finish_reasons"] == ("tool_call",)
 
 
 def test_thinking_is_kept_out_of_the_preview(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -220,8 +262,8 @@ def test_thinking_is_kept_out_of_the_preview(client: anthropic.Anthropic, cap: C
     thinking_chunks = len(reply_deltas(DEFAULT_THINKING))
     assert a["rollout.stream.preview"] == DEFAULT_REPLY == text_of(events)
     assert a["rollout.stream.chunks"] == len(DELTAS) + thinking_chunks  # signature deltas are not chunks
-    output = json.loads(a["rollout.output"])
-    assert output[0]["thinking"] == DEFAULT_THINKING and output[0]["text"] == DEFAULT_REPLY
+    assert output_messages(a) == reply({"content": DEFAULT_THINKING, "type": "reasoning"}, text_part(DEFAULT_REPLY))
+    assert output_text(a) == DEFAULT_REPLY  # the thinking is a reasoning part, not text
 
 
 def test_content_capture_off_records_counts_only(raw_client: anthropic.Anthropic) -> None:
@@ -235,7 +277,7 @@ def test_content_capture_off_records_counts_only(raw_client: anthropic.Anthropic
                 pass
         ok, failed = capture.spans()
         for span in (ok, failed):
-            assert not {"rollout.input", "rollout.output", "rollout.stream.preview"} & set(span.attributes)
+            assert not (CONTENT_ATTRIBUTES | {"rollout.stream.preview"}) & set(span.attributes)
             assert "secret" not in str(span.events)
         assert ok.attributes["rollout.stream.chunks"] > 0 and ok.attributes["gen_ai.usage.output_tokens"] > 0
     finally:
@@ -246,7 +288,8 @@ def test_incomplete_message_is_completed_with_its_reason(client: anthropic.Anthr
     list(create(client, stream=True, extra_headers=scenario_headers(incomplete=1)))
     a = only_span(cap).attributes
     assert a["rollout.stream.end_reason"] == "completed"
-    assert a["gen_ai.response.finish_reasons"] == ("max_tokens",)
+    assert a["gen_ai.response.finish_reasons"] == ("length",)
+    assert output_messages(a)[0]["finish_reason"] == "length"
 
 
 # -- every exit path ------------------------------------------------------------------------------------------
@@ -260,7 +303,7 @@ def test_break_ends_the_span_at_the_break(client: anthropic.Anthropic, cap: Capt
             break
     a = cap.span().attributes  # ended already, before any garbage collection
     assert a["rollout.stream.end_reason"] == "closed"
-    assert a["rollout.output"] == "".join(DELTAS[:3])
+    assert output_messages(a) == reply(text_part("".join(DELTAS[:3])), finish_reason="error")  # no stop reason came
     assert "gen_ai.usage.output_tokens" not in a or a["gen_ai.usage.output_tokens"] == 1  # only message_start's
 
 
@@ -301,7 +344,8 @@ def test_connection_dropped_mid_stream(client: anthropic.Anthropic, cap: Capture
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["rollout.stream.end_reason"] == "error"
     assert span.attributes["error.type"] == "RemoteProtocolError"
-    assert span.attributes["rollout.output"] == text_of(events) == "".join(DELTAS[:5])
+    assert output_text(span.attributes) == text_of(events) == "".join(DELTAS[:5])
+    assert output_messages(span.attributes)[0]["finish_reason"] == "error"
 
 
 def test_in_stream_error_event(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -312,7 +356,7 @@ def test_in_stream_error_event(client: anthropic.Anthropic, cap: Capture) -> Non
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["rollout.stream.end_reason"] == "error"
     assert span.attributes["error.type"] == "APIStatusError"
-    assert span.attributes["rollout.output"] == "".join(DELTAS[:4])
+    assert output_messages(span.attributes) == reply(text_part("".join(DELTAS[:4])), finish_reason="error")
     assert [e.name for e in span.events] == ["exception"]
 
 
@@ -354,7 +398,8 @@ def test_stream_helper(client: anthropic.Anthropic, cap: Capture) -> None:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     a = only_span(cap).attributes
-    assert text == DEFAULT_REPLY == a["rollout.output"]
+    assert text == DEFAULT_REPLY == output_text(a)
+    assert output_messages(a) == reply(text_part(DEFAULT_REPLY))
     assert a["gen_ai.request.stream"] is True and a["rollout.stream.end_reason"] == "completed"
     assert a["gen_ai.response.id"] == final.id
     assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
@@ -367,8 +412,13 @@ def test_stream_helper_final_message_and_until_done(client: anthropic.Anthropic,
     with helper(client) as stream:
         stream.until_done()
     tool_span, text_span = cap.spans()
-    assert json.loads(tool_span.attributes["rollout.output"])[0]["tool_calls"][0]["id"] == message.content[0].id
-    assert text_span.attributes["rollout.output"] == DEFAULT_REPLY
+    (call,) = parts_of(output_messages(tool_span.attributes)[0], "tool_call")
+    assert (call["id"], call["name"], call["arguments"]) == (
+        message.content[0].id,
+        "get_weather",
+        message.content[0].input,
+    )
+    assert output_text(text_span.attributes) == DEFAULT_REPLY
     assert {s.attributes["rollout.stream.end_reason"] for s in (tool_span, text_span)} == {"completed"}
 
 
@@ -380,7 +430,7 @@ def test_stream_helper_left_early(client: anthropic.Anthropic, cap: Capture) -> 
         assert cap.spans() == []  # still open: the caller may read on
     a = cap.span().attributes
     assert a["rollout.stream.end_reason"] == "closed"
-    assert a["rollout.output"] == "".join(DELTAS[:3])
+    assert output_text(a) == "".join(DELTAS[:3])
 
 
 def test_stream_helper_failure(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -416,7 +466,7 @@ def test_async_streams_and_helper(aclient: anthropic.AsyncAnthropic, cap: Captur
     streamed, helped_text, whole = asyncio.run(run())
     assert streamed == helped_text == whole.content[0].text == DEFAULT_REPLY
     spans = cap.spans()
-    assert [s.attributes["rollout.output"] for s in spans] == [DEFAULT_REPLY] * 3
+    assert [output_text(s.attributes) for s in spans] == [DEFAULT_REPLY] * 3
     assert [s.attributes.get("rollout.stream.end_reason") for s in spans] == ["completed", "completed", None]
 
 
@@ -469,7 +519,7 @@ def test_many_concurrent_async_streams(aclient: anthropic.AsyncAnthropic, cap: C
 
     texts = asyncio.run(run())
     assert texts == [f"reply number {i}" for i in range(100)]
-    assert sorted(s.attributes["rollout.output"] for s in cap.spans()) == sorted(texts)
+    assert sorted(output_text(s.attributes) for s in cap.spans()) == sorted(texts)
 
 
 def test_threads_stream_at_once_without_cross_talk(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -482,9 +532,7 @@ def test_threads_stream_at_once_without_cross_talk(client: anthropic.Anthropic, 
         t.start()
     for t in threads:
         t.join()
-    assert sorted(s.attributes["rollout.output"] for s in cap.spans()) == sorted(
-        f"thread {i} says hi" for i in range(16)
-    )
+    assert sorted(output_text(s.attributes) for s in cap.spans()) == sorted(f"thread {i} says hi" for i in range(16))
 
 
 # -- raw responses, wrapping, the instrumentor ------------------------------------------------------------------
@@ -498,7 +546,7 @@ def test_with_raw_and_streaming_response(client: anthropic.Anthropic, cap: Captu
     ) as response:
         text = text_of(list(response.parse()))
     assert text == DEFAULT_REPLY
-    assert [s.attributes["rollout.output"] for s in cap.spans()] == [DEFAULT_REPLY, DEFAULT_REPLY]
+    assert [output_text(s.attributes) for s in cap.spans()] == [DEFAULT_REPLY, DEFAULT_REPLY]
 
 
 def test_raw_response_parsed_in_one_chain(
@@ -512,7 +560,7 @@ def test_raw_response_parsed_in_one_chain(
         gc.collect()
         assert text_of(list(stream)) == DEFAULT_REPLY
     a = only_span(cap).attributes
-    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+    assert (output_text(a), a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
     assert a["gen_ai.usage.output_tokens"] > 0
     assert [r for r in caplog.records if r.name == "rollout_otel"] == []
 
@@ -529,7 +577,7 @@ def test_async_raw_response_parsed_in_one_chain(aclient: anthropic.AsyncAnthropi
 
     assert asyncio.run(run()) == DEFAULT_REPLY
     a = only_span(cap).attributes
-    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+    assert (output_text(a), a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
 
 
 def test_streaming_response_read_by_hand_ends_at_block_exit(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -537,7 +585,8 @@ def test_streaming_response_read_by_hand_ends_at_block_exit(client: anthropic.An
         body = response.json()
         assert cap.spans() == []  # still open inside the block
     (span,) = cap.spans()  # ended by the block's exit, while `response` is still alive
-    assert "rollout.output" not in span.attributes  # the body was read by the caller, not parsed through rollout
+    # the body was read by the caller, not parsed through rollout: no output, though the request was recorded
+    assert not {"gen_ai.output.messages", "rollout.output"} & set(span.attributes)
     assert body["content"][0]["text"] == DEFAULT_REPLY
     assert response.is_closed
 
@@ -591,7 +640,7 @@ def test_beta_messages_are_traced(client: anthropic.Anthropic, cap: Capture) -> 
         pass
     with client.beta.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES) as stream:
         stream.until_done()
-    assert [s.attributes["rollout.output"] for s in cap.spans()] == [DEFAULT_REPLY, DEFAULT_REPLY]
+    assert [output_text(s.attributes) for s in cap.spans()] == [DEFAULT_REPLY, DEFAULT_REPLY]
 
 
 def test_usage_object_given_to_end_counts_cached_input(client: anthropic.Anthropic, cap: Capture) -> None:
@@ -697,4 +746,5 @@ def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, protocol: str) ->
         assert span.attributes["gen_ai.usage.output_tokens"] == 40
         assert span.attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
         assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 3
-        assert span.attributes["rollout.output"] == "".join(reply_deltas(DEFAULT_REPLY, 40))
+        assert output_messages(span.attributes) == reply(text_part("".join(reply_deltas(DEFAULT_REPLY, 40))))
+        assert span.attributes["gen_ai.response.finish_reasons"] == ["stop"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from genai_content import output_text
 from otlp_sink import OtlpSink
 from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer
 
@@ -80,7 +82,8 @@ def test_readme_quick_start_runs_as_written(sink: OtlpSink, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     (span,) = sink.wait_for_spans(1)
     assert span.name == "openai.responses"
-    assert span.attributes["rollout.output"] == "Spans drift like leaves"
+    assert output_text(span.attributes) == "Spans drift like leaves"
+    assert json.loads(span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"].startswith("Write a haiku")
     assert span.attributes["gen_ai.usage.input_tokens"] == 512
     assert sink.requests()[0].headers["authorization"] == "Bearer ..."
 
@@ -95,7 +98,7 @@ def test_readme_openai_example_runs_as_written(sink: OtlpSink, tmp_path: Path) -
     assert result.stdout == DEFAULT_REPLY
     (span,) = sink.wait_for_spans(1)
     assert span.name == "openai.chat.completions"
-    assert span.attributes["rollout.output"] == DEFAULT_REPLY
+    assert output_text(span.attributes) == DEFAULT_REPLY
     assert span.attributes["gen_ai.usage.output_tokens"] > 0
 
 
@@ -113,7 +116,7 @@ def test_readme_anthropic_example_runs_as_written(sink: OtlpSink, tmp_path: Path
     assert result.stdout == DEFAULT_REPLY
     (span,) = sink.wait_for_spans(1)
     assert span.name == "anthropic.messages"
-    assert span.attributes["rollout.output"] == DEFAULT_REPLY
+    assert output_text(span.attributes) == DEFAULT_REPLY
     assert span.attributes["rollout.stream.end_reason"] == "completed"
 
 

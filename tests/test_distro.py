@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from genai_content import output_text
 from otlp_sink import OtlpSink, ReceivedSpan
 from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas
 
@@ -79,18 +80,19 @@ def test_unmodified_app_is_traced_with_updates_before_the_span(
     assert span.name == "openai.chat.completions"
     assert span.transport == ("grpc" if protocol == "grpc" else "http")
     assert span.resource["service.name"] == "app"
-    assert span.attributes["rollout.output"] == expected
+    assert output_text(span.attributes) == expected
     assert span.attributes["gen_ai.usage.output_tokens"] == CHUNKS
     assert span.attributes["rollout.stream.end_reason"] == "completed"
     updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
     assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
     assert all(u.received_at < span.received_at for u in updates)  # exported while the stream was open
     # The distro's MeterProvider exports the GenAI metrics, flushed when the program exits.
-    (duration,) = [p for m in sink.metrics("gen_ai.client.inference.duration") for p in m.points]
+    (duration,) = [p for m in sink.metrics("gen_ai.client.operation.duration") for p in m.points]
     assert duration.count == 1 and duration.attributes["rollout.stream.end_reason"] == "completed"
     assert duration.attributes["gen_ai.provider.name"] == "openai"
-    (output,) = [p for m in sink.metrics("gen_ai.client.inference.usage.output_tokens") for p in m.points]
-    assert output.value == CHUNKS
+    usage = [p for m in sink.metrics("gen_ai.client.token.usage") for p in m.points]
+    (output,) = [p for p in usage if p.attributes["gen_ai.token.type"] == "output"]
+    assert (output.count, output.sum) == (1, CHUNKS)
 
 
 ANTHROPIC_APP = """
@@ -128,7 +130,7 @@ def test_unmodified_anthropic_app_is_traced_with_one_span_per_call(
     assert [s.name for s in spans] == ["anthropic.messages", "anthropic.messages"]
     for span in spans:
         assert span.attributes["gen_ai.provider.name"] == "anthropic"
-        assert span.attributes["rollout.output"] == expected
+        assert output_text(span.attributes) == expected
         assert span.attributes["rollout.stream.end_reason"] == "completed"
         assert span.attributes["gen_ai.usage.output_tokens"] == CHUNKS
         assert [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
@@ -173,7 +175,13 @@ def test_rollout_variables_apply(llm: LocalLLMServer, sink: OtlpSink, tmp_path: 
     result = run_app(llm, tmp_path, env)
     assert result.returncode == 0, result.stderr
     (span,) = ours(sink)
-    assert "rollout.output" not in span.attributes and "rollout.input" not in span.attributes
+    assert not [
+        k
+        for k in span.attributes
+        if k.startswith(
+            ("rollout.input", "rollout.output", "gen_ai.input", "gen_ai.output", "gen_ai.system", "gen_ai.tool")
+        )
+    ]
     assert len(span.events) == CHUNKS
     assert all("rollout.chunk.text" not in e.attributes for e in span.events)
     requests = [r for r in sink.requests() if r.path in ("/v1/traces", "/v1/logs")]

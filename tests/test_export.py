@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from genai_content import output_text
 from otlp_sink import GRPC_LOGS_METHOD, GRPC_TRACES_METHOD, OtlpSink, ReceivedLog, ReceivedSpan
 from rollout_otel import Rollout, trace
 from rotel_collector import RotelCollector
@@ -63,7 +64,7 @@ def assert_updates_arrive_while_the_stream_is_open(sink: OtlpSink, rollout: Roll
     assert [u.attributes["rollout.stream.update.seq"] for u in updates] == list(range(1, len(updates) + 1))
     assert all(u.time_unix_nano < received.end_time_unix_nano for u in updates)
     assert received.attributes["gen_ai.usage.output_tokens"] == 40
-    assert received.attributes["rollout.output"] == "".join(f"w{i} " for i in range(20)) * 2
+    assert output_text(received.attributes) == "".join(f"w{i} " for i in range(20)) * 2
     assert received.attributes["rollout.stream.chunks"] == 40
     assert received.attributes["rollout.stream.end_reason"] == "completed"
     assert received.resource["service.name"] == "export-test"
@@ -236,4 +237,4 @@ def test_a_program_that_never_flushes_still_exports_at_exit(sink: OtlpSink, tmp_
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     (span,) = sink.spans()
-    assert span.attributes["rollout.output"] == "bye"
+    assert output_text(span.attributes) == "bye"

@@ -22,16 +22,11 @@ from rollout_otel._llm_server import LocalLLMServer, count_prompt_tokens, scenar
 from rollout_otel._metrics import SECONDS_BUCKETS, TOKEN_BUCKETS
 from rollout_otel.testing import Capture
 
-DURATION = "gen_ai.client.inference.duration"
-TTFC = "gen_ai.client.inference.time_to_first_chunk"
-TPOC = "gen_ai.client.inference.time_per_output_chunk"
-INPUT = "gen_ai.client.inference.usage.input_tokens"
-OUTPUT = "gen_ai.client.inference.usage.output_tokens"
-CACHE_READ = "gen_ai.client.inference.usage.cache_read.input_tokens"
-CACHE_WRITE = "gen_ai.client.inference.usage.cache_write.input_tokens"
-REASONING = "gen_ai.client.inference.usage.reasoning.output_tokens"
-OP_INPUT = "gen_ai.client.inference.operation.input_tokens"
-OP_OUTPUT = "gen_ai.client.inference.operation.output_tokens"
+# The released names, spelled out here on purpose: dashboards written for the official instrumentation use these.
+DURATION = "gen_ai.client.operation.duration"
+TTFC = "gen_ai.client.operation.time_to_first_chunk"
+TPOC = "gen_ai.client.operation.time_per_output_chunk"
+TOKENS = "gen_ai.client.token.usage"
 MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
 
 
@@ -44,6 +39,11 @@ def one_point(cap: Capture, name: str) -> Any:
     found = points(cap, name)
     assert len(found) == 1, (name, [dict(p.attributes) for p in found])
     return found[0]
+
+
+def tokens(cap: Capture, token_type: str) -> list[Any]:
+    """The token usage points of one `gen_ai.token.type`."""
+    return [p for p in points(cap, TOKENS) if p.attributes["gen_ai.token.type"] == token_type]
 
 
 @pytest.fixture(scope="module")
@@ -85,38 +85,43 @@ def test_streamed_call_records_every_metric_once(cap: Capture) -> None:
     assert dict(ttfc.attributes) == expected and 0.05 <= ttfc.sum < 0.15
     per_chunk = one_point(cap, TPOC)
     assert per_chunk.count == 1 and 0.009 < per_chunk.sum < 0.03  # the stream's mean, one measurement
-    for name, value in ((INPUT, 30), (OUTPUT, 11), (CACHE_READ, 8), (REASONING, 2)):
-        counter = one_point(cap, name)
-        assert counter.value == value
-        assert dict(counter.attributes) == {**expected, "gen_ai.token.modality": "unknown"}
-    assert points(cap, CACHE_WRITE) == []  # not reported, not recorded
-    for name, value in ((OP_INPUT, 30), (OP_OUTPUT, 11)):
-        histogram = one_point(cap, name)
+    for token_type, value in (("input", 30), ("output", 11)):  # cache and reasoning counts are parts of these
+        (histogram,) = tokens(cap, token_type)
         assert (histogram.count, histogram.sum) == (1, value)
         assert tuple(histogram.explicit_bounds) == TOKEN_BUCKETS
-        assert dict(histogram.attributes) == expected
+        assert dict(histogram.attributes) == {**expected, "gen_ai.token.type": token_type}
+    assert set(cap.metrics()) == {DURATION, TTFC, TPOC, TOKENS}  # no name outside the released conventions
 
 
-def test_units_and_instrument_kinds(cap: Capture) -> None:
+def test_units_instruments_and_buckets_follow_the_conventions(cap: Capture) -> None:
     with cap.llm("openai.chat", model="m", stream=True) as span:
         span.record_chunk("a")
         span.record_chunk("b")
-        span.end(
-            usage={
-                "input_tokens": 1,
-                "output_tokens": 2,
-                "cache_read_input_tokens": 1,
-                "cache_write_input_tokens": 0,
-                "reasoning_output_tokens": 0,
-            }
-        )
+        span.end(usage={"input_tokens": 0, "output_tokens": 2})
     found = cap.metrics()
     assert {name: found[name].unit for name in (DURATION, TTFC, TPOC)} == dict.fromkeys((DURATION, TTFC, TPOC), "s")
-    for name in (INPUT, OUTPUT, CACHE_READ):
-        assert found[name].unit == "{token}" and found[name].data.is_monotonic  # counters
-    assert CACHE_WRITE not in found and REASONING not in found  # reported as 0: a counter adds nothing
-    for name in (OP_INPUT, OP_OUTPUT):
-        assert found[name].unit == "{token}" and hasattr(found[name].data.data_points[0], "bucket_counts")
+    assert found[TOKENS].unit == "{token}"
+    for metric in found.values():  # every one a histogram with the conventions' (and util-genai's) boundaries
+        assert hasattr(metric.data.data_points[0], "bucket_counts")
+    assert SECONDS_BUCKETS == (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+    assert tuple(4**i for i in range(14)) == TOKEN_BUCKETS
+    for name in (DURATION, TTFC, TPOC):
+        assert tuple(found[name].data.data_points[0].explicit_bounds) == SECONDS_BUCKETS
+    assert sorted((p.attributes["gen_ai.token.type"], p.sum) for p in points(cap, TOKENS)) == [
+        ("input", 0),  # reported as 0: a real measurement, as the official instrumentation records it
+        ("output", 2),
+    ]
+
+
+def test_metric_names_come_from_the_semantic_conventions_package() -> None:
+    from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+
+    from rollout_otel import _metrics
+
+    assert _metrics.DURATION == gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION == DURATION
+    assert _metrics.TOKEN_USAGE == gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE == TOKENS
+    assert _metrics.TIME_TO_FIRST_CHUNK == gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK == TTFC
+    assert _metrics.TIME_PER_OUTPUT_CHUNK == gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK == TPOC
 
 
 def test_non_streamed_call_has_no_chunk_timings_or_end_reason(cap: Capture) -> None:
@@ -124,7 +129,7 @@ def test_non_streamed_call_has_no_chunk_timings_or_end_reason(cap: Capture) -> N
         span.end(output="hi", usage={"input_tokens": 5, "output_tokens": 1})
     assert "rollout.stream.end_reason" not in one_point(cap, DURATION).attributes
     assert points(cap, TTFC) == points(cap, TPOC) == []
-    assert one_point(cap, OUTPUT).value == 1
+    assert [p.sum for p in tokens(cap, "output")] == [1]
 
 
 def test_errors_carry_error_type_on_duration_only(cap: Capture) -> None:
@@ -136,7 +141,7 @@ def test_errors_carry_error_type_on_duration_only(cap: Capture) -> None:
     assert duration.attributes["rollout.stream.end_reason"] == "error"
     assert "error.type" not in one_point(cap, TTFC).attributes
     assert points(cap, TPOC) == []  # one chunk: no interval after the first
-    assert points(cap, INPUT) == []  # no usage reported: none recorded, never estimated
+    assert points(cap, TOKENS) == []  # no usage reported: none recorded, never estimated
 
 
 def test_end_reasons_split_the_series(cap: Capture) -> None:
@@ -240,10 +245,9 @@ def test_instrumented_openai_calls(server: LocalLLMServer, cap: Capture) -> None
     assert completed["server.address"] == "127.0.0.1" and completed["server.port"] == server.port
     assert "gen_ai.response.model" not in durations[(None, "RateLimitError")].attributes
     prompt = count_prompt_tokens({"messages": MESSAGES})
-    streamed_input = next(p for p in points(cap, INPUT) if p.attributes.get("rollout.stream.end_reason") == "completed")
-    assert streamed_input.value == prompt
-    cached = {p.attributes.get("rollout.stream.end_reason"): p.value for p in points(cap, CACHE_READ)}
-    assert cached == {"completed": 4}  # the whole completion reported 0 cached tokens: adding 0 is left out
+    inputs = {p.attributes.get("rollout.stream.end_reason"): p for p in tokens(cap, "input")}
+    assert set(inputs) == {"completed", None}  # the two calls that reported usage: the stream and the whole call
+    assert inputs["completed"].sum == inputs[None].sum == prompt  # cached tokens are part of the input count
     assert {p.attributes.get("rollout.stream.end_reason") for p in points(cap, TTFC)} == {"completed", "closed"}
 
 
@@ -258,9 +262,11 @@ def test_instrumented_anthropic_stream_counts_cached_input(server: LocalLLMServe
     ) as s:
         s.until_done()
     prompt = count_prompt_tokens({"messages": MESSAGES})
-    assert one_point(cap, INPUT).value == prompt  # cache reads and writes included, as the conventions count
-    assert (one_point(cap, CACHE_READ).value, one_point(cap, CACHE_WRITE).value) == (3, 5)
-    assert one_point(cap, OUTPUT).value == 12
+    assert [p.sum for p in tokens(cap, "input")] == [prompt]  # cache reads and writes included, as conventions count
+    assert [p.sum for p in tokens(cap, "output")] == [12]
+    (span,) = cap.spans()
+    assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert span.attributes["gen_ai.usage.cache_creation.input_tokens"] == 5  # the only cache-write name Phoenix reads
     assert one_point(cap, DURATION).attributes["gen_ai.provider.name"] == "anthropic"
 
 
@@ -307,11 +313,13 @@ def test_metrics_reach_an_otlp_receiver(server: LocalLLMServer, protocol: str) -
         }
         (per_chunk,) = by_name[TPOC].points
         assert per_chunk.count == 1 and per_chunk.sum >= 0.004
-        (output,) = by_name[OUTPUT].points
-        assert (by_name[OUTPUT].kind, by_name[OUTPUT].is_monotonic, output.value) == ("sum", True, 10)
-        assert output.attributes["gen_ai.token.modality"] == "unknown"
-        (histogram,) = by_name[OP_OUTPUT].points
-        assert histogram.explicit_bounds == tuple(float(b) for b in TOKEN_BUCKETS) and histogram.sum == 10
+        usage = by_name[TOKENS]
+        assert (usage.kind, usage.unit) == ("histogram", "{token}")
+        (output,) = [p for p in usage.points if p.attributes["gen_ai.token.type"] == "output"]
+        assert output.explicit_bounds == tuple(float(b) for b in TOKEN_BUCKETS) and (output.count, output.sum) == (
+            1,
+            10,
+        )
 
 
 def latest_points(sink: Any, name: str) -> list[Any]:
@@ -390,8 +398,8 @@ def test_errors_early_stops_and_whole_calls_on_the_wire(server: LocalLLMServer, 
         first_chunk = latest_points(sink, TTFC)
         assert sum(p.count for p in first_chunk) == 4  # every stream that got a chunk, failed ones included
         assert all("error.type" not in p.attributes for p in first_chunk)
-        assert {m.unit for m in sink.metrics(OUTPUT)} == {"{token}"}
-        output = sum(p.value or 0 for p in latest_points(sink, OUTPUT))
+        assert {m.unit for m in sink.metrics(TOKENS)} == {"{token}"}
+        output = sum(p.sum for p in latest_points(sink, TOKENS) if p.attributes["gen_ai.token.type"] == "output")
         assert reported_output > 6 and output == reported_output  # streams without usage add nothing
 
 
@@ -409,7 +417,7 @@ def test_a_rollout_after_one_was_shut_down_still_exports_metrics() -> None:
                 assert rollout.flush(timeout=5)
         models = sorted(p.attributes["gen_ai.request.model"] for p in latest_points(sink, DURATION))
         assert models == ["m0", "m1"]
-        assert sum(p.value for p in latest_points(sink, OUTPUT)) == 4
+        assert sum(p.sum for p in latest_points(sink, TOKENS) if p.attributes["gen_ai.token.type"] == "output") == 4
 
 
 @pytest.mark.integration

@@ -16,6 +16,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from genai_content import content, input_messages, output_messages, output_text, parts_of
 from rollout_otel import wrap
 from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas, scenario_headers
 from rollout_otel.instrumentation.openai import OpenAIInstrumentor
@@ -32,6 +33,21 @@ TOOLS = [
     }
 ]
 DELTAS = reply_deltas(DEFAULT_REPLY)
+
+
+def user(text: str) -> dict[str, Any]:
+    """One user input message with one text part, as the conventions write it."""
+    return {"role": "user", "parts": [{"content": text, "type": "text"}], "name": None}
+
+
+def reply(text: str, finish_reason: str) -> dict[str, Any]:
+    """One assistant output message with one text part."""
+    return {
+        "role": "assistant",
+        "parts": [{"content": text, "type": "text"}],
+        "finish_reason": finish_reason,
+        "name": None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +105,12 @@ def test_streamed_chat_span(client: openai.OpenAI, server: LocalLLMServer, cap: 
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == server.port
     assert a["gen_ai.response.id"].startswith("chatcmpl-")
     assert a["gen_ai.response.model"] == "gpt-4o-mini"
-    assert a["rollout.output"] == text == DEFAULT_REPLY
-    assert json.loads(a["rollout.input"]) == {"messages": MESSAGES}
+    assert text == DEFAULT_REPLY
+    assert content(a) == {
+        "gen_ai.input.messages": [user("Tell me about streaming.")],
+        "gen_ai.output.messages": [reply(text, "stop")],
+    }
+    assert "rollout.input" not in a and "rollout.output" not in a
     assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
     assert a["gen_ai.usage.input_tokens"] > 0
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
@@ -110,12 +130,14 @@ def test_streamed_responses_span(client: openai.OpenAI, cap: Capture) -> None:
     stream = client.responses.create(model="gpt-4o-mini", input="hi", instructions="be brief", stream=True)
     deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
     a = only_span(cap).attributes
-    assert a["rollout.output"] == "".join(deltas) == DEFAULT_REPLY
+    assert output_text(a) == "".join(deltas) == DEFAULT_REPLY
+    assert output_messages(a) == [reply(DEFAULT_REPLY, "stop")]
     assert a["gen_ai.response.id"].startswith("resp_")
     assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert a["rollout.stream.chunks"] == len(DELTAS)
-    assert json.loads(a["rollout.input"]) == {"instructions": "be brief", "input": "hi"}
+    assert input_messages(a) == [user("hi")]
+    assert content(a)["gen_ai.system_instructions"] == [{"content": "be brief", "type": "text"}]
 
 
 def test_responses_max_output_tokens_maps_to_max_tokens(client: openai.OpenAI, cap: Capture) -> None:
@@ -132,7 +154,8 @@ def test_non_streamed_calls(client: openai.OpenAI, cap: Capture, endpoint: str) 
         result = client.responses.create(model="gpt-4o-mini", input="hi")
         text = result.output_text
     a = only_span(cap).attributes
-    assert a["rollout.output"] == text == DEFAULT_REPLY
+    assert output_text(a) == text == DEFAULT_REPLY
+    assert output_messages(a) == [reply(DEFAULT_REPLY, "stop")]
     assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
     assert a["gen_ai.request.stream"] is False
     assert not [k for k in a if k.startswith("rollout.stream")]
@@ -140,29 +163,39 @@ def test_non_streamed_calls(client: openai.OpenAI, cap: Capture, endpoint: str) 
 
 def test_tool_call_deltas_are_accumulated(client: openai.OpenAI, cap: Capture) -> None:
     stream = chat(client, stream=True, tools=TOOLS)
-    final_args = "".join(
-        c.choices[0].delta.tool_calls[0].function.arguments or ""
-        for c in stream
-        if c.choices and c.choices[0].delta.tool_calls
-    )
+    call_deltas = [c.choices[0].delta.tool_calls[0] for c in stream if c.choices and c.choices[0].delta.tool_calls]
+    final_args = "".join(d.function.arguments or "" for d in call_deltas)
+    call_id = next(d.id for d in call_deltas if d.id)
     a = only_span(cap).attributes
-    (choice,) = json.loads(a["rollout.output"])
-    (call,) = choice["tool_calls"]
-    assert call["name"] == "get_weather"
-    assert call["id"]
-    assert call["arguments"] == final_args and json.loads(final_args)
-    assert choice["finish_reason"] == "tool_calls"
+    (message,) = output_messages(a)
+    (call,) = message["parts"]
+    assert call == {"arguments": json.loads(final_args), "name": "get_weather", "id": call_id, "type": "tool_call"}
+    assert call["arguments"]
+    assert message["finish_reason"] == "tool_call"
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert content(a)["gen_ai.tool.definitions"] == [
+        {
+            "name": "get_weather",
+            "description": None,
+            "parameters": TOOLS[0]["function"]["parameters"],
+            "type": "function",
+        }
+    ]
     assert a["rollout.stream.chunks"] > 1
 
 
 def test_responses_function_call(client: openai.OpenAI, cap: Capture) -> None:
     responses_tools = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}]
-    for _ in client.responses.create(model="m", input="weather?", tools=responses_tools, stream=True):
-        pass
-    (choice,) = json.loads(only_span(cap).attributes["rollout.output"])
-    assert choice["tool_calls"][0]["name"] == "get_weather"
-    assert json.loads(choice["tool_calls"][0]["arguments"])
-    assert choice["finish_reason"] == "tool_calls"
+    events = list(client.responses.create(model="m", input="weather?", tools=responses_tools, stream=True))
+    (done,) = [e.item for e in events if e.type == "response.output_item.done" and e.item.type == "function_call"]
+    a = only_span(cap).attributes
+    (message,) = output_messages(a)
+    (call,) = parts_of(message, "tool_call")
+    assert call["name"] == "get_weather"
+    assert call["id"] == done.call_id
+    assert call["arguments"] == json.loads(done.arguments) and call["arguments"]
+    assert message["finish_reason"] == "tool_call"
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
 
 
 def test_several_choices_are_kept_apart(client: openai.OpenAI, cap: Capture) -> None:
@@ -171,20 +204,19 @@ def test_several_choices_are_kept_apart(client: openai.OpenAI, cap: Capture) -> 
         for choice in c.choices:
             texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
     a = only_span(cap).attributes
-    output = json.loads(a["rollout.output"])
-    assert [(o["index"], o["text"], o["finish_reason"]) for o in output] == [
-        (0, texts[0], "stop"),
-        (1, texts[1], "stop"),
-    ]
+    assert output_messages(a) == [reply(texts[0], "stop"), reply(texts[1], "stop")]
     assert a["gen_ai.request.choice.count"] == 2
     assert a["gen_ai.response.finish_reasons"] == ("stop", "stop")
 
 
 def test_refusal(client: openai.OpenAI, cap: Capture) -> None:
-    for _ in chat(client, stream=True, extra_headers=scenario_headers(refusal=True)):
-        pass
-    (choice,) = json.loads(only_span(cap).attributes["rollout.output"])
-    assert "sorry" in choice["refusal"]
+    refusal = "".join(
+        c.choices[0].delta.refusal or ""
+        for c in chat(client, stream=True, extra_headers=scenario_headers(refusal=True))
+    )
+    assert "sorry" in refusal
+    a = only_span(cap).attributes
+    assert output_messages(a) == [reply(refusal, "stop")]  # a refusal is a text part, the only one here
 
 
 def test_incomplete_response_is_completed_with_its_reason(client: openai.OpenAI, cap: Capture) -> None:
@@ -245,7 +277,7 @@ def test_break_ends_the_span_at_the_break(client: openai.OpenAI, cap: Capture) -
             break
     a = cap.span().attributes  # ended already, before any garbage collection
     assert a["rollout.stream.end_reason"] == "closed"
-    assert a["rollout.output"] == "".join(DELTAS[:3])
+    assert output_messages(a) == [reply("".join(DELTAS[:3]), "error")]  # no finish reason came
 
 
 def test_close(client: openai.OpenAI, cap: Capture) -> None:
@@ -288,7 +320,7 @@ def test_connection_dropped_mid_stream(client: openai.OpenAI, cap: Capture) -> N
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["rollout.stream.end_reason"] == "error"
     assert span.attributes["error.type"] == "APIConnectionError"
-    assert span.attributes["rollout.output"] == "".join(DELTAS[:received])
+    assert output_messages(span.attributes) == [reply("".join(DELTAS[:received]), "error")]
 
 
 def test_chat_in_stream_error(client: openai.OpenAI, cap: Capture) -> None:
@@ -298,7 +330,7 @@ def test_chat_in_stream_error(client: openai.OpenAI, cap: Capture) -> None:
     a = cap.span().attributes
     assert a["rollout.stream.end_reason"] == "error"
     assert a["error.type"] == "APIError"
-    assert a["rollout.output"] == "".join(DELTAS[:4])
+    assert output_messages(a) == [reply("".join(DELTAS[:4]), "error")]
 
 
 @pytest.mark.parametrize(("setting", "event_type"), [("error_after", "error"), ("failed_after", "response.failed")])
@@ -312,7 +344,7 @@ def test_responses_in_stream_failure_is_yielded_and_recorded(
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["rollout.stream.end_reason"] == "error"
     assert span.attributes["error.type"]
-    assert span.attributes["rollout.output"] == "".join(DELTAS[:3])
+    assert output_messages(span.attributes) == [reply("".join(DELTAS[:3]), "error")]
 
 
 def test_rate_limited_call(client: openai.OpenAI, cap: Capture) -> None:
@@ -331,7 +363,7 @@ def test_dropped_unfinished_stream_is_abandoned(client: openai.OpenAI, cap: Capt
     del stream
     span = only_span(cap)
     assert span.attributes["rollout.stream.end_reason"] == "abandoned"
-    assert span.attributes["rollout.output"] == DELTAS[0]
+    assert output_messages(span.attributes) == [reply(DELTAS[0], "error")]
 
 
 def test_span_context_is_not_left_attached(client: openai.OpenAI, cap: Capture) -> None:
@@ -368,7 +400,7 @@ def test_async_streams(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
     run(main())
     spans = cap.spans()
     assert [s.attributes.get("rollout.stream.end_reason") for s in spans] == ["completed", "completed", None]
-    assert all(s.attributes["rollout.output"] == DEFAULT_REPLY for s in spans)
+    assert [output_messages(s.attributes) for s in spans] == [[reply(DEFAULT_REPLY, "stop")]] * 3
 
 
 def test_async_exit_paths(aclient: openai.AsyncOpenAI, cap: Capture) -> None:
@@ -421,7 +453,7 @@ def test_chat_stream_helper(client: openai.OpenAI, cap: Capture) -> None:
     with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
         completion = stream.get_final_completion()
     a = only_span(cap).attributes
-    assert a["rollout.output"] == completion.choices[0].message.content == DEFAULT_REPLY
+    assert output_text(a) == completion.choices[0].message.content == DEFAULT_REPLY
     assert a["rollout.stream.end_reason"] == "completed"
 
 
@@ -438,7 +470,7 @@ def test_responses_stream_helper(client: openai.OpenAI, cap: Capture) -> None:
     with client.responses.stream(model="m", input="x") as stream:
         final = stream.get_final_response()
     a = only_span(cap).attributes
-    assert a["rollout.output"] == final.output_text
+    assert output_text(a) == final.output_text == DEFAULT_REPLY
     assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
 
 
@@ -450,7 +482,7 @@ def test_with_raw_response(client: openai.OpenAI, cap: Capture) -> None:
     raw = client.responses.with_raw_response.create(model="m", input="x")
     assert raw.parse().output_text == DEFAULT_REPLY
     spans = cap.spans()
-    assert [s.attributes["rollout.output"] for s in spans] == [DEFAULT_REPLY, DEFAULT_REPLY]
+    assert [output_text(s.attributes) for s in spans] == [DEFAULT_REPLY, DEFAULT_REPLY]
 
 
 def test_raw_response_parsed_in_one_chain(client: openai.OpenAI, cap: Capture) -> None:
@@ -458,14 +490,14 @@ def test_raw_response_parsed_in_one_chain(client: openai.OpenAI, cap: Capture) -
     gc.collect()  # the raw response is gone; the stream owns the span
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == DEFAULT_REPLY
     a = only_span(cap).attributes
-    assert (a["rollout.output"], a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
+    assert (output_text(a), a["rollout.stream.end_reason"]) == (DEFAULT_REPLY, "completed")
 
 
 def test_with_streaming_response(client: openai.OpenAI, cap: Capture) -> None:
     with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES, stream=True) as raw:
         for _ in raw.parse():
             pass
-    assert only_span(cap).attributes["rollout.output"] == DEFAULT_REPLY
+    assert output_text(only_span(cap).attributes) == DEFAULT_REPLY
 
 
 # -- one span per call ----------------------------------------------------------------------------------------
@@ -530,7 +562,7 @@ def test_many_threads_stream_at_once_without_cross_talk(client: openai.OpenAI, c
     for t in threads:
         t.join()
     assert not errors
-    outputs = sorted(s.attributes["rollout.output"] for s in cap.spans())
+    outputs = sorted(output_text(s.attributes) for s in cap.spans())
     assert outputs == sorted(f"thread {n} says hello " * 5 for n in range(20))
 
 
@@ -549,8 +581,8 @@ def test_many_concurrent_async_streams(aclient: openai.AsyncOpenAI, cap: Capture
     assert results == [f"stream {n} " * 4 for n in range(200)]
     spans = cap.spans()
     assert len(spans) == 200
-    assert sorted(s.attributes["rollout.output"] for s in spans) == sorted(results)
-    assert all(s.attributes["rollout.stream.preview"] == s.attributes["rollout.output"] for s in spans)
+    assert sorted(output_text(s.attributes) for s in spans) == sorted(results)
+    assert all(s.attributes["rollout.stream.preview"] == output_text(s.attributes) for s in spans)
 
 
 @pytest.mark.integration
@@ -579,7 +611,7 @@ def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, protocol: str) ->
             assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
             assert span.attributes["rollout.stream.chunks"] == 40
             assert span.attributes["gen_ai.usage.output_tokens"] == 40
-            assert span.attributes["rollout.output"] == "".join(reply_deltas(DEFAULT_REPLY, 40))
+            assert output_text(span.attributes) == "".join(reply_deltas(DEFAULT_REPLY, 40))
 
 
 def test_azure_clients_name_their_provider_and_server() -> None:

@@ -6,6 +6,7 @@ import gc
 import threading
 import time
 
+from genai_content import output_messages, output_text
 from rollout_otel.testing import Capture
 
 INTERVAL = 0.05
@@ -108,7 +109,7 @@ def test_concurrent_streams_keep_their_own_updates(cap: Capture) -> None:
     assert len(spans) == 8
     for span in spans:
         n = span.name.split(".")[1]
-        assert span.attributes["rollout.output"] == "".join(f"[{n}:{i}]" for i in range(30))
+        assert output_text(span.attributes) == "".join(f"[{n}:{i}]" for i in range(30))
         for update in cap.updates(span):
             assert f"[{n}:0]" in update.log_record.attributes["rollout.stream.preview"]
             assert f"[{int(n) + 1}:" not in update.log_record.attributes["rollout.stream.preview"]
@@ -176,7 +177,9 @@ def test_shutdown_stops_updates_and_spans_still_end(cap: Capture) -> None:
         span.record_chunk("x")
         time.sleep(INTERVAL * 3)
     assert cap.updates() == []
-    assert cap.span().attributes["rollout.output"] == "x"
+    (message,) = output_messages(cap.span().attributes)
+    assert message["parts"] == [{"content": "x", "type": "text"}]
+    assert message["finish_reason"] == "stop"
 
 
 def test_other_spans_pass_through_untouched(cap: Capture) -> None:

@@ -19,10 +19,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import _attributes as attr
 from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
-from ._content import OutputMessages, Request, content_attributes, encodable, manual_input, parts, text_output
+from ._content import OutputMessages, Request, content_attributes, manual_input, parts, text_output
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
-from ._json import to_json
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
@@ -405,9 +404,7 @@ class LLMSpan:
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
-        found = content_attributes(request, messages, settings.max_content_bytes)
-        if other is not None:
-            found[attr.ROLLOUT_OUTPUT] = encodable(to_json(other))
+        found = content_attributes(request, messages, settings.max_content_bytes, other)
         if found:
             self._span.set_attributes(found)
 

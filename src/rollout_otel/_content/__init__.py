@@ -63,9 +63,15 @@ def text_output(text: str, finish_reason: str) -> OutputMessages:
 
 
 def content_attributes(
-    request: Request | Callable[[], Request] | None, output: OutputMessages | None, max_bytes: int
+    request: Request | Callable[[], Request] | None,
+    output: OutputMessages | None,
+    max_bytes: int,
+    other_output: Any = None,
 ) -> dict[str, Any]:
-    """The content attributes of one call, each capped at `max_bytes`; `rollout.content.truncated` if any was cut."""
+    """The content attributes of one call, each capped at `max_bytes`; `rollout.content.truncated` if any was cut.
+
+    `other_output` is an output that is not message-shaped (manual API only), recorded as `rollout.output`.
+    """
     if callable(request):
         request = request()
     found: dict[str, Any] = {}
@@ -81,6 +87,8 @@ def content_attributes(
             values.append((attr.ROLLOUT_INPUT, request.rest))
     if output:
         values.append((attr.GEN_AI_OUTPUT_MESSAGES, output))
+    if other_output is not None:
+        values.append((attr.ROLLOUT_OUTPUT, other_output))
     for name, value in values:
         if not value and value != 0:
             continue

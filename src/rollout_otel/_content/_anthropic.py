@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _parts as p
-from ._parts import Message, Part, field
+from ._parts import Message, Part, field, items
 
 _SERVER_TOOL_USE: Final = frozenset({"server_tool_use", "mcp_tool_use"})
-
-
-def _items(value: Any) -> Iterable[Any]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return ()
-    return value
 
 
 def _source_part(source: Any, modality: str) -> Part | None:
@@ -44,12 +38,12 @@ def block_parts(block: Any) -> list[Part]:
         return [p.tool_call(field(block, "id"), field(block, "name"), p.plain(field(block, "input")))]
     if kind == "tool_result":
         content = field(block, "content")
-        response = content if isinstance(content, str) else [p.plain(c) for c in _items(content)]
+        response = content if isinstance(content, str) else [p.plain(c) for c in items(content)]
         return [p.tool_call_response(field(block, "tool_use_id"), response)]
     if kind in ("image", "document"):
         source = field(block, "source")
         if kind == "document" and field(source, "type") == "content":
-            return [part for inner in _items(field(source, "content")) for part in block_parts(inner)]
+            return [part for inner in items(field(source, "content")) for part in block_parts(inner)]
         part = _source_part(source, p.IMAGE if kind == "image" else p.DOCUMENT)
         return [part] if part is not None else []
     if kind in _SERVER_TOOL_USE:
@@ -69,7 +63,7 @@ def block_parts(block: Any) -> list[Part]:
         body["type"] = kind.removesuffix("_tool_result")
         return [p.server_tool_call_response(field(block, "tool_use_id"), body)]
     if kind == "search_result":
-        return [p.text(field(c, "text") or "") for c in _items(field(block, "content"))]
+        return [p.text(field(c, "text") or "") for c in items(field(block, "content"))]
     if kind == "container_upload":
         return [p.file(None, p.DOCUMENT, field(block, "file_id") or "")]
     return []  # redacted_thinking (opaque), and kinds this version does not know
@@ -78,11 +72,11 @@ def block_parts(block: Any) -> list[Part]:
 def content_parts(content: Any) -> list[Part]:
     if isinstance(content, str):
         return [p.text(content)]
-    return [part for block in _items(content) for part in block_parts(block)]
+    return [part for block in items(content) for part in block_parts(block)]
 
 
 def messages(value: Any) -> list[Message]:
-    return [p.input_message(str(field(m, "role") or "user"), content_parts(field(m, "content"))) for m in _items(value)]
+    return [p.input_message(str(field(m, "role") or "user"), content_parts(field(m, "content"))) for m in items(value)]
 
 
 def system_instructions(system: Any) -> list[Part]:
@@ -92,7 +86,7 @@ def system_instructions(system: Any) -> list[Part]:
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for tool in _items(tools):
+    for tool in items(tools):
         kind = field(tool, "type")
         if kind in (None, "custom") or field(tool, "input_schema") is not None:
             found.append(

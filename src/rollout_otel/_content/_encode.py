@@ -31,7 +31,15 @@ def encodable(text: str) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON; what JSON cannot hold goes through `_json`'s fallbacks, and a value that still fails (a cycle,
+    a `__repr__` that raises) becomes its repr, so one bad value costs only itself."""
+    try:
+        return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+    except Exception:
+        try:
+            return json.dumps(repr(value), ensure_ascii=False)
+        except Exception:
+            return json.dumps(f"<unserialisable {type(value).__name__}>")
 
 
 def utf8_size(text: str) -> int:
@@ -46,29 +54,49 @@ def encode(value: Any, max_bytes: int) -> tuple[str, bool]:
     encoded = encodable(_dumps(value))
     if utf8_size(encoded) <= max_bytes:
         return encoded, False
-    return _shrink(value, max_bytes), True
+    try:
+        return _shrink(value, max_bytes), True
+    except Exception:  # a value JSON could not hold whole (a cycle...): cut the text it was recorded as
+        return _shrink(encoded, max_bytes), True
 
 
 def _shrink(value: Any, max_bytes: int) -> str:
-    """Cut the longest strings until the JSON fits; if cutting strings cannot make it fit, drop leading items."""
-    value = _copy(value)
+    """Cut the longest strings until the JSON fits; where that is not enough, drop the first items of the longest
+    lists (the oldest messages, then parts). The result keeps the value's shape: a list of messages stays one."""
+    box = [_copy(value)]  # boxed, so that a bare string is a leaf that can be cut like any other
     for _ in range(_MAX_PASSES):
-        encoded = encodable(_dumps(value))
+        encoded = encodable(_dumps(box[0]))
         excess = utf8_size(encoded) - max_bytes
         if excess <= 0:
             return encoded
-        if not _cut_longest_strings(value, excess):
+        if not _cut_longest_strings(box, excess):
             break
-    while isinstance(value, list) and len(value) > 1:  # oldest messages first: the latest say the most
-        value.pop(0)
-        encoded = encodable(_dumps(value))
+    while _drop_from_longest_list(box[0]):
+        encoded = encodable(_dumps(box[0]))
         if utf8_size(encoded) <= max_bytes:
             return encoded
-        _cut_longest_strings(value, utf8_size(encoded) - max_bytes)
-        encoded = encodable(_dumps(value))
-        if utf8_size(encoded) <= max_bytes:
-            return encoded
-    return _dumps(TRUNCATION_MARKER)
+    return "[]" if isinstance(box[0], list) else "{}" if isinstance(box[0], dict) else _dumps(TRUNCATION_MARKER)
+
+
+def _drop_from_longest_list(value: Any) -> bool:
+    """Remove the first item of the longest non-empty list inside `value`; False when there is none."""
+    lists: list[list[Any]] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, list):
+            if item:
+                lists.append(item)
+            for child in item:
+                walk(child)
+        elif isinstance(item, dict):
+            for child in item.values():
+                walk(child)
+
+    walk(value)
+    if not lists:
+        return False
+    max(lists, key=len).pop(0)
+    return True
 
 
 def _copy(value: Any) -> Any:

@@ -6,20 +6,14 @@ Request bodies are dicts; responses are SDK objects: `field()` reads both, so th
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _parts as p
-from ._parts import Message, Part, field
+from ._parts import Message, Part, field, items
 
 _AUDIO_MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/opus"}
 _TEXT_PARTS: Final = frozenset({"text", "input_text", "output_text"})
-
-
-def _items(value: Any) -> Iterable[Any]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return ()
-    return value
 
 
 def _guess_mime(filename: Any) -> str | None:
@@ -70,10 +64,10 @@ def _file_part(source: Any) -> Part | None:
 
 
 def content_parts(content: Any) -> list[Part]:
-    """A message's content: a string is one text part; a list maps part by part."""
+    """A message's content: a string is one text part; a list maps part by part; None has none."""
     if isinstance(content, str):
         return [p.text(content)]
-    return [part for item in _items(content) if (part := content_part(item)) is not None]
+    return [part for item in items(content) if (part := content_part(item)) is not None]
 
 
 # -- Chat Completions ----------------------------------------------------------------------------------------
@@ -88,34 +82,41 @@ def _chat_tool_call(call: Any) -> Part:
 
 
 def chat_message(message: Any) -> Message | None:
-    """One chat message; None when it carries nothing (an assistant turn with neither content nor calls)."""
-    role = str(field(message, "role") or "user")
-    content = field(message, "content")
-    if role in ("tool", "function"):
-        call_id = field(message, "tool_call_id") if role == "tool" else field(message, "name")
+    """One chat message; None when it carries nothing (an assistant turn with neither content nor calls).
+
+    Runs once per message of every call's history, so the common case (a dict with string content) is kept to a
+    few dict lookups.
+    """
+    get = message.get if type(message) is dict else lambda key: field(message, key)
+    role = get("role") or "user"
+    content = get("content")
+    if role == "tool" or role == "function":
+        call_id = get("tool_call_id") if role == "tool" else get("name")
         return p.input_message("tool", [p.tool_call_response(call_id, p.plain(content))])
-    parts = content_parts(content) if content is not None else []
-    refusal = field(message, "refusal")
-    if isinstance(refusal, str) and refusal:
+    parts = [p.text(content)] if type(content) is str else content_parts(content)
+    refusal = get("refusal")
+    if refusal and isinstance(refusal, str):
         parts.append(p.text(refusal))
-    parts.extend(_chat_tool_call(call) for call in _items(field(message, "tool_calls")))
-    legacy = field(message, "function_call")
+    calls = get("tool_calls")
+    if calls:
+        parts.extend(_chat_tool_call(call) for call in items(calls))
+    legacy = get("function_call")
     if legacy is not None:
         parts.append(p.tool_call(None, field(legacy, "name"), field(legacy, "arguments")))
     if not parts:
         return None
-    name = field(message, "name")
-    return p.input_message(role, parts, str(name) if name else None)
+    name = get("name")
+    return p.input_message(str(role), parts, str(name) if name else None)
 
 
 def chat_messages(messages: Any) -> list[Message]:
-    return [m for message in _items(messages) if (m := chat_message(message)) is not None]
+    return [m for message in items(messages) if (m := chat_message(message)) is not None]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     """Chat (`{"type": "function", "function": {...}}`) and Responses (flat) tool definitions."""
     found: list[dict[str, Any]] = []
-    for tool in _items(tools):
+    for tool in items(tools):
         kind = field(tool, "type") or "function"
         if kind == "function":
             spec = field(tool, "function") or tool
@@ -141,14 +142,14 @@ def responses_instructions(instructions: Any) -> list[Part]:
     if isinstance(instructions, str):
         return [p.text(instructions)] if instructions else []
     parts: list[Part] = []
-    for item in _items(instructions):
+    for item in items(instructions):
         parts.extend(content_parts(field(item, "content")))
     return parts
 
 
 def _reasoning_parts(item: Any) -> list[Part]:
-    parts = [p.reasoning(field(s, "text") or "") for s in _items(field(item, "summary"))]
-    parts.extend(p.reasoning(field(c, "text") or "") for c in _items(field(item, "content")))
+    parts = [p.reasoning(field(s, "text") or "") for s in items(field(item, "summary"))]
+    parts.extend(p.reasoning(field(c, "text") or "") for c in items(field(item, "content")))
     return parts
 
 
@@ -161,7 +162,7 @@ def responses_input(value: Any) -> list[Message]:
     if isinstance(value, str):
         return [p.input_message("user", [p.text(value)])]
     messages: list[Message] = []
-    for item in _items(value):
+    for item in items(value):
         kind = field(item, "type")
         if kind in ("function_call", "custom_tool_call"):
             arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")
@@ -202,10 +203,10 @@ _SERVER_TOOL_ITEMS: Final = frozenset(
 def responses_output_parts(output: Any) -> list[Part]:
     """The parts of a Response's `output` items, in order."""
     parts: list[Part] = []
-    for item in _items(output):
+    for item in items(output):
         kind = field(item, "type")
-        if kind == "message":
-            parts.extend(content_parts(field(item, "content")))
+        if kind == "message":  # an empty text part (a message cut before its first delta) says nothing
+            parts.extend(x for x in content_parts(field(item, "content")) if x["type"] != "text" or x["content"])
         elif kind in ("function_call", "custom_tool_call"):
             arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")
             parts.append(p.tool_call(field(item, "call_id") or field(item, "id"), field(item, "name"), arguments))

@@ -89,6 +89,15 @@ def text_parts(value: Any) -> list[Part]:
     return found
 
 
+def items(value: Any) -> Iterable[Any]:
+    """The elements of a list-like value; nothing for a string, a mapping or a scalar."""
+    if type(value) is list or type(value) is tuple:
+        return value
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return ()
+    return value
+
+
 def parse_arguments(arguments: Any) -> Any:
     """Tool-call arguments as the conventions show them: parsed JSON when they are JSON, else as given."""
     if isinstance(arguments, str):
@@ -103,13 +112,20 @@ def parse_arguments(arguments: Any) -> Any:
 
 def field(item: Any, key: str, default: Any = None) -> Any:
     """`item[key]` for a dict, `item.key` for an SDK object: request bodies hold dicts, responses hold objects."""
+    if type(item) is dict:  # the common case first: an isinstance check against Mapping costs three times more
+        return item.get(key, default)
     if isinstance(item, Mapping):
         return item.get(key, default)
     return getattr(item, key, default)
 
 
+_PLAIN: Final = frozenset({str, dict, list, int, float, bool})
+
+
 def plain(value: Any) -> Any:
     """An SDK object (pydantic) as plain JSON-able data; dicts and lists pass through."""
+    if value is None or type(value) in _PLAIN:
+        return value
     dump = getattr(value, "model_dump", None)
     if callable(dump) and not isinstance(value, type):
         try:
@@ -128,6 +144,9 @@ _FINISH_REASONS: Final = {
     "tool_use": "tool_call",
     "tool_calls": "tool_call",
     "function_call": "tool_call",
+    "incomplete": "length",  # a Responses status without its reason
+    "failed": "error",
+    "cancelled": "error",
 }
 
 
