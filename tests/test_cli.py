@@ -125,3 +125,10 @@ def test_readme_own_providers_example_runs_as_written(tmp_path: Path) -> None:
     result = run([sys.executable, str(script)])
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_readme_testing_example_runs_as_written(tmp_path: Path) -> None:
+    script = readme_example("## Testing your code", tmp_path)
+    result = run([sys.executable, str(script)])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -528,3 +528,45 @@ def test_no_content_attribute_without_content_capture(server: LocalLLMServer) ->
             assert "secret" not in json.dumps(dict(span.attributes), default=str)
     finally:
         capture.shutdown()
+
+
+# -- the encoded fast path ----------------------------------------------------------------------------------------
+
+
+FAST_PATH_MESSAGES: list[dict[str, Any]] = [
+    {"role": "user", "content": "plain"},
+    {"role": "user", "content": 'named, with "quotes", é and 😀', "name": "bob"},
+    {"role": "assistant", "content": ""},
+    {"role": "assistant", "content": None, "tool_calls": [CHAT_HISTORY[3]["tool_calls"][0]]},
+    {
+        "role": "assistant",
+        "content": "two calls",
+        "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "f", "arguments": "not json"}},
+            {"id": None, "type": "function", "function": {"name": "g", "arguments": ""}},
+            {"id": "c", "type": "function", "function": {"name": "h", "arguments": ' {"x": [1, 2.5, null]} '}},
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 20}'},
+    {"role": "assistant", "content": None},  # nothing to show: no message
+]
+
+
+@pytest.mark.parametrize("message", FAST_PATH_MESSAGES)
+def test_messages_encoded_directly_equal_the_general_mapping(message: dict[str, Any]) -> None:
+    """Common chat messages are encoded straight from the request dict; the JSON must be what mapping gives."""
+    from types import SimpleNamespace
+
+    from rollout_otel._content import openai as mapping
+    from rollout_otel._content._encode import encode
+
+    fast = mapping.chat_message(message)
+    general = mapping.chat_message(SimpleNamespace(**message))  # an object, as SDK types are: the general path
+    assert type(general) is not type(fast) or fast is None
+    if general is None:
+        assert fast is None
+        return
+    encoded, _ = encode([fast], 10_000)
+    assert json.loads(encoded) == json.loads(encode([general], 10_000)[0])
+    validate_input = content({INPUT: encoded})
+    assert validate_input[INPUT][0]["role"] == message["role"]

@@ -6,7 +6,7 @@ messages, system instructions, tool definitions and output messages are mapped a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ __all__ = [
 class Request:
     """A call's input in the conventions' shape; `rest` is what the manual API was given beside messages."""
 
-    messages: list[parts.Message] = field(default_factory=list)
+    messages: Sequence[parts.AnyMessage] = field(default_factory=list)
     system: list[parts.Part] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     rest: Any = None

@@ -75,8 +75,15 @@ def content_parts(content: Any) -> list[Part]:
     return [part for block in items(content) for part in block_parts(block)]
 
 
-def messages(value: Any) -> list[Message]:
-    return [p.input_message(str(field(m, "role") or "user"), content_parts(field(m, "content"))) for m in items(value)]
+def _message(message: Any) -> p.AnyMessage:
+    role, content = field(message, "role") or "user", field(message, "content")
+    if type(message) is dict and len(message) == 2 and type(content) is str and type(role) is str:
+        return p.encoded_message(role, [p.encoded_text(content)])  # the plain message: most of a history
+    return p.input_message(str(role), content_parts(content))
+
+
+def messages(value: Any) -> list[p.AnyMessage]:
+    return [_message(m) for m in items(value)]
 
 
 def system_instructions(system: Any) -> list[Part]:

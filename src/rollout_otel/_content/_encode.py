@@ -9,9 +9,11 @@ is still valid JSON of the same structure, with a marker where text was cut.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from .._json import _default
+from ._parts import Encoded
 
 TRUNCATION_MARKER: Final = "...[truncated]"
 _KEEP_CHARS: Final = 256  # a cut string keeps at least this much of its start
@@ -31,10 +33,33 @@ def encodable(text: str) -> str:
 
 
 def _dumps(value: Any) -> str:
+    if type(value) is list and any(type(item) is Encoded for item in value):
+        return "[" + ",".join(item if type(item) is Encoded else _dumps_one(item) for item in value) + "]"
+    return _dumps_one(value)
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """One compact, non-ASCII-escaping JSON encoder made once: `json.dumps` with options builds a new encoder on
+    every call, which costs more than encoding a short message. No circular check: the structures are rollout's
+    own, and a cycle in a caller's payload raises RecursionError, caught by `_dumps_one`."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's C accelerator: the pure-Python encoder, same output
+        encoder = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        return encoder.encode
+    c_encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_encode_json = _make_encoder()
+
+
+def _dumps_one(value: Any) -> str:
     """Compact JSON; what JSON cannot hold goes through `_json`'s fallbacks, and a value that still fails (a cycle,
     a `__repr__` that raises) becomes its repr, so one bad value costs only itself."""
+    if type(value) is str:
+        return json.encoder.encode_basestring(value)
     try:
-        return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+        return _encode_json(value)
     except Exception:
         try:
             return json.dumps(repr(value), ensure_ascii=False)
@@ -105,6 +130,8 @@ def _copy(value: Any) -> Any:
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_copy(v) for v in value]
+    if type(value) is Encoded:
+        return json.loads(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return _copy(json.loads(_dumps(value)))  # an SDK object: its JSON form

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _anthropic, _openai
 from . import _parts as p
-from ._parts import Message, Part, field
+from ._parts import Part, field
 
 
 def _is_message(item: Any) -> bool:
@@ -37,7 +37,7 @@ def _part(item: Any) -> list[Part]:
     return _anthropic.block_parts(item)
 
 
-def _message(message: Any) -> Message | None:
+def _message(message: Any) -> p.AnyMessage | None:
     parts = field(message, "parts")
     role = str(field(message, "role"))
     if isinstance(parts, list):  # already in the conventions' shape
@@ -50,7 +50,7 @@ def _message(message: Any) -> Message | None:
     return p.input_message(role, mapped, str(name) if name else None) if mapped else None
 
 
-def messages(value: Any) -> list[Message]:
+def messages(value: Any) -> list[p.AnyMessage]:
     return [m for message in value if (m := _message(message)) is not None]
 
 
@@ -62,7 +62,7 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     return found
 
 
-def request(value: Any) -> tuple[list[Message], list[Part], list[dict[str, Any]]] | None:
+def request(value: Any) -> tuple[list[p.AnyMessage], list[Part], list[dict[str, Any]]] | None:
     """(messages, system instructions, tool definitions), or None when `value` is not message-shaped."""
     if is_message_list(value):
         return messages(value), [], []

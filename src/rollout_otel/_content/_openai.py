@@ -74,19 +74,24 @@ def content_parts(content: Any) -> list[Part]:
 
 
 def _chat_tool_call(call: Any) -> Part:
-    custom = field(call, "custom")
-    if custom is not None:
-        return p.tool_call(field(call, "id"), field(custom, "name"), field(custom, "input"))
-    function = field(call, "function")
-    return p.tool_call(field(call, "id"), field(function, "name"), field(function, "arguments"))
+    get = call.get if type(call) is dict else lambda key: field(call, key)
+    function = get("function")
+    if function is None and get("custom") is not None:
+        custom = get("custom")
+        return p.tool_call(get("id"), field(custom, "name"), field(custom, "input"))
+    return p.tool_call(get("id"), field(function, "name"), field(function, "arguments"))
 
 
-def chat_message(message: Any) -> Message | None:
+def chat_message(message: Any) -> p.AnyMessage | None:
     """One chat message; None when it carries nothing (an assistant turn with neither content nor calls).
 
     Runs once per message of every call's history, so the common case (a dict with string content) is kept to a
     few dict lookups.
     """
+    if type(message) is dict:
+        encoded = _encoded_chat_message(message)
+        if encoded is not None:
+            return encoded
     get = message.get if type(message) is dict else lambda key: field(message, key)
     role = get("role") or "user"
     content = get("content")
@@ -109,7 +114,39 @@ def chat_message(message: Any) -> Message | None:
     return p.input_message(str(role), parts, str(name) if name else None)
 
 
-def chat_messages(messages: Any) -> list[Message]:
+def _optional_str(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _encoded_chat_message(message: dict[str, Any]) -> p.Encoded | None:
+    """The common shapes (string content, function tool calls with string arguments, string tool results) encoded
+    straight from the request dict; None for anything else, which takes the general path."""
+    role, content = message.get("role") or "user", message.get("content")
+    if type(role) is not str:
+        return None
+    if len(message) == 2 and type(content) is str:  # the plain {"role", "content"} message: most of a history
+        return p.encoded_message(role, [p.encoded_text(content)])
+    name = message.get("name")
+    if not _optional_str(content) or not _optional_str(name):
+        return None
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        return p.encoded_tool_response(call_id, content) if content is not None and _optional_str(call_id) else None
+    if role == "function" or message.get("refusal") is not None or message.get("function_call") is not None:
+        return None
+    parts = [p.encoded_text(content)] if content is not None else []
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict:
+            return None
+        call_id, call_name, arguments = call.get("id"), function.get("name"), function.get("arguments")
+        if not (_optional_str(call_id) and _optional_str(call_name) and type(arguments) is str):
+            return None
+        parts.append(p.encoded_tool_call(call_id, call_name, arguments))
+    return p.encoded_message(role, parts, name or None) if parts else None
+
+
+def chat_messages(messages: Any) -> list[p.AnyMessage]:
     return [m for message in items(messages) if (m := chat_message(message)) is not None]
 
 

@@ -77,6 +77,52 @@ def output_message(parts: list[Part], finish_reason: str, role: str = "assistant
     return {"role": role, "parts": parts, "finish_reason": finish_reason, "name": None}
 
 
+class Encoded(str):
+    """One message already encoded as JSON: the common shapes skip building a dict that is encoded right after.
+
+    Exactly the JSON of the dict the matching builder returns (a test holds them together); the encoder joins it
+    as is, and the rare cut of an oversized attribute parses it back.
+    """
+
+
+AnyMessage = Message | Encoded  # an input message, as a dict or already encoded
+_quote = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses for each string
+
+
+def encoded_message(role: str, parts: list[str], name: str | None = None) -> Encoded:
+    """`input_message(role, parts, name)` from parts already encoded."""
+    quoted_name = _quote(name) if name is not None else "null"
+    return Encoded(f'{{"role":{_quote(role)},"parts":[{",".join(parts)}],"name":{quoted_name}}}')
+
+
+def encoded_text(content: str) -> str:
+    """`text(content)`, encoded."""
+    return f'{{"content":{_quote(content)},"type":"text"}}'
+
+
+def encoded_tool_call(call_id: str | None, name: str | None, arguments: str) -> str:
+    """`tool_call(call_id, name, arguments)`, encoded: arguments that are JSON go in as the provider wrote them."""
+    if not arguments:
+        encoded_arguments = "null"
+    else:
+        try:
+            json.loads(arguments)
+            encoded_arguments = arguments
+        except ValueError:
+            encoded_arguments = _quote(arguments)
+    quoted_id = _quote(call_id) if call_id is not None else "null"
+    return f'{{"arguments":{encoded_arguments},"name":{_quote(name or "")},"id":{quoted_id},"type":"tool_call"}}'
+
+
+def encoded_tool_response(call_id: str | None, response: str) -> Encoded:
+    """`input_message("tool", [tool_call_response(call_id, response)])` for a string response, encoded."""
+    quoted_id = _quote(call_id) if call_id is not None else "null"
+    return Encoded(
+        f'{{"role":"tool","parts":[{{"response":{_quote(response)},"id":{quoted_id},'
+        f'"type":"tool_call_response"}}],"name":null}}'
+    )
+
+
 def text_parts(value: Any) -> list[Part]:
     """A string as one text part; a list of text blocks (`{"type": "text", "text": ...}`) as one part each."""
     if isinstance(value, str):
@@ -93,6 +139,8 @@ def items(value: Any) -> Iterable[Any]:
     """The elements of a list-like value; nothing for a string, a mapping or a scalar."""
     if type(value) is list or type(value) is tuple:
         return value
+    if value is None:
+        return ()
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
         return ()
     return value
