@@ -284,3 +284,14 @@ def test_a_slow_log_exporter_never_makes_end_wait() -> None:
     span.end()
     assert time.monotonic() - started < 0.5
     processor.shutdown()
+
+
+def test_previews_are_made_encodable(cap: Capture) -> None:
+    """A stream cut inside an emoji leaves a lone surrogate: the preview carries U+FFFD, never the surrogate."""
+    with cap.llm("openai.chat", stream=True) as span:
+        span.record_chunk("tail \ud83d")
+        cap.processor._send_updates()
+    (update,) = cap.updates()
+    previews = [update.log_record.attributes["rollout.stream.preview"], cap.span().attributes["rollout.stream.preview"]]
+    assert previews == ["tail \ufffd", "tail \ufffd"]
+    assert all(isinstance(p, str) and p.encode("utf-8") for p in previews)  # what the exporter must be able to do

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from . import _attributes as attr
 from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
+from ._content import preview
 from ._errors import log_internal_error
 from ._ticker import Ticker
 from .version import __version__
@@ -175,7 +176,7 @@ class StreamingSpanProcessor(SpanProcessor):
                 attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
             }
             if self.settings.capture_content and self.settings.stream_preview_chars:
-                attributes[attr.STREAM_PREVIEW] = text.tail(self.settings.stream_preview_chars)
+                attributes[attr.STREAM_PREVIEW] = preview(text.tail(self.settings.stream_preview_chars), self.settings)
             else:
                 text.compact()
             watch.in_flight = threading.Event()

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import _attributes as attr
 from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
-from ._content import OutputMessages, Request, content_attributes, manual_input, parts, text_output
+from ._content import OutputMessages, Request, content_attributes, manual_input, parts, preview, text_output
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
@@ -471,7 +471,7 @@ class LLMSpan:
             attr.STREAM_END_REASON: end_reason,
         }
         if settings.capture_content and settings.stream_preview_chars and output_text:
-            summary[attr.STREAM_PREVIEW] = output_text[-settings.stream_preview_chars :]
+            summary[attr.STREAM_PREVIEW] = preview(output_text, settings)
         if self._on_chunk is not None:  # chunk events on: say how many a span event limit cut
             dropped = getattr(self._span, "dropped_events", 0)
             if dropped:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _attributes as attr
+from .._config import Settings
 from . import _anthropic as anthropic
 from . import _openai as openai
 from . import _parts as parts
-from ._encode import encodable, encode
+from ._encode import encodable, encode, utf8_size
 from ._manual import request as manual_request
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "manual_input",
     "openai",
     "parts",
+    "preview",
     "text_output",
 ]
 
@@ -55,6 +57,14 @@ def manual_input(value: Any) -> Request:
         others = {k: v for k, v in value.items() if k not in ("messages", "system", "instructions", "tools")}
         rest = others or None
     return Request(messages, system, tools, rest)
+
+
+def preview(text: str, settings: Settings) -> str:
+    """The rolling preview: the last `stream_preview_chars` characters, encodable, within `max_content_bytes`."""
+    tail = encodable(text[-settings.stream_preview_chars :])
+    if len(tail) * 4 > settings.max_content_bytes and utf8_size(tail) > settings.max_content_bytes:
+        tail = tail[-(settings.max_content_bytes // 4) :]  # the newest text; 4 bytes per character at most
+    return tail
 
 
 def text_output(text: str, finish_reason: str) -> OutputMessages:
