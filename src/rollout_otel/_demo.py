@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, TextIO
 
@@ -44,6 +45,24 @@ def _shorten(text: str, width: int) -> str:
     return flat if len(flat) <= width else "..." + flat[-(width - 3) :]
 
 
+_MESSAGE_ATTRIBUTES = frozenset({attr.GEN_AI_INPUT_MESSAGES, attr.GEN_AI_OUTPUT_MESSAGES})
+
+
+def _describe_messages(raw: str) -> str:
+    """Messages as a reader sees them in a GenAI backend: role, finish reason and the start of the text."""
+    try:
+        messages = json.loads(raw)
+        shown = []
+        for message in messages:
+            text = " ".join(part.get("content", "") for part in message["parts"] if part.get("type") == "text")
+            label = message["role"] + (f", {message['finish_reason']}" if message.get("finish_reason") else "")
+            start = text.replace("\n", " ")
+            shown.append(f"[{label}] {start[:48] + '...' if len(start) > 48 else start!r}")
+        return "; ".join(shown)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return repr(_shorten(raw, 70))
+
+
 class _PrintUpdates(LogRecordProcessor):
     """Prints each update event the moment the processor emits it."""
 
@@ -84,6 +103,9 @@ class _PrintSpans(SpanProcessor):
             f"  {'duration':<38} {duration:.2f} s\n"
         )
         for key, value in (span.attributes or {}).items():
+            if key in _MESSAGE_ATTRIBUTES and isinstance(value, str):
+                self._out.write(f"  {key:<38} {_describe_messages(value)}\n")
+                continue
             shown = _shorten(value, 70) if isinstance(value, str) else value
             self._out.write(f"  {key:<38} {shown!r}\n")
         self._out.flush()
@@ -169,11 +191,13 @@ def _print_metrics(reader: InMemoryMetricReader, out: TextIO) -> None:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 for point in metric.data.data_points:
+                    token_type = point.attributes.get(attr.GEN_AI_TOKEN_TYPE) if point.attributes else None
+                    name = f"{metric.name} ({token_type})" if token_type else metric.name
                     if isinstance(point, HistogramDataPoint):
                         shown = f"{point.sum / max(point.count, 1):.4g} {metric.unit}  (histogram, {point.count} value)"
                     elif isinstance(point, NumberDataPoint):
                         shown = f"{point.value} {metric.unit}  (counter)"
                     else:
                         continue
-                    out.write(f"  {metric.name:<54} {shown}\n")
+                    out.write(f"  {name:<54} {shown}\n")
     out.flush()
