@@ -110,35 +110,31 @@ def _parse_bool(value: Any, src: _Source) -> bool:
     raise src.fail(value, _BOOLEANS_ALLOWED)
 
 
-def _parse_preview_chars(value: Any, src: _Source) -> int:
-    allowed = "a whole number of characters >= 0 (0 turns the preview off)"
+def _parse_whole_number(value: Any, src: _Source, allowed: str, low: int, high: int | None = None) -> int:
+    """A whole number from `low` to `high`, given as an int or its text."""
     if isinstance(value, bool):
         raise src.fail(value, allowed)
     try:
-        chars = int(value) if isinstance(value, str) else value
+        number = int(value) if isinstance(value, str) else value
     except ValueError:
         raise src.fail(value, allowed) from None
-    if not isinstance(chars, int) or chars < 0:
+    if not isinstance(number, int) or number < low or (high is not None and number > high):
         raise src.fail(value, allowed)
-    return chars
+    return number
 
 
-# A default collector takes gRPC messages up to 4 MiB: four content attributes at the default cap stay well inside.
+def _parse_preview_chars(value: Any, src: _Source) -> int:
+    return _parse_whole_number(value, src, "a whole number of characters >= 0 (0 turns the preview off)", 0)
+
+
+# A default collector takes gRPC messages up to 4 MiB: the four content attributes at the default cap stay inside.
 MIN_CONTENT_BYTES = 1024
 MAX_CONTENT_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
 
 def _parse_content_bytes(value: Any, src: _Source) -> int:
     allowed = f"a whole number of bytes from {MIN_CONTENT_BYTES} to {MAX_CONTENT_BYTES} (a default collector's limit)"
-    if isinstance(value, bool):
-        raise src.fail(value, allowed)
-    try:
-        size = int(value) if isinstance(value, str) else value
-    except ValueError:
-        raise src.fail(value, allowed) from None
-    if not isinstance(size, int) or not MIN_CONTENT_BYTES <= size <= MAX_CONTENT_BYTES:
-        raise src.fail(value, allowed)
-    return size
+    return _parse_whole_number(value, src, allowed, MIN_CONTENT_BYTES, MAX_CONTENT_BYTES)
 
 
 def _parse_interval(value: Any, src: _Source) -> float:

@@ -51,6 +51,14 @@ def given(value: Any) -> bool:
     return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
 
 
+def sent(kwargs: Mapping[str, Any], key: str) -> Any:
+    """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
+    value = kwargs.get(key)
+    if not given(value):
+        return None
+    return list(value) if isinstance(value, list) else value
+
+
 def model_of(kwargs: Mapping[str, Any]) -> str | None:
     model = kwargs.get("model")
     return str(model) if given(model) else None

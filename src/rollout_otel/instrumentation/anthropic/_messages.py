@@ -11,7 +11,7 @@ from ..._content import OutputMessages, Request, anthropic
 from ..._content import parts as content_parts
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
-from .._calls import given, request_attributes_from
+from .._calls import request_attributes_from, sent
 from .._outcome import Choice, ToolCall, output_messages
 
 _TEXT_DELTA = "text_delta"
@@ -30,16 +30,8 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
     return request_attributes_from(kwargs, client, _PARAMETERS, "stop_sequences")
 
 
-def _sent(kwargs: Mapping[str, Any], key: str) -> Any:
-    """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
-    value = kwargs.get(key)
-    if not given(value):
-        return None
-    return list(value) if isinstance(value, list) else value
-
-
 def messages_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
-    system, messages, tools = _sent(kwargs, "system"), _sent(kwargs, "messages"), _sent(kwargs, "tools")
+    system, messages, tools = sent(kwargs, "system"), sent(kwargs, "messages"), sent(kwargs, "tools")
     return lambda: Request(
         messages=anthropic.messages(messages),
         system=anthropic.system_instructions(system),

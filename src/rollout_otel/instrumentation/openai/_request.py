@@ -7,7 +7,7 @@ from typing import Any
 
 from ... import _attributes as attr
 from ..._content import Request, openai
-from .._calls import given, request_attributes_from
+from .._calls import given, request_attributes_from, sent
 
 _PARAMETERS = (
     ("temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
@@ -32,21 +32,13 @@ def provider_name(client: Any) -> str:
     return "azure.ai.openai" if type(client).__name__.startswith(("AzureOpenAI", "AsyncAzureOpenAI")) else "openai"
 
 
-def _sent(kwargs: Mapping[str, Any], key: str) -> Any:
-    """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
-    value = kwargs.get(key)
-    if not given(value):
-        return None
-    return list(value) if isinstance(value, list) else value
-
-
 def chat_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
-    messages, tools = _sent(kwargs, "messages"), _sent(kwargs, "tools")
+    messages, tools = sent(kwargs, "messages"), sent(kwargs, "tools")
     return lambda: Request(messages=openai.chat_messages(messages), tools=openai.tool_definitions(tools))
 
 
 def responses_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
-    instructions, value, tools = _sent(kwargs, "instructions"), _sent(kwargs, "input"), _sent(kwargs, "tools")
+    instructions, value, tools = sent(kwargs, "instructions"), sent(kwargs, "input"), sent(kwargs, "tools")
     return lambda: Request(
         messages=openai.responses_input(value) if value is not None else [],
         system=openai.responses_instructions(instructions),
