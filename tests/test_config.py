@@ -18,6 +18,7 @@ def test_defaults() -> None:
     assert s.capture_stream_chunks is False
     assert s.stream_preview_chars == 4096
     assert s.stream_update_interval == 1.0
+    assert s.max_content_bytes == 750_000
     assert s.api_key is None
     assert s.traces_exporter == ("otlp",) and s.logs_exporter == ("otlp",)
     assert s.endpoint_configured is False
@@ -38,6 +39,7 @@ def test_environment_is_read() -> None:
             "ROLLOUT_CAPTURE_STREAM_CHUNKS": "ON",
             "ROLLOUT_STREAM_PREVIEW_CHARS": "10",
             "ROLLOUT_STREAM_UPDATE_INTERVAL": "0.25",
+            "ROLLOUT_MAX_CONTENT_BYTES": "2048",
             "OTEL_TRACES_EXPORTER": "otlp,console",
             "OTEL_LOGS_EXPORTER": "none",
         }
@@ -51,6 +53,7 @@ def test_environment_is_read() -> None:
         capture_stream_chunks=True,
         stream_preview_chars=10,
         stream_update_interval=0.25,
+        max_content_bytes=2048,
         traces_exporter=("otlp", "console"),
         logs_exporter=(),
         endpoint_configured=True,
@@ -112,6 +115,9 @@ def test_service_name_defaults_to_the_program_name(monkeypatch: pytest.MonkeyPat
         ({"endpoint": "http://host:port"}, ["endpoint='http://host:port'"]),
         ({"api_key": ""}, ["api_key='<redacted str>'", "non-empty"]),
         ({"service_name": "  "}, ["service_name='  '"]),
+        ({"max_content_bytes": 100}, ["max_content_bytes=100", "from 1024 to 4128768"]),
+        ({"max_content_bytes": 64 * 1024 * 1024}, ["max_content_bytes=67108864", "a default collector's limit"]),
+        ({"max_content_bytes": "big"}, ["max_content_bytes='big'", "whole number of bytes"]),
     ],
 )
 def test_bad_arguments_name_the_setting_the_value_and_what_is_allowed(
@@ -139,6 +145,8 @@ def test_bad_arguments_name_the_setting_the_value_and_what_is_allowed(
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "http:// or https://"),
         ("OTEL_TRACES_EXPORTER", "zipkin", "otlp, console or none"),
         ("OTEL_LOGS_EXPORTER", "otlp,jaeger", "otlp, console or none"),
+        ("ROLLOUT_MAX_CONTENT_BYTES", "-1", "whole number of bytes from 1024"),
+        ("ROLLOUT_MAX_CONTENT_BYTES", "1e6", "whole number of bytes from 1024"),
     ],
 )
 def test_bad_environment_values_name_the_variable(name: str, value: str, fragment: str) -> None:
