@@ -232,7 +232,6 @@ def test_cancellation_ends_as_cancelled_not_error(cap: Capture) -> None:
     assert s.attributes["rollout.stream.end_reason"] == "cancelled"
     assert s.status.status_code is StatusCode.UNSET
     assert content(s.attributes) == {OUTPUT: [_assistant("cut short", "error")]}  # what it got, unfinished
-    assert output_messages(s.attributes) == [_assistant("part", "error")]  # cut short: not a normal stop
 
 
 def test_generator_closed_early_ends_as_closed(cap: Capture) -> None:
