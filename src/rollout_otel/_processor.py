@@ -19,6 +19,7 @@ from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
 from ._content import preview
 from ._errors import log_internal_error
+from ._safe import encodable
 from ._ticker import Ticker
 from .version import __version__
 
@@ -64,6 +65,7 @@ class StreamingSpanProcessor(SpanProcessor):
         # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.
         self._lock = threading.RLock()
         self._open: dict[int, _Watch] = {}
+        self._live: weakref.WeakSet[LLMSpan] = weakref.WeakSet()
         self._shutdown = False
         self._ticker = Ticker(self.settings.stream_update_interval, self._send_updates, "rollout-otel-updates")
         if hasattr(os, "register_at_fork"):
@@ -82,19 +84,36 @@ class StreamingSpanProcessor(SpanProcessor):
         llm._processor = self  # even after shutdown: its settings (capture_content above all) still apply
         llm._settings = self.settings
         llm._on_chunk = self._add_chunk_event if llm._stream and self.settings.capture_stream_chunks else None
+        self._live.add(llm)  # ended as abandoned at shutdown if still open; dropped in a forked child
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
 
     def shutdown(self) -> None:
+        """End the LLM spans still open as `abandoned` (exported with what they gathered), then stop the updates.
+
+        Never raises: the exporters that come after this processor must still be flushed.
+        """
+        try:
+            self._end_open_spans()
+        except Exception:
+            log_internal_error("ending the LLM spans still open at shutdown")
         self._shutdown = True
-        self._ticker.shutdown()
+        try:
+            self._ticker.shutdown()
+        except Exception:
+            log_internal_error("stopping the update thread")
         with self._lock:
             watches = list(self._open.values())
             self._open.clear()
         for watch in watches:
             with watch.lock:
                 watch.closed = True
+
+    def _end_open_spans(self) -> None:
+        for llm in list(self._live):
+            if llm.is_recording and llm._processor is self:
+                llm._abandon()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -124,9 +143,16 @@ class StreamingSpanProcessor(SpanProcessor):
                 in_flight.wait(_IN_FLIGHT_WAIT)
 
     def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
+        """One span event per chunk, while the events fit the span-size budget; past it, counted as dropped."""
+        text = encodable(delta) if delta and self.settings.capture_content else ""
+        size = _CHUNK_EVENT_BYTES + len(text)
+        if llm._event_bytes + size > self.settings.max_content_bytes:
+            llm._events_dropped += 1
+            return
+        llm._event_bytes += size
         attributes: dict[str, Any] = {attr.CHUNK_INDEX: index}
         if self.settings.capture_content:
-            attributes[attr.CHUNK_TEXT] = delta or ""
+            attributes[attr.CHUNK_TEXT] = text
         llm._span.add_event(attr.CHUNK_EVENT, attributes)
 
     # -- the update thread ----------------------------------------------------------------------------------
@@ -196,11 +222,18 @@ class StreamingSpanProcessor(SpanProcessor):
         )
 
     def _after_fork_in_child(self) -> None:
-        """Threads do not survive a fork; locks a parent thread held at that moment must not either."""
+        """Threads do not survive a fork; locks a parent thread held at that moment must not either.
+
+        The parent's open LLM spans stay the parent's: the child drops its copies unexported, or both processes
+        would export the same span id with different content.
+        """
         self._lock = threading.RLock()
-        for watch in self._open.values():
-            watch.lock = threading.Lock()
+        self._open = {}
+        for llm in list(self._live):
+            llm._drop_in_child()
 
 
+# What one chunk event costs on the wire besides its text (name, index, timestamp), for the span-size budget.
+_CHUNK_EVENT_BYTES = 48
 _IN_FLIGHT_WAIT = 0.1  # seconds an ending span waits for its last update to be handed to the log pipeline
 _LIVE_SPAN_ATTRIBUTES = frozenset({attr.STREAM_CHUNKS, attr.STREAM_CHARS, attr.STREAM_PREVIEW})

@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from ._errors import log_internal_error
+from ._errors import log_internal_error, logger
 
 
 class Ticker:
@@ -26,6 +26,7 @@ class Ticker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy = False
+        self._start_failed = False
         if hasattr(os, "register_at_fork"):
             weak_self = weakref.ref(self)
 
@@ -49,8 +50,16 @@ class Ticker:
             with self._lock:
                 self._busy = True
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # a pids limit, or interpreter shutdown: no updates now, another try next wake
+                if not self._start_failed:
+                    logger.warning("rollout-otel could not start its update thread; streams get no update events")
+                self._start_failed = True
+                return
+            self._thread = thread
+            self._start_failed = False
         self._wake.set()
 
     def shutdown(self, timeout: float = 1.0) -> None:
@@ -58,7 +67,7 @@ class Ticker:
         self._stop.set()
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and thread.ident is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def _run(self) -> None:

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from time import monotonic_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -23,6 +23,7 @@ from ._content import OutputMessages, Request, content_attributes, manual_input,
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
+from ._safe import clean_attributes, clean_value, encodable
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -92,6 +93,9 @@ class LLMSpan:
         "_context_token",
         "_end_lock",
         "_ended",
+        "_event_bytes",
+        "_events_dropped",
+        "_finisher",
         "_first_chunk_ns",
         "_metric_attributes",
         "_misused",
@@ -130,29 +134,40 @@ class LLMSpan:
         self._settings: Settings | None = None
         self._on_chunk: Any = None
         self._request: Request | Callable[[], Request] | None = None
+        self._finisher: Callable[[str], None] | None = None  # an instrumentation's way to end with what it gathered
+        self._event_bytes = 0
+        self._events_dropped = 0
         self._start_ns = monotonic_ns()
-        start_attributes: dict[str, Any] = {
-            attr.GEN_AI_OPERATION_NAME: operation,
-            attr.GEN_AI_PROVIDER_NAME: provider or name.split(".", 1)[0],
-        }
-        if model is not None:
-            start_attributes[attr.GEN_AI_REQUEST_MODEL] = model
-        start_attributes[attr.GEN_AI_REQUEST_STREAM] = self._stream
-        if attributes:
-            start_attributes.update(attributes)
-        self._metric_attributes = {k: v for k, v in start_attributes.items() if k in METRIC_ATTRIBUTES}
-        token = starting_llm_span.set(self)
+        self._span: otel_trace.Span = otel_trace.INVALID_SPAN
         try:
-            self._span = _tracer(tracer_provider).start_span(name, kind=SpanKind.CLIENT, attributes=start_attributes)
-        finally:
-            starting_llm_span.reset(token)
+            start_attributes = _start_attributes(name, model, self._stream, provider, operation, attributes)
+        except Exception:
+            log_internal_error("reading trace.llm()'s arguments")
+            start_attributes = {attr.GEN_AI_OPERATION_NAME: "chat", attr.GEN_AI_REQUEST_STREAM: self._stream}
+        held_back = {k: start_attributes.pop(k) for k in _CONTENT_ATTRIBUTES & start_attributes.keys()}
+        self._metric_attributes = {k: v for k, v in start_attributes.items() if k in METRIC_ATTRIBUTES}
+        self._start(_span_name(name), tracer_provider, start_attributes)
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
         self._write = self._text.write
         self._ended = False
+        if held_back and settings.capture_content:  # user text (stop sequences...): only with content capture
+            self._span.set_attributes(held_back)
         if self._stream and self._processor is not None:
             self._processor.watch(self)
+
+    def _start(self, name: str, tracer_provider: otel_trace.TracerProvider | None, attributes: dict[str, Any]) -> None:
+        """Start the OpenTelemetry span; if that fails (a span processor that raises...), the call goes on untraced."""
+        token = starting_llm_span.set(self)
+        try:
+            self._span = _tracer(tracer_provider).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        except Exception:
+            logger.warning("rollout-otel could not start the span %r; the call goes on untraced", name, exc_info=True)
+            self._span = otel_trace.INVALID_SPAN
+            self._processor = None
+        finally:
+            starting_llm_span.reset(token)
 
     # -- the hot path ---------------------------------------------------------------------------------------
 
@@ -233,7 +248,10 @@ class LLMSpan:
             self._misuse("set_attribute")
             return
         try:
-            self._span.set_attribute(key, value)
+            if key in _CONTENT_ATTRIBUTES and not (self._settings is not None and self._settings.capture_content):
+                return
+            value = clean_value(value)
+            self._span.set_attribute(encodable(str(key)), value)
             if key in METRIC_ATTRIBUTES:
                 self._metric_attributes[key] = value
         except Exception:
@@ -305,6 +323,19 @@ class LLMSpan:
         else:  # GeneratorExit, KeyboardInterrupt, SystemExit: the caller stopped, nothing failed
             self._finish(end_reason=attr.END_CLOSED, caller=None)
 
+    def _abandon(self) -> None:
+        """End as `abandoned` (at shutdown, for a span still open): with what its instrumentation gathered."""
+        if self._finisher is not None:
+            self._finisher(attr.END_ABANDONED)
+        else:
+            self._finish(end_reason=attr.END_ABANDONED, caller=None)
+
+    def _drop_in_child(self) -> None:
+        """After a fork, in the child: this open span is the parent's, so it ends here unexported."""
+        if not self._ended:
+            self._ended = True
+            self._misused = {"record_chunk", "record_input", "set_attribute", "end"}  # no warnings in the child
+
     def __del__(self) -> None:
         if not getattr(self, "_ended", True):
             with contextlib.suppress(Exception):  # interpreter shutdown may have torn down what _finish needs
@@ -344,6 +375,7 @@ class LLMSpan:
                     self._misuse(caller)
                 return False
             self._ended = True
+        self._finisher = None  # it refers back to this span through the accumulator: no cycle left behind
         end_ns = monotonic_ns()
         text, chars = "", self._chunks_chars()
         steps: list[tuple[str, Callable[[], None]]] = []
@@ -359,7 +391,9 @@ class LLMSpan:
         usage_attrs: dict[str, int] = {}
         steps += [
             ("recording the content", lambda: self._record_content(settings, output, text, finish_reason, end_reason)),
-            ("recording usage", lambda: usage_attrs.update(self._record_usage(usage, finish_reason))),
+            ("recording usage", lambda: usage_attrs.update(self._record_usage(usage))),
+            ("recording the finish reasons", lambda: self._record_finish_reasons(finish_reason)),
+            ("recording the time to first chunk", self._record_time_to_first_chunk),
             ("recording the error", lambda: self._record_error(settings, error)),
         ]
         if self._stream:
@@ -408,39 +442,39 @@ class LLMSpan:
         if found:
             self._span.set_attributes(found)
 
-    def _record_usage(self, usage: Any, finish_reason: str | Sequence[str] | None) -> dict[str, int]:
-        span = self._span
+    def _record_usage(self, usage: Any) -> dict[str, int]:
         usage_attrs = usage_attributes(usage)
         if usage_attrs:
-            span.set_attributes(usage_attrs)
-        if finish_reason:
-            reasons = [finish_reason] if isinstance(finish_reason, str) else [str(r) for r in finish_reason]
-            span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
-        if self._first_chunk_ns:
-            span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self._first_chunk_ns - self._start_ns) / 1e9)
+            self._span.set_attributes(usage_attrs)
         return usage_attrs
+
+    def _record_finish_reasons(self, finish_reason: Any) -> None:
+        reasons = finish_reasons(finish_reason)
+        if reasons:
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+
+    def _record_time_to_first_chunk(self) -> None:
+        if self._first_chunk_ns:
+            seconds = (self._first_chunk_ns - self._start_ns) / 1e9
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
 
     def _record_error(self, settings: Settings, error: BaseException | str | None) -> None:
         if error is None:
             return
         span = self._span
-        error_type = _error_type(error)
+        error_type = encodable(_error_type(error))
+        description = error_type
         if isinstance(error, BaseException):
             if settings.capture_content:
-                span.record_exception(error)
-                description = f"{error_type}: {error}"
-            else:  # exception messages often quote the model's text: keep the type and where it was raised
-                trace_lines = "".join(traceback.format_tb(error.__traceback__))
-                span.record_exception(
-                    error,
-                    attributes={
-                        attr.EXCEPTION_MESSAGE: error_type,
-                        attr.EXCEPTION_STACKTRACE: trace_lines + error_type,
-                    },
-                )
-                description = error_type
-        else:
-            description = error_type
+                message = encodable(_describe(error))
+                stacktrace = encodable("".join(traceback.format_exception(error)))
+                description = f"{error_type}: {message}"
+            else:  # messages and source lines often quote the model's or user's text: type and frames only
+                message = error_type
+                stacktrace = _frames_only(error) + error_type
+            span.record_exception(
+                error, attributes={attr.EXCEPTION_MESSAGE: message, attr.EXCEPTION_STACKTRACE: stacktrace}
+            )
         span.set_attribute(attr.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, description))
 
@@ -472,11 +506,78 @@ class LLMSpan:
         }
         if settings.capture_content and settings.stream_preview_chars and output_text:
             summary[attr.STREAM_PREVIEW] = preview(output_text, settings)
-        if self._on_chunk is not None:  # chunk events on: say how many a span event limit cut
-            dropped = getattr(self._span, "dropped_events", 0)
+        if self._on_chunk is not None:  # chunk events on: say how many the size budget or an event limit cut
+            dropped = getattr(self._span, "dropped_events", 0) + self._events_dropped
             if dropped:
                 summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
         self._span.set_attributes(summary)
+
+
+# Attributes that carry the user's or the model's text: set only with content capture.
+_CONTENT_ATTRIBUTES: Final = frozenset(
+    {
+        attr.GEN_AI_REQUEST_STOP_SEQUENCES,
+        attr.GEN_AI_INPUT_MESSAGES,
+        attr.GEN_AI_OUTPUT_MESSAGES,
+        attr.GEN_AI_SYSTEM_INSTRUCTIONS,
+        attr.GEN_AI_TOOL_DEFINITIONS,
+        attr.ROLLOUT_INPUT,
+        attr.ROLLOUT_OUTPUT,
+        attr.STREAM_PREVIEW,
+    }
+)
+
+
+def _span_name(name: Any) -> str:
+    """The span name, as text an exporter can encode; a name that is not a str is logged and converted."""
+    if type(name) is not str:
+        logger.warning("trace.llm() expects its name as a str, got %s %r; using str() of it", type(name).__name__, name)
+        name = "llm" if name is None else str(name)
+    return encodable(name)
+
+
+def _start_attributes(
+    name: Any,
+    model: Any,
+    stream: bool,
+    provider: Any,
+    operation: Any,
+    attributes: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        attr.GEN_AI_OPERATION_NAME: str(operation),
+        attr.GEN_AI_PROVIDER_NAME: str(provider or str(name).split(".", 1)[0]),
+    }
+    if model is not None:
+        found[attr.GEN_AI_REQUEST_MODEL] = str(model)
+    found[attr.GEN_AI_REQUEST_STREAM] = stream
+    if attributes:
+        found.update(attributes)
+    return clean_attributes(found)
+
+
+def finish_reasons(value: Any) -> list[str]:
+    """Finish reasons as a list of encodable strings: one reason, a list of them, or anything str() can show."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [encodable(value)]
+    if isinstance(value, (list, tuple)):
+        return [encodable(str(reason)) for reason in value if reason]
+    return [encodable(str(value))]
+
+
+def _describe(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<{type(error).__name__} whose str() raised>"
+
+
+def _frames_only(error: BaseException) -> str:
+    """Where the exception was raised, file, line and function only: source lines may hold string literals."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames)
 
 
 def _snapshot(value: Any) -> Any:
@@ -498,9 +599,8 @@ def _output_messages(
         final = output if isinstance(output, str) else text
         if not final:
             return None, None
-        given = finish_reason if not isinstance(finish_reason, Sequence) or isinstance(finish_reason, str) else None
-        if given is None and finish_reason:
-            given = str(finish_reason[0])
+        reasons = finish_reasons(finish_reason)
+        given = reasons[0] if reasons else None
         default = "stop" if end_reason == attr.END_COMPLETED else "error"
         return text_output(final, parts.finish_reason(given, default)), None
     if is_output_message_list(output):

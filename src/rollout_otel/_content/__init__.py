@@ -12,10 +12,11 @@ from typing import Any
 
 from .. import _attributes as attr
 from .._config import Settings
+from .._safe import encodable, utf8_size
 from . import _anthropic as anthropic
 from . import _openai as openai
 from . import _parts as parts
-from ._encode import encodable, encode, utf8_size
+from ._encode import encode
 from ._manual import request as manual_request
 
 __all__ = [

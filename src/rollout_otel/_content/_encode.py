@@ -13,23 +13,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from .._json import _default
+from .._safe import encodable, utf8_size
 from ._parts import Encoded
 
 TRUNCATION_MARKER: Final = "...[truncated]"
 _KEEP_CHARS: Final = 256  # a cut string keeps at least this much of its start
 _MAX_PASSES: Final = 6
-
-
-def encodable(text: str) -> str:
-    """`text` with every code point UTF-8 cannot carry (lone surrogates) replaced by U+FFFD; free when clean."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # utf-16 with surrogatepass joins the pairs that belong together and replaces only the lone ones
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
 
 
 def _dumps(value: Any) -> str:
@@ -65,13 +54,6 @@ def _dumps_one(value: Any) -> str:
             return json.dumps(repr(value), ensure_ascii=False)
         except Exception:
             return json.dumps(f"<unserialisable {type(value).__name__}>")
-
-
-def utf8_size(text: str) -> int:
-    """Bytes of `text` in UTF-8, without encoding it when its length alone decides."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-8", "replace"))
 
 
 def encode(value: Any, max_bytes: int) -> tuple[str, bool]:

@@ -110,6 +110,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_span = span
         self._self_acc = acc
         self._self_on_item = acc.on_item
+        span._finisher = lambda reason: finish(span, acc, reason)  # at shutdown: end with what the stream gave
         _hook_response_close(self, stream, self._response_close)
 
     def __del__(self) -> None:
@@ -156,6 +157,9 @@ class TracedStream(_TracedProxy):
             raise
         except Exception as exc:
             finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        except BaseException:  # KeyboardInterrupt, SystemExit: the caller stopped; end now, not at collection
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
             self._self_span._mark_event()
@@ -227,6 +231,9 @@ class TracedAsyncStream(_TracedProxy):
             raise
         except Exception as exc:
             finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
+            raise
+        except BaseException:  # KeyboardInterrupt, SystemExit: the caller stopped; end now, not at collection
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
             self._self_span._mark_event()
