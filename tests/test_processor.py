@@ -171,15 +171,20 @@ def test_live_preview_attribute_is_kept_on_the_open_span(cap: Capture) -> None:
         assert live["rollout.stream.chunks"] == 1
 
 
-def test_shutdown_stops_updates_and_spans_still_end(cap: Capture) -> None:
+def test_shutdown_ends_open_spans_as_abandoned_and_stops_updates(cap: Capture) -> None:
+    """At shutdown (at exit too) the exporters are about to stop: a span still open ends now, with what it has."""
     with cap.llm("a.b", stream=True) as span:
-        cap.processor.shutdown()
         span.record_chunk("x")
+        cap.processor.shutdown()
+        assert not span.is_recording
+        span.record_chunk("y")  # ignored, with one warning
         time.sleep(INTERVAL * 3)
     assert cap.updates() == []
-    (message,) = output_messages(cap.span().attributes)
+    attributes = cap.span().attributes
+    (message,) = output_messages(attributes)
     assert message["parts"] == [{"content": "x", "type": "text"}]
-    assert message["finish_reason"] == "stop"
+    assert message["finish_reason"] == "error"
+    assert attributes["rollout.stream.end_reason"] == "abandoned"
 
 
 def test_other_spans_pass_through_untouched(cap: Capture) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from . import _attributes as attr
+from ._errors import logger
 
 # Accepted keys, in order of preference, for each attribute.
 _DIRECT: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -33,13 +36,37 @@ def _get(source: Any, key: str) -> Any:
     return getattr(source, key, None)
 
 
-def _count(value: Any) -> int | None:
-    """A token count is a non-negative whole number; anything else is ignored rather than recorded wrong."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+_INT64_MAX = 2**63 - 1  # what OTLP carries; a larger count would drop the attribute and break the metric state
+_warned: set[str] = set()
+
+
+def _count(value: Any, key: str = "usage") -> int | None:
+    """A token count: a whole number from 0 to 2**63 - 1 (int, numpy integer, Decimal or float with no fraction).
+
+    Anything else is left out rather than recorded wrong, with one warning per usage key: one bad count costs only
+    itself, never the span's other attributes or the process's metrics.
+    """
+    if value is None or isinstance(value, bool):
         return None
-    if not math.isfinite(value) or value < 0 or value != int(value):
+    whole_float = isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value)
+    if isinstance(value, numbers.Integral) or whole_float:
+        count = int(value)
+    else:
+        if isinstance(value, (float, Decimal, numbers.Number, str)):
+            _warn(key, value)
         return None
-    return int(value)
+    if not 0 <= count <= _INT64_MAX:
+        _warn(key, value)
+        return None
+    return count
+
+
+def _warn(key: str, value: Any) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(
+            "rollout-otel left out the token count %s=%r: a count is a whole number from 0 to 2**63 - 1", key, value
+        )
 
 
 def anthropic_usage(usage: Any) -> dict[str, int]:
@@ -49,12 +76,14 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     as OpenAI's `prompt_tokens` already does.
     """
     found: dict[str, int] = {}
-    read = _count(_get(usage, "cache_read_input_tokens"))
-    write = _count(_get(usage, "cache_creation_input_tokens"))
-    uncached = _count(_get(usage, "input_tokens"))
+    read = _count(_get(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
+    write = _count(_get(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
+    uncached = _count(_get(usage, "input_tokens"), "input_tokens")
     if uncached is not None:
-        found["input_tokens"] = uncached + (read or 0) + (write or 0)
-    output = _count(_get(usage, "output_tokens"))
+        total = uncached + (read or 0) + (write or 0)
+        if total <= _INT64_MAX:
+            found["input_tokens"] = total
+    output = _count(_get(usage, "output_tokens"), "output_tokens")
     if output is not None:
         found["output_tokens"] = output
     if read is not None:
@@ -62,7 +91,7 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     if write is not None:
         found["cache_write_input_tokens"] = write
     details = _get(usage, "output_tokens_details")
-    thinking = _count(_get(details, "thinking_tokens")) if details is not None else None
+    thinking = _count(_get(details, "thinking_tokens"), "thinking_tokens") if details is not None else None
     if thinking is not None:
         found["reasoning_output_tokens"] = thinking
     return found
@@ -77,7 +106,7 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     found: dict[str, int] = {}
     for name, keys in _DIRECT:
         for key in keys:
-            count = _count(_get(usage, key))
+            count = _count(_get(usage, key), key)
             if count is not None:
                 found[name] = count
                 break
@@ -86,7 +115,7 @@ def usage_attributes(usage: Any) -> dict[str, int]:
             continue
         for container in containers:
             details = _get(usage, container)
-            count = _count(_get(details, key)) if details is not None else None
+            count = _count(_get(details, key), key) if details is not None else None
             if count is not None:
                 found[name] = count
                 break
