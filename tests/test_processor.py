@@ -233,7 +233,7 @@ def test_abandoned_stream_is_forgotten_by_the_processor(cap: Capture) -> None:
 
 
 def test_update_thread_idles_when_no_stream_is_open() -> None:
-    capture = Capture(stream_update_interval=0.02)
+    capture = Capture(stream_update_interval=0.05)
     ticker = capture.processor._ticker
     calls: list[float] = []
     real_tick = ticker._tick
@@ -245,10 +245,10 @@ def test_update_thread_idles_when_no_stream_is_open() -> None:
     ticker._tick = counting_tick
     with capture.llm("a.b", stream=True) as span:
         span.record_chunk("x")
-        time.sleep(0.1)
-    time.sleep(0.05)  # the tick after the end sees no open stream and stops
+        time.sleep(0.25)
+    time.sleep(0.1)  # the tick after the end sees no open stream and stops
     settled = len(calls)
-    time.sleep(0.2)  # ten intervals with nothing open
+    time.sleep(0.5)  # ten intervals with nothing open
     assert settled >= 3
     assert len(calls) == settled
     capture.shutdown()
@@ -280,7 +280,7 @@ def test_a_slow_log_exporter_never_makes_end_wait() -> None:
     logs = LoggerProvider()
     logs.add_log_record_processor(SimpleLogRecordProcessor(SlowExporter()))
     provider = TracerProvider()
-    processor = StreamingSpanProcessor(resolve_settings(stream_update_interval=0.02), logger_provider=logs)
+    processor = StreamingSpanProcessor(resolve_settings(stream_update_interval=0.05), logger_provider=logs)
     provider.add_span_processor(processor)
     span = llm("a.b", stream=True, tracer_provider=provider)
     span.record_chunk("x")

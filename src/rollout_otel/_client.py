@@ -5,8 +5,11 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
+from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics as otel_metrics
@@ -23,7 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import _registry
 from ._config import Settings, resolve_settings
-from ._errors import logger
+from ._errors import log_internal_error, logger
 from ._exporters import log_exporters, metric_exporters, new_failure_count, run_with_deadline, span_exporters
 from ._processor import StreamingSpanProcessor
 from ._wrap import wrap
@@ -37,6 +40,19 @@ DEFAULT_TIMEOUT = 5.0
 
 # Meter providers a Rollout made and then shut down: one may still be the global provider, but it records nothing.
 _retired_meter_providers: weakref.WeakSet[MeterProvider] = weakref.WeakSet()
+
+
+def _warn_if_key_sent_in_clear(settings: Settings) -> None:
+    """An API key over plain http to another host can be read on the way: say so once, the user may mean it."""
+    if not settings.api_key or not settings.endpoint.startswith("http://"):
+        return
+    host = urlsplit(settings.endpoint).hostname or ""
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return
+    logger.warning(
+        "rollout-otel sends the API key over plain http:// to %s, where it can be read on the way; use https://",
+        host,
+    )
 
 
 class Rollout:
@@ -101,6 +117,7 @@ class Rollout:
             anthropic_sdk_spans=anthropic_sdk_spans,
             metrics=metrics,
         )
+        _warn_if_key_sent_in_clear(self.settings)
         self._closed = False
         self._failures = new_failure_count()
         self.tracer_provider = tracer_provider or self._global_tracer_provider()
@@ -111,34 +128,53 @@ class Rollout:
         self._log_exports: list[BatchLogRecordProcessor] = []
         self.meter_provider: MeterProvider | None = None
         self._owns_meter_provider = False
+        self._setup: _registry.SharedSetup | None
         if existing is not None:
             # opentelemetry-instrument (or an earlier Rollout) already exports through rollout-otel: adding a
-            # second processor and exporter would send every span twice.
-            logger.info("rollout-otel is already set up on this tracer provider; Rollout() reuses that set-up")
-            if existing.settings != self.settings:
-                logger.warning(
-                    "Rollout() found rollout-otel already set up on this tracer provider with other settings; "
-                    "those stay in force (create one Rollout per process)"
-                )
-            self.processor = existing
+            # second processor and exporter would send every span twice. Join it instead.
+            logger.info("rollout-otel is already set up on this tracer provider; Rollout() joins that set-up")
+            existing.join()
+            self._setup = existing
+            self.processor = existing.processor
+            self._apply_strictest_content_setting()
         else:
-            if self.settings.metrics:
-                self.meter_provider = meter_provider or self._global_meter_provider()
-            self.processor = StreamingSpanProcessor(
-                self.settings, logger_provider=self.logger_provider, meter_provider=self.meter_provider
-            )
-            self.tracer_provider.add_span_processor(self.processor)
-            self._span_exports = [BatchSpanProcessor(e) for e in span_exporters(self.settings, self._failures)]
-            for span_export in self._span_exports:
-                self.tracer_provider.add_span_processor(span_export)
-            self._log_exports = [
-                BatchLogRecordProcessor(exporter, schedule_delay_millis=LOG_EXPORT_DELAY_MS)
-                for exporter in log_exporters(self.settings, self._failures)
-            ]
-            for log_export in self._log_exports:
-                self.logger_provider.add_log_record_processor(log_export)
-            _registry.claim(self.tracer_provider, self.processor)
+            self._set_up(meter_provider)
+            self._setup = _registry.claim(self.tracer_provider, self.processor, self._shut_down_exports)
         atexit.register(self._shutdown_at_exit)
+
+    def _set_up(self, meter_provider: MeterProvider | None) -> None:
+        """The streaming processor and the OTLP exports of spans, update events and metrics."""
+        if self.settings.metrics:
+            self.meter_provider = meter_provider or self._global_meter_provider()
+        self.processor = StreamingSpanProcessor(
+            self.settings, logger_provider=self.logger_provider, meter_provider=self.meter_provider
+        )
+        self.tracer_provider.add_span_processor(self.processor)
+        self._span_exports = [BatchSpanProcessor(e) for e in span_exporters(self.settings, self._failures)]
+        for span_export in self._span_exports:
+            self.tracer_provider.add_span_processor(span_export)
+        delay = int(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY") or LOG_EXPORT_DELAY_MS)  # checked with the settings
+        self._log_exports = [
+            BatchLogRecordProcessor(exporter, schedule_delay_millis=delay)
+            for exporter in log_exporters(self.settings, self._failures)
+        ]
+        for log_export in self._log_exports:
+            self.logger_provider.add_log_record_processor(log_export)
+
+    def _apply_strictest_content_setting(self) -> None:
+        """Joining a set-up: a user who turns content capture off must never find content exported."""
+        current = self.processor.settings
+        if current.capture_content and not self.settings.capture_content:
+            self.processor.settings = replace(current, capture_content=False)
+            logger.warning(
+                "Rollout(capture_content=False) joined a rollout-otel set-up that captured content: content "
+                "capture is now off for every LLM span it traces (the strictest setting wins)"
+            )
+        elif current != replace(self.settings, capture_content=current.capture_content):
+            logger.warning(
+                "Rollout() joined a rollout-otel set-up made with other settings; those stay in force, but for "
+                "content capture, where the strictest wins (create one Rollout per process)"
+            )
 
     def __repr__(self) -> str:
         s = self.settings
@@ -233,28 +269,37 @@ class Rollout:
         return finished and self._failures.take() == 0
 
     def shutdown(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Flush and stop exporting; returns within `timeout` seconds even if the collector does not answer."""
+        """Flush and stop exporting; returns within `timeout` seconds even if the collector does not answer.
+
+        A set-up other Rollouts (or opentelemetry-instrument) share stays up until its last user shuts down: this
+        one's telemetry is flushed now, and the exports stop with the last.
+        """
         if self._closed:
             return
-        self._closed = True
         atexit.unregister(self._shutdown_at_exit)
-        if not self._owns_setup:
+        last = self._setup.leave() if self._setup is not None else self._shut_down_exports
+        if last is None:
+            self.flush(timeout)
+            self._closed = True
             return
+        self._closed = True
         _registry.forget(self.tracer_provider)
-
-        def shutdown_all() -> bool:
-            self.processor.shutdown()
-            for span_export in self._span_exports:
-                span_export.shutdown()  # type: ignore[no-untyped-call]
-            for log_export in self._log_exports:
-                log_export.shutdown()  # type: ignore[no-untyped-call]
-            if self._owns_meter_provider and self.meter_provider is not None:
-                _retired_meter_providers.add(self.meter_provider)
-                self.meter_provider.shutdown()
-            return True
-
-        if not run_with_deadline("shutdown", shutdown_all, timeout):
+        if not run_with_deadline("shutdown", lambda: last() or True, timeout):
             logger.warning("rollout-otel shutdown gave up after %.1f s; unsent telemetry was dropped", timeout)
+
+    def _shut_down_exports(self) -> None:
+        """Shut down what this Rollout set up; each step on its own, so the exporters are flushed whatever fails."""
+        steps: list[tuple[str, Callable[[], object]]] = [("the streaming processor", self.processor.shutdown)]
+        steps += [("a span export", export.shutdown) for export in self._span_exports]
+        steps += [("a log export", export.shutdown) for export in self._log_exports]
+        if self._owns_meter_provider and self.meter_provider is not None:
+            _retired_meter_providers.add(self.meter_provider)
+            steps.append(("the meter provider", self.meter_provider.shutdown))
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log_internal_error(f"shutting down {what}")
 
     def wrap(self, client: _C) -> _C:
         """Trace every LLM call made through `client` with this Rollout's providers; returns the same client."""

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import RolloutConfigError
+from ._otel_env import check_strictly, printable_latin1
 
 _T = TypeVar("_T")
 
@@ -137,15 +138,20 @@ def _parse_content_bytes(value: Any, src: _Source) -> int:
     return _parse_whole_number(value, src, allowed, MIN_CONTENT_BYTES, MAX_CONTENT_BYTES)
 
 
+# Faster than 20 updates a second is a busy loop; slower than hourly is no live view (and overflows timers).
+MIN_UPDATE_INTERVAL = 0.05
+MAX_UPDATE_INTERVAL = 3600.0
+
+
 def _parse_interval(value: Any, src: _Source) -> float:
-    allowed = "a number of seconds > 0, such as 1.0"
+    allowed = f"a number of seconds from {MIN_UPDATE_INTERVAL} to {MAX_UPDATE_INTERVAL:.0f}, such as 1.0"
     if isinstance(value, bool):
         raise src.fail(value, allowed)
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise src.fail(value, allowed) from None
-    if not math.isfinite(seconds) or seconds <= 0:
+    if not math.isfinite(seconds) or not MIN_UPDATE_INTERVAL <= seconds <= MAX_UPDATE_INTERVAL:
         raise src.fail(value, allowed)
     return seconds
 
@@ -160,6 +166,13 @@ def _parse_text(value: Any, src: _Source) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
     raise src.fail(value, "a non-empty string")
+
+
+def _parse_api_key(value: Any, src: _Source) -> str:
+    key = _parse_text(value, src)
+    if not printable_latin1(key):  # sent as a header: a line break would split the request, and the SDK logs it
+        raise src.fail(value, "printable Latin-1 text with no line break (it is sent as an HTTP header)")
+    return key
 
 
 def _parse_exporters(value: Any, src: _Source) -> tuple[str, ...]:
@@ -228,7 +241,9 @@ def resolve_settings(
 ) -> Settings:
     """Resolve every setting (argument > environment > default) and validate it, raising RolloutConfigError."""
     env = os.environ if environ is None else environ
-    key, _ = _pick("api_key", api_key, ("ROLLOUT_API_KEY",), env, _parse_text, None, lenient=lenient)
+    if not lenient:
+        check_strictly(env)
+    key, _ = _pick("api_key", api_key, ("ROLLOUT_API_KEY",), env, _parse_api_key, None, lenient=lenient)
     proto, _ = _pick(
         "protocol", protocol, ("OTEL_EXPORTER_OTLP_PROTOCOL",), env, _parse_protocol, PROTOCOLS[0], lenient=lenient
     )

@@ -24,6 +24,7 @@ from ._client import LOG_EXPORT_DELAY_MS
 from ._config import Settings, settings_from_environment
 from ._errors import log_internal_error, logger
 from ._exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor
 
 # Where the OTLP exporter classes live, by protocol: the API key header goes to whichever the SDK picks.
@@ -43,6 +44,7 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
     """Defaults for auto-instrumentation, set only where the user set nothing."""
 
     def _configure(self, **kwargs: Any) -> None:
+        drop_bad_values(os.environ)  # one logged line each, and the SDK's default: the program must still run
         os.environ.setdefault("OTEL_TRACES_EXPORTER", "otlp")
         os.environ.setdefault("OTEL_LOGS_EXPORTER", "otlp")
         os.environ.setdefault("OTEL_METRICS_EXPORTER", "otlp")
@@ -117,5 +119,5 @@ class RolloutConfigurator(_OTelSDKConfigurator):
             log_internal_error("guarding the metric exporters")
         from opentelemetry import trace
 
-        _registry.claim(trace.get_tracer_provider(), processor)
+        _registry.claim(trace.get_tracer_provider(), processor)  # the SDK shuts it down at exit
         logger.debug("rollout-otel configured the OpenTelemetry SDK for auto-instrumentation")
