@@ -27,7 +27,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from . import _registry
 from ._config import Settings, resolve_settings
 from ._errors import log_internal_error, logger
-from ._exporters import log_exporters, metric_exporters, new_failure_count, run_with_deadline, span_exporters
+from ._exporters import (
+    SharedRun,
+    log_exporters,
+    metric_exporters,
+    new_failure_count,
+    run_with_deadline,
+    span_exporters,
+)
 from ._processor import StreamingSpanProcessor
 from ._wrap import wrap
 
@@ -120,6 +127,7 @@ class Rollout:
         _warn_if_key_sent_in_clear(self.settings)
         self._closed = False
         self._failures = new_failure_count()
+        self._flushes = SharedRun("flush", self._flush_all)  # concurrent flushes share one in flight
         self.tracer_provider = tracer_provider or self._global_tracer_provider()
         self.logger_provider = logger_provider or self._global_logger_provider()
         existing = _registry.configured(self.tracer_provider)
@@ -253,20 +261,20 @@ class Rollout:
             return False
         self._failures.take()  # failures from before this flush are not this flush's business
 
-        def flush_all() -> bool:
-            if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
-                meters = self.processor.meter_provider or otel_metrics.get_meter_provider()
-                flushed = [self.tracer_provider.force_flush(), self.logger_provider.force_flush()]
-                if self.settings.metrics and isinstance(meters, MeterProvider):
-                    flushed.append(meters.force_flush())
-                return all(flushed)
-            spans = [p.force_flush() for p in self._span_exports]
-            logs = [p.force_flush() for p in self._log_exports]
-            metrics = [self.meter_provider.force_flush()] if self.meter_provider is not None else []
-            return all(spans + logs + metrics)
-
-        finished = run_with_deadline("flush", flush_all, timeout)
+        finished = self._flushes.run(timeout)
         return finished and self._failures.take() == 0
+
+    def _flush_all(self) -> bool:
+        if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
+            meters = self.processor.meter_provider or otel_metrics.get_meter_provider()
+            flushed = [self.tracer_provider.force_flush(), self.logger_provider.force_flush()]
+            if self.settings.metrics and isinstance(meters, MeterProvider):
+                flushed.append(meters.force_flush())
+            return all(flushed)
+        spans = [p.force_flush() for p in self._span_exports]
+        logs = [p.force_flush() for p in self._log_exports]
+        metrics = [self.meter_provider.force_flush()] if self.meter_provider is not None else []
+        return all(spans + logs + metrics)
 
     def shutdown(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Flush and stop exporting; returns within `timeout` seconds even if the collector does not answer.

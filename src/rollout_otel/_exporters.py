@@ -297,3 +297,41 @@ def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> boo
         return outcome[0]
     thread.join(max(0.0, timeout))
     return not thread.is_alive() and outcome[0]
+
+
+class SharedRun:
+    """Runs `func` on one daemon thread at a time: a call while a run is in flight waits for that run.
+
+    A flush against a collector that never answers blocks its thread; repeated or concurrent flushes must share it
+    rather than leave one blocked thread behind per call.
+    """
+
+    def __init__(self, what: str, func: Callable[[], Any]) -> None:
+        self._what = what
+        self._func = func
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._outcome: list[bool] = [False]
+
+    def run(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for the run in flight (or a new one); True if it finished truthy."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                outcome: list[bool] = [False]
+
+                def target() -> None:
+                    try:
+                        outcome[0] = bool(self._func())
+                    except Exception:
+                        log_internal_error(self._what)
+
+                thread = threading.Thread(target=target, name=f"rollout-otel-{self._what}", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no new threads (a pids limit, interpreter shutdown): run it here, unbounded
+                    target()
+                    return outcome[0]
+                self._thread, self._outcome = thread, outcome
+            thread, outcome = self._thread, self._outcome
+        thread.join(max(0.0, timeout))
+        return not thread.is_alive() and outcome[0]

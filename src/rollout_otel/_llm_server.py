@@ -185,7 +185,7 @@ _PARSERS: Final[dict[str, Callable[[str], object]]] = {
     "incomplete": _parse_bool,
     "tools": _parse_bool,
     "refusal": _parse_bool,
-    "text": unquote,
+    "text": lambda value: unquote(value, errors="surrogatepass"),  # any text, lone surrogates included
     "cached": _non_negative_int,
     "cache_write": _non_negative_int,
     "thinking": _parse_bool,
@@ -264,7 +264,7 @@ class Scenario:
             if isinstance(value, bool):
                 value = int(value)
             elif isinstance(value, str):
-                value = quote(value, safe="")
+                value = quote(value.encode("utf-8", "surrogatepass"), safe="")
             parts.append(f"{f.name}={value}")
         return ";".join(parts)
 
@@ -483,7 +483,12 @@ _DROP: Final = _Frame(b"", drop=True)
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON; text UTF-8 cannot carry (a lone surrogate) goes out escaped, as a real provider may send it."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _sse(payload: Any, event: str | None = None, paced: bool = False) -> _Frame:
