@@ -117,7 +117,7 @@ def test_service_name_defaults_to_the_program_name(monkeypatch: pytest.MonkeyPat
         ({"endpoint": "http://host:port"}, ["endpoint='http://host:port'"]),
         ({"api_key": ""}, ["api_key='<redacted str>'", "non-empty"]),
         ({"service_name": "  "}, ["service_name='  '"]),
-        ({"max_content_bytes": 100}, ["max_content_bytes=100", "from 1024 to 4128768"]),
+        ({"max_content_bytes": 100}, ["max_content_bytes=100", "from 1024 to 3500000"]),
         ({"max_content_bytes": 64 * 1024 * 1024}, ["max_content_bytes=67108864", "a default collector's limit"]),
         ({"max_content_bytes": "big"}, ["max_content_bytes='big'", "whole number of bytes"]),
     ],

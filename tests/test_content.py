@@ -570,3 +570,73 @@ def test_messages_encoded_directly_equal_the_general_mapping(message: dict[str, 
     assert json.loads(encoded) == json.loads(encode([general], 10_000)[0])
     validate_input = content({INPUT: encoded})
     assert validate_input[INPUT][0]["role"] == message["role"]
+
+
+# -- values that must cost only themselves ------------------------------------------------------------------------
+
+
+def test_deeply_nested_or_non_json_arguments_keep_the_rest(cap: Capture) -> None:
+    deep = "[" * 5000 + "]" * 5000  # deeper than the JSON parser goes
+    history = [
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": deep}}],
+        },
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "b", "type": "function", "function": {"name": "g", "arguments": '{"x": NaN}'}}],
+        },
+        {"role": "tool", "content": "two keys only"},
+    ]
+    with cap.llm("openai.chat") as span:
+        span.record_input(history)
+        span.end(output="fine", usage={"input_tokens": 3, "output_tokens": 1})
+    attributes = cap.span().attributes
+    first, second, tool = json.loads(attributes[INPUT], parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert first["parts"][0]["arguments"] == deep  # kept as the text it was
+    assert second["parts"][0]["arguments"] == '{"x": NaN}'  # not strict JSON: kept as text
+    assert tool["parts"] == [{"response": "two keys only", "id": None, "type": "tool_call_response"}]
+    assert attributes["gen_ai.usage.input_tokens"] == 3 and output_text(attributes) == "fine"
+
+
+def test_odd_values_cost_only_themselves(cap: Capture) -> None:
+    numpy = pytest.importorskip("numpy")
+    with cap.llm("openai.chat") as span:
+        span.record_input(
+            [{"role": "user", "content": [{"type": ["text"], "text": "bad part"}, {"type": "text", "text": 123}]}]
+        )
+        span.end(output=numpy.array([0.1, float("nan")]))  # no truth value, and a NaN
+    attributes = cap.span().attributes
+    assert content(attributes)[INPUT] == [{"role": "user", "parts": [{"content": "123", "type": "text"}], "name": None}]
+    assert "rollout.output" in attributes  # its repr: recorded, never raised on
+
+
+def test_all_the_content_of_a_span_fits_a_default_collector(cap: Capture) -> None:
+    from rollout_otel._config import SPAN_CONTENT_BUDGET
+
+    capture = Capture(max_content_bytes=3_000_000)
+    try:
+        with capture.llm("openai.chat") as span:
+            span.record_input({"messages": [{"role": "user", "content": "q" * 2_500_000}], "system": "s" * 2_500_000})
+            span.end(output="a" * 2_500_000)
+        attributes = capture.span().attributes
+        sizes = [
+            len(v.encode())
+            for k, v in attributes.items()
+            if k.startswith("gen_ai.") and isinstance(v, str) and v.startswith("[")
+        ]
+        assert len(sizes) == 3 and sum(sizes) <= SPAN_CONTENT_BUDGET
+        assert attributes["rollout.content.truncated"] is True
+        content(attributes)  # every attribute still valid for its schema
+    finally:
+        capture.shutdown()
+
+
+def test_a_long_history_of_short_messages_is_cut_by_whole_messages(cap: Capture) -> None:
+    history = [{"role": "user", "content": f"message {i:05d} " + "x" * 180} for i in range(8000)]
+    with cap.llm("openai.chat") as span:
+        span.record_input(history)
+    messages = content(cap.span().attributes)[INPUT]
+    assert 1000 < len(messages) < 8000
+    assert messages[-1]["parts"][0]["content"].startswith("message 07999")  # the newest kept, the oldest gone
+    assert len(cap.span().attributes[INPUT].encode()) <= 750_000

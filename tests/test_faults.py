@@ -117,7 +117,7 @@ def test_a_lone_surrogate_from_the_provider(sink: OtlpSink, llm: LocalLLMServer)
         client = rollout.wrap(openai.OpenAI(base_url=llm.base_url, api_key="k", max_retries=0))
         for _ in client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "user", "content": f"hi {LONE}"}],
+            messages=[{"role": "user", "content": "hi"}],  # the client itself cannot send a lone surrogate
             stream=True,
             extra_headers=scenario_headers(text=f"cut {LONE} here"),
         ):
@@ -127,7 +127,7 @@ def test_a_lone_surrogate_from_the_provider(sink: OtlpSink, llm: LocalLLMServer)
         rollout.shutdown()
     (span,) = sink.wait_for_spans(1)
     assert output_text(span.attributes) == "cut \ufffd here"
-    assert "\ufffd" in span.attributes["gen_ai.input.messages"]
+    assert span.attributes["rollout.stream.preview"] == "cut \ufffd here"
 
 
 # -- 2. out-of-range numbers --------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_a_second_rollout_that_turns_content_off_wins(sink: OtlpSink, caplog: py
         second.shutdown()
         first.shutdown()
     (span,) = sink.wait_for_spans(1)
-    assert not set(CONTENT_KEYS + ("rollout.stream.preview",)) & set(span.attributes)
+    assert not set((*CONTENT_KEYS, "rollout.stream.preview")) & set(span.attributes)
     assert "the strictest setting wins" in caplog.text
 
 

@@ -138,3 +138,23 @@ def test_the_distro_warns_once_and_exports_spans(tmp_path: Path, protocol: str) 
         assert any("OTEL_LOGS_EXPORTER=none" in line for line in refused)
         assert any("OTEL_METRICS_EXPORTER=none" in line for line in refused)
         assert not [line for line in lines if "Failed to export" in line], result.stderr
+
+
+def test_a_refusal_is_seen_even_with_opentelemetry_logging_silenced() -> None:
+    """Quieting the exporters' logs is common; the refusal is read from the answer itself, not from a log line."""
+    exporter_logger = logging.getLogger("opentelemetry")
+    level = exporter_logger.level
+    exporter_logger.setLevel(logging.CRITICAL)
+    try:
+        with OtlpSink(accept=("traces",), refuse_status=405) as sink:
+            rollout = Rollout(endpoint=sink.http_endpoint, stream_update_interval=0.05)
+            try:
+                for round_ in range(3):
+                    _stream_once(rollout, round_)
+                    assert rollout.flush(timeout=5)
+            finally:
+                rollout.shutdown()
+            assert len([r for r in sink.requests() if r.path == "/v1/logs"]) == 1
+            assert len([r for r in sink.requests() if r.path == "/v1/metrics"]) == 1
+    finally:
+        exporter_logger.setLevel(level)

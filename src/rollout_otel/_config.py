@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import RolloutConfigError
-from ._otel_env import check_strictly, printable_latin1
+from ._otel_env import check_strictly, printable_latin1, valid_host
 
 _T = TypeVar("_T")
 
@@ -128,9 +128,11 @@ def _parse_preview_chars(value: Any, src: _Source) -> int:
     return _parse_whole_number(value, src, "a whole number of characters >= 0 (0 turns the preview off)", 0)
 
 
-# A default collector takes gRPC messages up to 4 MiB: the four content attributes at the default cap stay inside.
+# A default collector takes gRPC messages up to 4 MiB. All the content of one span (its content attributes, preview
+# and chunk events together) stays under this budget, which leaves room for everything else a span carries.
+SPAN_CONTENT_BUDGET = 3_500_000
 MIN_CONTENT_BYTES = 1024
-MAX_CONTENT_BYTES = 4 * 1024 * 1024 - 64 * 1024
+MAX_CONTENT_BYTES = SPAN_CONTENT_BUDGET
 
 
 def _parse_content_bytes(value: Any, src: _Source) -> int:
@@ -196,7 +198,7 @@ def _parse_endpoint(value: Any, src: _Source) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise src.fail(value, allowed) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not valid_host(parts.hostname):
         raise src.fail(value, allowed)
     return text.rstrip("/")
 

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
@@ -67,18 +67,27 @@ def _rejection(record: logging.LogRecord) -> str | None:
     return None
 
 
+# How each exporter names its signal in its log lines.
+_SIGNAL_WORDS: Final = {"traces": ("traces", "spans"), "logs": ("logs",), "metrics": ("metrics",)}
+
+
 class _RejectionFilter(logging.Filter):
-    """Turns an exporter's error about a refused signal into a mark on the guarded exporter that was exporting."""
+    """Keeps the exporter's own error about a refused signal out of the log (the guard says it once, with the fix),
+    and marks the guard, for when the transport could not be watched. Only the guarded exporter exporting on this
+    thread, and only a line about its own signal, count."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         guard = _exporting.current
         if guard is None or guard.signal not in _SWITCH_OFF:
             return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not args or str(args[0]) not in _SIGNAL_WORDS[guard.signal]:
+            return True
         how = _rejection(record)
         if how is None:
             return True
         guard.rejected = how
-        return False  # the guard says it once, with the fix
+        return False
 
 
 def _install_rejection_filter() -> None:
@@ -88,6 +97,56 @@ def _install_rejection_filter() -> None:
             # First: the SDK's DuplicateFilter drops a second "Failed to export" within 20 s by its format string
             # alone, so a refused metrics export right after a refused logs export would never reach this filter.
             target.filters.insert(0, _RejectionFilter())
+
+
+def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
+    """See each answer the endpoint gives the exporter (an HTTP status, a gRPC code), whatever the logging set-up.
+
+    The OTLP exporters keep their transport in `_client`: an HTTP client whose `export` returns the status, or a
+    gRPC stub whose `Export` raises the code. Where neither is found, the log filter alone detects a refusal.
+    """
+    client: Any = getattr(inner, "_client", None)
+    http_export = getattr(client, "export", None)
+    if callable(http_export):
+
+        def watched_http(*args: Any, **kwargs: Any) -> Any:
+            result = http_export(*args, **kwargs)
+            status = getattr(result, "status_code", None)
+            if status in _REJECTING_HTTP_STATUSES:
+                guard.rejected = f"HTTP {status}"
+            return result
+
+        client.export = watched_http
+        return
+    initialize = getattr(inner, "_initialize_channel_and_stub", None)
+
+    def watch_stub() -> None:
+        stub: Any = getattr(inner, "_client", None)
+        grpc_export = getattr(stub, "Export", None)
+        if not callable(grpc_export) or getattr(grpc_export, "_rollout_watched", False):
+            return
+
+        def watched_grpc(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return grpc_export(*args, **kwargs)
+            except Exception as error:
+                code = getattr(error, "code", None)
+                if callable(code) and getattr(code(), "name", None) == "UNIMPLEMENTED":
+                    guard.rejected = "gRPC UNIMPLEMENTED"
+                raise
+
+        watched_grpc._rollout_watched = True  # type: ignore[attr-defined]
+        stub.Export = watched_grpc
+
+    watch_stub()
+    if callable(initialize):
+
+        def reinitialize(*args: Any, **kwargs: Any) -> Any:  # the exporter makes a new stub after UNAVAILABLE
+            result = initialize(*args, **kwargs)
+            watch_stub()
+            return result
+
+        inner._initialize_channel_and_stub = reinitialize
 
 
 class _GuardedExport:
@@ -103,16 +162,21 @@ class _GuardedExport:
         self.rejected: str | None = None
         self.switched_off = False
         _install_rejection_filter()
+        if self.signal in _SWITCH_OFF:
+            try:
+                _watch_transport(self, inner)
+            except Exception:
+                log_internal_error("watching an exporter's answers")
 
     def _guarded(self, export: Callable[[], Any], success: Any) -> Any:
         if self.switched_off:
             return success  # dropped on purpose: the endpoint does not take this signal
         result = None
-        _exporting.current = self
+        previous, _exporting.current = _exporting.current, self
         try:
             result = export()
         finally:
-            _exporting.current = None
+            _exporting.current = previous
             if self.rejected is not None:
                 self._switch_off()
                 result = success

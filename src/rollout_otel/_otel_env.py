@@ -9,6 +9,7 @@ default, or nothing at all (an endpoint that is not a URL). Here every one fails
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Final
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from ._errors import RolloutConfigError, logger
 
 _SIGNALS: Final = ("TRACES", "LOGS", "METRICS")
 _COMPRESSIONS: Final = ("gzip", "deflate", "none")
+_HOST: Final = re.compile(r"[A-Za-z0-9._~%:\[\]-]+")
 
 
 def _whole(low: int) -> Callable[[str], str | None]:
@@ -52,7 +54,12 @@ def _url(raw: str) -> str | None:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return allowed
-    return None if parts.scheme in ("http", "https") and parts.hostname else allowed
+    return None if parts.scheme in ("http", "https") and valid_host(parts.hostname) else allowed
+
+
+def valid_host(host: str | None) -> bool:
+    """A host name or IP address (no space, no stray character): what a URL that was not meant as one lacks."""
+    return bool(host) and _HOST.fullmatch(host or "") is not None
 
 
 def _headers(raw: str) -> str | None:

@@ -18,8 +18,17 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import _attributes as attr
 from ._claim import starting_llm_span
-from ._config import Settings, settings_from_environment
-from ._content import OutputMessages, Request, content_attributes, manual_input, parts, preview, text_output
+from ._config import SPAN_CONTENT_BUDGET, Settings, settings_from_environment
+from ._content import (
+    LazyOutput,
+    OutputMessages,
+    Request,
+    content_attributes,
+    manual_input,
+    parts,
+    preview,
+    text_output,
+)
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
@@ -438,7 +447,9 @@ class LLMSpan:
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
-        found = content_attributes(request, messages, settings.max_content_bytes, other)
+        preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
+        budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
+        found = content_attributes(request, messages, settings.max_content_bytes, other, budget)
         if found:
             self._span.set_attributes(found)
 
@@ -595,6 +606,8 @@ def _output_messages(
     """(output messages, a value that is not message-shaped) for what `end()` was given or the chunks gathered."""
     if isinstance(output, OutputMessages):
         return output, None
+    if isinstance(output, LazyOutput):
+        return OutputMessages(output.build()), None
     if output is None or isinstance(output, str):
         final = output if isinstance(output, str) else text
         if not final:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import _attributes as attr
 from .._config import Settings
+from .._errors import log_internal_error
 from .._safe import encodable, utf8_size
 from . import _anthropic as anthropic
 from . import _openai as openai
@@ -20,6 +21,7 @@ from ._encode import encode
 from ._manual import request as manual_request
 
 __all__ = [
+    "LazyOutput",
     "OutputMessages",
     "Request",
     "anthropic",
@@ -45,6 +47,15 @@ class Request:
 
 class OutputMessages(list[parts.Message]):
     """Output messages an instrumentation already built: recorded as they are, never as `rollout.output`."""
+
+
+class LazyOutput:
+    """Output messages an instrumentation builds only when they are recorded: with content capture, at the end."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[], list[parts.Message]]) -> None:
+        self.build = build
 
 
 def manual_input(value: Any) -> Request:
@@ -78,33 +89,58 @@ def content_attributes(
     output: OutputMessages | None,
     max_bytes: int,
     other_output: Any = None,
+    span_budget: int | None = None,
 ) -> dict[str, Any]:
-    """The content attributes of one call, each capped at `max_bytes`; `rollout.content.truncated` if any was cut.
+    """The content attributes of one call, each capped at `max_bytes` and all together at `span_budget`;
+    `rollout.content.truncated` if any was cut. Each is built on its own: one that fails costs only itself.
 
     `other_output` is an output that is not message-shaped (manual API only), recorded as `rollout.output`.
     """
     if callable(request):
         request = request()
-    found: dict[str, Any] = {}
-    truncated = False
     values: list[tuple[str, Any]] = []
     if request is not None:
         values += [
             (attr.GEN_AI_INPUT_MESSAGES, request.messages),
             (attr.GEN_AI_SYSTEM_INSTRUCTIONS, request.system),
             (attr.GEN_AI_TOOL_DEFINITIONS, request.tools),
+            (attr.ROLLOUT_INPUT, request.rest),
         ]
-        if request.rest is not None:
-            values.append((attr.ROLLOUT_INPUT, request.rest))
-    if output:
-        values.append((attr.GEN_AI_OUTPUT_MESSAGES, output))
-    if other_output is not None:
-        values.append((attr.ROLLOUT_OUTPUT, other_output))
+    values += [(attr.GEN_AI_OUTPUT_MESSAGES, output), (attr.ROLLOUT_OUTPUT, other_output)]
+    found: dict[str, str] = {}
+    truncated = False
     for name, value in values:
-        if not value and value != 0:
+        if _empty(value):
             continue
-        found[name], cut = encode(value, max_bytes)
+        try:
+            found[name], cut = encode(value, max_bytes)
+        except Exception:
+            log_internal_error(f"recording {name}")
+            continue
         truncated = truncated or cut
+    if span_budget is not None:
+        truncated = _fit_span_budget(found, dict(values), span_budget) or truncated
+    result: dict[str, Any] = dict(found)
     if truncated:
-        found[attr.CONTENT_TRUNCATED] = True
-    return found
+        result[attr.CONTENT_TRUNCATED] = True
+    return result
+
+
+def _empty(value: Any) -> bool:
+    """Nothing to record; asked without truth-testing, which some values (arrays, frames) refuse."""
+    return value is None or (type(value) in (list, tuple, dict, str) and not value)
+
+
+def _fit_span_budget(found: dict[str, str], values: dict[str, Any], budget: int) -> bool:
+    """Cut the largest attributes until all of them fit `budget` together: no span larger than a collector takes."""
+    budget = max(budget, 0)
+    cut_any = False
+    for _ in range(len(found)):
+        sizes = {name: utf8_size(encoded) for name, encoded in found.items()}
+        excess = sum(sizes.values()) - budget
+        if excess <= 0:
+            break
+        largest = max(sizes, key=lambda name: sizes[name])
+        found[largest], _ = encode(values[largest], max(2, sizes[largest] - excess))
+        cut_any = True
+    return cut_any

@@ -30,6 +30,8 @@ def _source_part(source: Any, modality: str) -> Part | None:
 def block_parts(block: Any) -> list[Part]:
     """The parts one content block becomes (a document with inner content may become several)."""
     kind = field(block, "type")
+    if not isinstance(kind, str):
+        return []
     if kind == "text":
         return [p.text(field(block, "text") or "")]
     if kind == "thinking":

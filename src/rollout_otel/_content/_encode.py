@@ -9,6 +9,7 @@ is still valid JSON of the same structure, with a marker where text was cut.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -33,9 +34,11 @@ def _make_encoder() -> Callable[[Any], str]:
     own, and a cycle in a caller's payload raises RecursionError, caught by `_dumps_one`."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # not CPython's C accelerator: the pure-Python encoder, same output
-        encoder = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        encoder = json.JSONEncoder(
+            default=_default, ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+        )
         return encoder.encode
-    c_encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    c_encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
     return lambda value: "".join(c_encode(value, 0))
 
 
@@ -49,11 +52,28 @@ def _dumps_one(value: Any) -> str:
         return json.encoder.encode_basestring(value)
     try:
         return _encode_json(value)
-    except Exception:
+    except ValueError:  # NaN or Infinity somewhere: strict JSON has no such number, so they go as text
         try:
-            return json.dumps(repr(value), ensure_ascii=False)
+            return _encode_json(_finite(value))
         except Exception:
-            return json.dumps(f"<unserialisable {type(value).__name__}>")
+            pass
+    except Exception:
+        pass
+    try:
+        return json.dumps(repr(value), ensure_ascii=False)
+    except Exception:
+        return json.dumps(f"<unserialisable {type(value).__name__}>")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN and infinite float as its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def encode(value: Any, max_bytes: int) -> tuple[str, bool]:
@@ -69,7 +89,11 @@ def encode(value: Any, max_bytes: int) -> tuple[str, bool]:
 
 def _shrink(value: Any, max_bytes: int) -> str:
     """Cut the longest strings until the JSON fits; where that is not enough, drop the first items of the longest
-    lists (the oldest messages, then parts). The result keeps the value's shape: a list of messages stays one."""
+    lists (the oldest messages, then parts). The result keeps the value's shape: a list of messages stays one.
+
+    Each pass re-encodes the whole value once, and drops or cuts in proportion to the excess, so a long history of
+    short messages takes a few passes, not one per message.
+    """
     box = [_copy(value)]  # boxed, so that a bare string is a leaf that can be cut like any other
     for _ in range(_MAX_PASSES):
         encoded = encodable(_dumps(box[0]))
@@ -78,15 +102,19 @@ def _shrink(value: Any, max_bytes: int) -> str:
             return encoded
         if not _cut_longest_strings(box, excess):
             break
-    while _drop_from_longest_list(box[0]):
+    for _ in range(_MAX_PASSES * 4):
         encoded = encodable(_dumps(box[0]))
-        if utf8_size(encoded) <= max_bytes:
+        size = utf8_size(encoded)
+        if size <= max_bytes:
             return encoded
+        if not _drop_from_longest_list(box[0], (size - max_bytes) / size):
+            break
     return "[]" if isinstance(box[0], list) else "{}" if isinstance(box[0], dict) else _dumps(TRUNCATION_MARKER)
 
 
-def _drop_from_longest_list(value: Any) -> bool:
-    """Remove the first item of the longest non-empty list inside `value`; False when there is none."""
+def _drop_from_longest_list(value: Any, share: float) -> bool:
+    """Remove the first items of the longest non-empty list inside `value`, about `share` of them and at least one;
+    False when there is no list to drop from."""
     lists: list[list[Any]] = []
 
     def walk(item: Any) -> None:
@@ -102,7 +130,8 @@ def _drop_from_longest_list(value: Any) -> bool:
     walk(value)
     if not lists:
         return False
-    max(lists, key=len).pop(0)
+    longest = max(lists, key=len)
+    del longest[: max(1, math.ceil(len(longest) * share * 1.1))]
     return True
 
 

@@ -23,6 +23,8 @@ def _guess_mime(filename: Any) -> str | None:
 def content_part(item: Any) -> Part | None:
     """One content part of a chat message or a Responses message item; None for a kind with nothing to show."""
     kind = field(item, "type")
+    if not isinstance(kind, str):
+        return None
     if kind in _TEXT_PARTS:
         return p.text(field(item, "text") or "")
     if kind == "refusal":
@@ -124,7 +126,7 @@ def _encoded_chat_message(message: dict[str, Any]) -> p.Encoded | None:
     role, content = message.get("role") or "user", message.get("content")
     if type(role) is not str:
         return None
-    if len(message) == 2 and type(content) is str:  # the plain {"role", "content"} message: most of a history
+    if len(message) == 2 and type(content) is str and role != "tool" and role != "function":  # most of a history
         return p.encoded_message(role, [p.encoded_text(content)])
     name = message.get("name")
     if not _optional_str(content) or not _optional_str(name):

@@ -20,12 +20,17 @@ VIDEO: Final = "video"
 DOCUMENT: Final = "document"
 
 
-def text(content: str) -> Part:
-    return {"content": content, "type": "text"}
+def text(content: Any) -> Part:
+    return {"content": content if type(content) is str else _as_text(content), "type": "text"}
 
 
-def reasoning(content: str) -> Part:
-    return {"content": content, "type": "reasoning"}
+def reasoning(content: Any) -> Part:
+    return {"content": content if type(content) is str else _as_text(content), "type": "reasoning"}
+
+
+def _as_text(value: Any) -> str:
+    """Text a part must hold as a string: None is empty, anything else its str()."""
+    return "" if value is None else str(value)
 
 
 def tool_call(call_id: str | None, name: str | None, arguments: Any) -> Part:
@@ -104,12 +109,10 @@ def encoded_tool_call(call_id: str | None, name: str | None, arguments: str) -> 
     """`tool_call(call_id, name, arguments)`, encoded: arguments that are JSON go in as the provider wrote them."""
     if not arguments:
         encoded_arguments = "null"
+    elif _is_strict_json(arguments):
+        encoded_arguments = arguments
     else:
-        try:
-            json.loads(arguments)
-            encoded_arguments = arguments
-        except ValueError:
-            encoded_arguments = _quote(arguments)
+        encoded_arguments = _quote(arguments)
     quoted_id = _quote(call_id) if call_id is not None else "null"
     return f'{{"arguments":{encoded_arguments},"name":{_quote(name or "")},"id":{quoted_id},"type":"tool_call"}}'
 
@@ -152,10 +155,23 @@ def parse_arguments(arguments: Any) -> Any:
         if not arguments:
             return None
         try:
-            return json.loads(arguments)
-        except ValueError:
+            return json.loads(arguments, parse_constant=_reject_constant)
+        except Exception:  # not JSON, NaN / Infinity, or nested deeper than the parser goes: keep the text
             return arguments
     return arguments
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_strict_json(text: str) -> bool:
+    """Whether `text` is JSON a strict parser reads (no NaN or Infinity), so it can be embedded as it is."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except Exception:
+        return False
+    return True
 
 
 def field(item: Any, key: str, default: Any = None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .._content import OutputMessages, parts
+from .._content import LazyOutput, OutputMessages, parts
 from .._content._parts import Message, Part
 
 
@@ -60,6 +60,11 @@ class Choice:
         found.extend(self.tool_calls[i].part() for i in sorted(self.tool_calls))
         found.extend(self.server_results)
         return parts.output_message(found, parts.finish_reason(self.finish_reason))
+
+
+def lazy_output(choices: dict[int, Choice], first_text: str) -> LazyOutput:
+    """The output messages of these choices, built only if content is recorded (with capture on, at the end)."""
+    return LazyOutput(lambda: output_messages(choices, first_text))
 
 
 def output_messages(choices: dict[int, Choice], first_text: str) -> OutputMessages:

@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import _attributes as attr
-from ..._content import OutputMessages, Request, anthropic
+from ..._content import LazyOutput, Request, anthropic
 from ..._content import parts as content_parts
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
 from .._calls import request_attributes_from, sent
-from .._outcome import Choice, ToolCall, output_messages
+from .._outcome import Choice, ToolCall, lazy_output
 
 _TEXT_DELTA = "text_delta"
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
@@ -123,7 +123,7 @@ class MessagesAccumulator:
     def outcome(self, text: str) -> dict[str, Any]:
         reason = self._choice.finish_reason
         return {
-            "output": output_messages({0: self._choice}, text),
+            "output": lazy_output({0: self._choice}, text),
             "usage": anthropic_usage(self._usage) if self._usage else None,
             "finish_reason": content_parts.finish_reason(reason) if reason else None,
         }
@@ -138,7 +138,7 @@ def message_outcome(span: LLMSpan, message: Any) -> dict[str, Any]:
     reason = getattr(message, "stop_reason", None)
     usage = getattr(message, "usage", None)
     return {
-        "output": OutputMessages(anthropic.output(message)),
+        "output": LazyOutput(lambda: anthropic.output(message)),
         "usage": anthropic_usage(usage) if usage is not None else None,
         "finish_reason": content_parts.finish_reason(reason) if reason else None,
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from ... import _attributes as attr
 from ...trace import LLMSpan
-from .._outcome import Choice, ToolCall, output_messages
+from .._outcome import Choice, ToolCall, lazy_output
 
 
 class ChatAccumulator:
@@ -95,7 +95,7 @@ class ChatAccumulator:
     def outcome(self, text: str) -> dict[str, Any]:
         reasons = [self._choices[i].finish_reason or "" for i in sorted(self._choices)]
         return {
-            "output": output_messages(self._choices, text),
+            "output": lazy_output(self._choices, text),
             "usage": self._usage,
             "finish_reason": [r for r in reasons if r] or None,
         }
@@ -130,7 +130,7 @@ def completion_outcome(span: LLMSpan, completion: Any) -> dict[str, Any]:
             )
     reasons = [choices[i].finish_reason for i in sorted(choices) if choices[i].finish_reason]
     return {
-        "output": output_messages(choices, first_text),
+        "output": lazy_output(choices, first_text),
         "usage": getattr(completion, "usage", None),
         "finish_reason": reasons or None,
     }

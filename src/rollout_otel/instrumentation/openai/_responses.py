@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ... import _attributes as attr
-from ..._content import OutputMessages, openai
+from ..._content import LazyOutput, openai
 from ...trace import LLMSpan
-from .._outcome import Choice, ProviderError, ToolCall, output_messages
+from .._outcome import Choice, ProviderError, ToolCall, lazy_output
 
 _TEXT_DELTA = "response.output_text.delta"
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -96,11 +96,11 @@ class ResponsesAccumulator:
         }
 
 
-def _output(final: Any, choices: dict[int, Choice], text: str) -> OutputMessages:
+def _output(final: Any, choices: dict[int, Choice], text: str) -> LazyOutput:
     """The final response's items when it has them (every part, in order), else what the stream delivered."""
     if final is not None and getattr(final, "output", None):
-        return OutputMessages(openai.responses_output(final))
-    return output_messages(choices, text)
+        return LazyOutput(lambda: openai.responses_output(final))
+    return lazy_output(choices, text)
 
 
 def response_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def response_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
     calls = any(getattr(item, "type", None) in _CALL_ITEMS for item in getattr(response, "output", None) or ())
     if calls and reason == "stop":
         reason = "tool_calls"
-    output = OutputMessages(openai.responses_output(response))
+    output = LazyOutput(lambda: openai.responses_output(response))
     error = None
     if getattr(response, "status", None) == "failed":
         failure = getattr(response, "error", None)
