@@ -492,3 +492,29 @@ def test_repeated_flushes_share_one_thread_against_a_silent_collector(lenient: N
     finally:
         rollout.shutdown(timeout=0.5)
         silent.close()
+
+
+def test_keyboard_interrupt_in_anext_ends_the_span_closed_at_once(
+    llm: LocalLLMServer, cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        client = wrap(
+            openai.AsyncOpenAI(base_url=llm.base_url, api_key="k", max_retries=0), tracer_provider=cap.tracer_provider
+        )
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        await stream.__anext__()
+
+        async def interrupted(self: Any) -> Any:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(openai.AsyncStream, "__anext__", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            await stream.__anext__()
+        (span,) = cap.spans()  # ended now, not when the stream is collected
+        assert span.attributes["rollout.stream.end_reason"] == "closed"
+
+    import asyncio
+
+    asyncio.run(main())

@@ -499,7 +499,7 @@ class LLMSpan:
         metrics_for(processor.meter_provider if processor is not None else None).record(
             self._metric_attributes,
             duration_s=(end_ns - self._start_ns) / 1e9,
-            error_type=_error_type(error) if error is not None else None,
+            error_type=encodable(_error_type(error)) if error is not None else None,
             end_reason=end_reason if streamed else None,
             first_chunk_s=(first - self._start_ns) / 1e9 if streamed and first else None,
             per_chunk_s=(end_ns - first) / 1e9 / (self._chunks - 1)
