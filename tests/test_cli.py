@@ -132,3 +132,71 @@ def test_readme_testing_example_runs_as_written(tmp_path: Path) -> None:
     result = run([sys.executable, str(script)])
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_version() -> None:
+    from rollout_otel import __version__
+
+    result = run(["rollout-otel", "--version"])
+    assert result.returncode == 0 and result.stdout.strip() == f"rollout-otel {__version__}"
+
+
+def test_ctrl_c_during_the_demo_ends_the_span_closed_and_exits_130() -> None:
+    import signal
+    import time
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+    process = subprocess.Popen(
+        ["rollout-otel", "demo", "--seconds", "20", "--interval", "0.2"],
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until the stream is open and updating
+        if "update #1" in line:
+            break
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=15)
+    assert process.returncode == 130
+    assert time.monotonic() - started < 5
+    assert "rollout.stream.end_reason              'closed'" in out
+    assert "Traceback" not in err and "interrupted" in err and len(err.splitlines()) <= 2
+
+
+@pytest.mark.integration
+def test_serve_runs_the_readme_examples_as_written(sink: OtlpSink, tmp_path: Path) -> None:
+    """`rollout-otel serve` prints the lines to paste; with them, the OpenAI and Anthropic examples run unchanged."""
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_", "OPENAI_", "ANTHROPIC_"))}
+    server = subprocess.Popen(
+        ["rollout-otel", "serve", "--port", "0", "--delay", "0"],
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        exports: dict[str, str] = {}
+        for line in server.stdout:
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[key] = value
+            if len(exports) == 4:
+                break
+        assert set(exports) == {"OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"}
+        for heading in ("## Tracing OpenAI calls", "## Tracing Anthropic calls"):
+            script = readme_example(heading, tmp_path)
+            result = run([sys.executable, str(script)], env={**exports, "ROLLOUT_ENDPOINT": sink.http_endpoint})
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == DEFAULT_REPLY
+        names = sorted(s.name for s in sink.wait_for_spans(2))
+        assert names == ["anthropic.messages", "openai.chat.completions"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+    assert server.returncode == 0

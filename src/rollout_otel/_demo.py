@@ -126,7 +126,7 @@ def run_demo(
     try:
         from openai import OpenAI
     except ImportError:
-        raise SystemExit("rollout-otel demo needs the openai package: pip install openai") from None
+        raise SystemExit("rollout-otel demo needs the openai package: pip install 'rollout-otel[demo]'") from None
     metrics = InMemoryMetricReader()
     rollout = Rollout(
         stream_update_interval=interval,
@@ -161,8 +161,12 @@ def run_demo(
             stream=True,
             stream_options={"include_usage": True},
         )
-        for _chunk in stream:
-            pass  # an app would print chunk.choices[0].delta.content here; the span records it
+        try:
+            for _chunk in stream:
+                pass  # an app would print chunk.choices[0].delta.content here; the span records it
+        except KeyboardInterrupt:  # Ctrl-C: the span has ended `closed` and printed itself; stop cleanly
+            rollout.shutdown(timeout=1.0)
+            raise
     _print_metrics(metrics, out)
     ok = True
     if exporting:

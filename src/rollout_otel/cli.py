@@ -1,44 +1,91 @@
-"""The `rollout-otel` command."""
+"""The `rollout-otel` command: `demo` (a traced stream, printed live) and `serve` (the bundled LLM server)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from ._errors import RolloutConfigError
+from .version import __version__
+
+SERVE_PORT = 8765
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rollout-otel", description="OpenTelemetry tracing for LLM streams.")
+    parser.add_argument("--version", action="version", version=f"rollout-otel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="trace one streamed LLM call and print what is recorded")
     demo.add_argument("--endpoint", help="OTLP endpoint to export to (default: none, print only)")
     demo.add_argument("--protocol", choices=["http/protobuf", "grpc"], help="OTLP protocol")
     demo.add_argument("--interval", type=float, default=1.0, help="seconds between update events (1.0)")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long the stream lasts (5.0)")
+    serve = commands.add_parser(
+        "serve", help="run the bundled OpenAI- and Anthropic-compatible streaming server, to try examples locally"
+    )
+    serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port on 127.0.0.1 ({SERVE_PORT}; 0: any free)")
+    serve.add_argument(
+        "--delay", type=float, default=0.05, help="seconds between streamed deltas (0.05), to watch streams live"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.port, args.delay)
     if args.command == "demo":
-        from ._demo import run_demo
+        return _demo(args)
+    return 0
 
-        if not (args.endpoint or os.environ.get("ROLLOUT_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
-            # Nothing to export to: print only, instead of retrying a collector that is not there.
-            os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
-            os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
-            os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
-        try:
-            exported = run_demo(
-                seconds=args.seconds, interval=args.interval, endpoint=args.endpoint, protocol=args.protocol
-            )
-        except RolloutConfigError as exc:
-            print(f"rollout-otel: {exc}", file=sys.stderr)
-            return 2
-        return 0 if exported else 1
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    if not (args.endpoint or os.environ.get("ROLLOUT_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        # Nothing to export to: print only, instead of retrying a collector that is not there.
+        os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
+        os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
+        os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
+    try:
+        exported = run_demo(
+            seconds=args.seconds, interval=args.interval, endpoint=args.endpoint, protocol=args.protocol
+        )
+    except RolloutConfigError as exc:
+        print(f"rollout-otel: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrollout-otel demo: interrupted; the span ended 'closed' (printed above)", file=sys.stderr)
+        return 130
+    return 0 if exported else 1
+
+
+def _serve(port: int, delay: float) -> int:
+    from ._llm_server import LocalLLMServer
+
+    try:
+        server = LocalLLMServer(port, default_scenario=f"delay={delay}" if delay > 0 else "").start()
+    except OSError as exc:
+        print(f"rollout-otel serve: cannot listen on 127.0.0.1:{port} ({exc}); try --port 0", file=sys.stderr)
+        return 1
+    print(
+        f"rollout-otel serve: OpenAI- and Anthropic-compatible streaming server on http://127.0.0.1:{server.port}\n"
+        "Paste these into the shell that runs your app (any API key works; Ctrl-C stops the server):\n\n"
+        f"export OPENAI_BASE_URL={server.base_url}\n"
+        "export OPENAI_API_KEY=sk-local\n"
+        f"export ANTHROPIC_BASE_URL={server.anthropic_base_url}\n"
+        "export ANTHROPIC_API_KEY=sk-ant-local\n",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nrollout-otel serve: stopped", file=sys.stderr)
+    finally:
+        server.stop()
     return 0
 
 
