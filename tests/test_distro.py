@@ -262,3 +262,17 @@ def test_unsupported_openai_version_logs_clearly(llm: LocalLLMServer, sink: Otlp
     assert result.stdout == "0.28.1"
     assert "rollout-otel cannot trace openai 0.28.1" in result.stderr
     assert "Supported: openai >= 1.66" in result.stderr
+
+
+def test_instrumentors_import_no_provider_before_the_program_does(llm: LocalLLMServer, tmp_path: Path) -> None:
+    """Start-up pays only for the providers a program imports: the patch waits for the import (wrapt hooks)."""
+    app = (
+        "import sys\n"
+        "print(sorted(m for m in ('openai', 'anthropic', 'openai.resources.chat.completions.completions') "
+        "if m in sys.modules))\n"
+    )
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai,anthropic"  # other instrumentations import eagerly
+    result = run_app(llm, tmp_path, env, app=app)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Collection
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
 from .._calls import Endpoint, Provider, Wrapper, async_wrapper, sync_wrapper
+from .._hooks import when_imported
 from ._helper import stream_wrapper
 from ._messages import MessagesAccumulator, message_outcome, messages_input, request_attributes
 from ._sdk_spans import leave_out_sdk_spans
@@ -71,13 +73,13 @@ def _wrapper(kind: Kind, provider: TracerProvider | None) -> Wrapper:
     return stream_wrapper(MESSAGES, provider, is_async=kind == "async_stream")
 
 
-def _targets() -> list[tuple[Any, str, Kind]]:
+def _targets(*, loaded_only: bool = False) -> list[tuple[Any, str, Kind]]:
     """(class, method, kind) for every patch point this anthropic has; the beta ones are optional."""
     found = []
     for module_name in _MODULES:
         try:
-            module = importlib.import_module(module_name)
-        except ImportError:
+            module = sys.modules[module_name] if loaded_only else importlib.import_module(module_name)
+        except (ImportError, KeyError):
             continue
         for owner, method, kind in _METHODS:
             cls = getattr(module, owner, None)
@@ -93,26 +95,40 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("anthropic >= 0.40",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        """Patch when the program imports anthropic (at once if it already has): start-up does not pay for it."""
+        provider: TracerProvider | None = kwargs.get("tracer_provider")
+        self._active = True
         if importlib.util.find_spec("anthropic") is None:
             logger.debug("anthropic is not installed; rollout_anthropic has nothing to instrument")
             return
-        targets = _targets()
-        core = {(cls.__name__, method) for cls, method, _ in targets if cls.__module__ == _MODULES[0]}
-        if ("Messages", "create") not in core or ("AsyncMessages", "create") not in core:
-            version = getattr(importlib.import_module("anthropic"), "__version__", "?")
+        when_imported("anthropic", lambda: self._on_anthropic(provider))
+
+    def _on_anthropic(self, provider: TracerProvider | None) -> None:
+        core = importlib.import_module(_MODULES[0])  # loaded by `import anthropic` itself
+        if not (callable(getattr(core, "Messages", None)) and callable(getattr(core, "AsyncMessages", None))):
+            version = getattr(sys.modules["anthropic"], "__version__", "?")
             logger.warning(
                 "rollout-otel cannot trace anthropic %s (Messages.create not found); Anthropic calls will not be "
                 "traced. Supported: anthropic >= 0.40",
                 version,
             )
             return
-        provider: TracerProvider | None = kwargs.get("tracer_provider")
-        for cls, method, kind in targets:
-            wrapt.wrap_function_wrapper(cls, method, _wrapper(kind, provider))
         leave_out_sdk_spans()
+        for module in _MODULES:  # the beta namespace loads only when a program uses it
+            when_imported(module, lambda module=module: self._patch(module, provider))  # type: ignore[misc]
+
+    def _patch(self, module_name: str, provider: TracerProvider | None) -> None:
+        if not getattr(self, "_active", False):
+            return  # uninstrumented before the module was imported
+        module = sys.modules[module_name]
+        for owner, method, kind in _METHODS:
+            cls = getattr(module, owner, None)
+            if cls is not None and callable(getattr(cls, method, None)):
+                wrapt.wrap_function_wrapper(cls, method, _wrapper(kind, provider))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for cls, method, _ in _targets():
+        self._active = False
+        for cls, method, _ in _targets(loaded_only=True):
             if isinstance(cls.__dict__.get(method), wrapt.FunctionWrapper):
                 unwrap(cls, method)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Collection
 from typing import Any
 
@@ -14,6 +15,7 @@ from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
 from .._calls import Endpoint, async_wrapper, sync_wrapper
+from .._hooks import when_imported
 from ._endpoints import CHAT, RESPONSES
 
 __all__ = ["OpenAIInstrumentor", "is_openai_client", "wrap_openai"]
@@ -34,50 +36,65 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("openai >= 1.66",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        missing = _missing_targets()
-        if missing:
-            version = getattr(importlib.import_module("openai"), "__version__", "?") if not _absent() else None
-            if version is None:
-                logger.debug("openai is not installed; rollout_openai has nothing to instrument")
-            else:
-                logger.warning(
-                    "rollout-otel cannot trace openai %s (%s not found); OpenAI calls will not be traced. "
-                    "Supported: openai >= 1.66",
-                    version,
-                    ", ".join(missing),
-                )
-            return
+        """Patch each resource module when the program imports it (at once if it already has).
+
+        `import openai` does not load the chat and responses resources; patching them only when they load keeps
+        both the program's start-up and its `import openai` free of rollout's cost.
+        """
         provider: TracerProvider | None = kwargs.get("tracer_provider")
-        for module, name, endpoint, is_async in _TARGETS:
+        self._active = True
+        if importlib.util.find_spec("openai") is None:
+            logger.debug("openai is not installed; rollout_openai has nothing to instrument")
+            return
+        when_imported("openai", lambda: self._on_openai(provider))
+
+    def _on_openai(self, provider: TracerProvider | None) -> None:
+        version = str(getattr(sys.modules["openai"], "__version__", "0"))
+        if _too_old(version):
+            logger.warning(
+                "rollout-otel cannot trace openai %s; OpenAI calls will not be traced. Supported: openai >= 1.66",
+                version,
+            )
+            return
+        for module in dict.fromkeys(module for module, *_ in _TARGETS):
+            when_imported(module, lambda module=module: self._patch(module, provider))  # type: ignore[misc]
+
+    def _patch(self, module_name: str, provider: TracerProvider | None) -> None:
+        if not getattr(self, "_active", False):
+            return  # uninstrumented before the module was imported
+        module = sys.modules[module_name]
+        for target_module, name, endpoint, is_async in _TARGETS:
+            if target_module != module_name:
+                continue
+            owner, method = name.split(".")
+            if not callable(getattr(getattr(module, owner, None), method, None)):
+                logger.warning(
+                    "rollout-otel cannot trace openai %s (%s.%s not found); those calls will not be traced. "
+                    "Supported: openai >= 1.66",
+                    getattr(sys.modules.get("openai"), "__version__", "?"),
+                    module_name,
+                    name,
+                )
+                continue
             wrapper = async_wrapper(endpoint, provider) if is_async else sync_wrapper(endpoint, provider)
             wrapt.wrap_function_wrapper(module, name, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for module, name, _, _ in _TARGETS:
-            owner, method = name.split(".")
-            target = getattr(importlib.import_module(module), owner)
-            if isinstance(target.__dict__.get(method), wrapt.FunctionWrapper):
-                unwrap(target, method)
+        self._active = False
+        for module_name, name, _, _ in _TARGETS:
+            module = sys.modules.get(module_name)
+            owner = getattr(module, name.split(".")[0], None)
+            if owner is not None and isinstance(owner.__dict__.get(name.split(".")[1]), wrapt.FunctionWrapper):
+                unwrap(owner, name.split(".")[1])
 
 
-def _absent() -> bool:
-    return importlib.util.find_spec("openai") is None
-
-
-def _missing_targets() -> list[str]:
-    """The patch points this openai lacks (all of them when openai is not installed)."""
-    if _absent():
-        return [f"{module}.{name}" for module, name, _, _ in _TARGETS]
-    missing = []
-    for module, name, _, _ in _TARGETS:
-        owner, method = name.split(".")
-        try:
-            found = callable(getattr(getattr(importlib.import_module(module), owner), method))
-        except (ImportError, AttributeError):
-            found = False
-        if not found:
-            missing.append(f"{module}.{name}")
-    return missing
+def _too_old(version: str) -> bool:
+    """Whether this openai predates 1.66 (the oldest with every method rollout traces)."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False  # a version string rollout cannot read: try, and say so per method if one is missing
+    return (major, minor) < (1, 66)
 
 
 def is_openai_client(client: Any) -> bool:
