@@ -332,7 +332,7 @@ class _SinkHTTPServer(http.server.ThreadingHTTPServer):
         self.sink = sink
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__((HOST, 0), _OtlpHTTPHandler)
+        super().__init__((HOST, sink._requested_http_port), _OtlpHTTPHandler)
 
     def close_open_connections(self) -> None:
         # Exporters keep connections alive; without this their handler threads
@@ -522,7 +522,7 @@ class OtlpSink:
     sink serves exporters of either protocol (and collectors forwarding to it).
     """
 
-    def __init__(self, *, accept: Iterable[str] = SIGNALS, refuse_status: int = 405) -> None:
+    def __init__(self, *, accept: Iterable[str] = SIGNALS, refuse_status: int = 405, port: int = 0) -> None:
         """`accept` leaves out signals to act as a trace-only backend does: HTTP answers `refuse_status` for them
         (Phoenix 405, MLflow 404) and gRPC answers UNIMPLEMENTED (no service registered)."""
         self.accept = frozenset(accept)
@@ -530,6 +530,7 @@ class OtlpSink:
         if unknown:
             raise ValueError(f"unknown signals {sorted(unknown)}; known: {SIGNALS}")
         self.refuse_status = refuse_status
+        self._requested_http_port = port  # 0: any free port
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self._logs: list[ReceivedLog] = []

@@ -276,3 +276,46 @@ def test_instrumentors_import_no_provider_before_the_program_does(llm: LocalLLMS
     result = run_app(llm, tmp_path, env, app=app)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+OTHER_OPENAI = (
+    "import sys\n"
+    "from opentelemetry.instrumentation.instrumentor import BaseInstrumentor\n"
+    "class Instrumentor(BaseInstrumentor):\n"
+    "    def instrumentation_dependencies(self): return ()\n"
+    "    def _instrument(self, **kw): print('OTHER OPENAI INSTRUMENTATION LOADED', file=sys.stderr)\n"
+    "    def _uninstrument(self, **kw): pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "other_loaded", "rollout_spans"),
+    [
+        ({}, False, 1),  # by default rollout-otel keeps the other one out: one span per call
+        ({"ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS": "true"}, True, 1),
+        ({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "rollout_openai"}, True, 0),
+    ],
+    ids=["default", "keep-both", "rollout-disabled"],
+)
+def test_other_openai_instrumentations_are_skipped_unless_kept(
+    llm: LocalLLMServer,
+    sink: OtlpSink,
+    tmp_path: Path,
+    env: dict[str, str],
+    other_loaded: bool,
+    rollout_spans: int,
+) -> None:
+    """Another OpenAI instrumentation installed beside rollout-otel (as `opentelemetry-bootstrap` installs the
+    official one): its entry point is named `openai`, like every OpenAI instrumentation's."""
+    vendor = tmp_path / "vendor"
+    _fake_distribution(
+        vendor,
+        "other_openai_instrumentation",
+        "[opentelemetry_instrumentor]\nopenai = other_openai:Instrumentor\n",
+        {"other_openai": OTHER_OPENAI},
+    )
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "", **env}
+    result = run_app(llm, tmp_path, env, pythonpath=str(vendor))
+    assert result.returncode == 0, result.stderr
+    assert ("OTHER OPENAI INSTRUMENTATION LOADED" in result.stderr) is other_loaded
+    assert len(ours(sink)) == rollout_spans

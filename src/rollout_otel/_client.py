@@ -298,8 +298,9 @@ class Rollout:
     def _shut_down_exports(self) -> None:
         """Shut down what this Rollout set up; each step on its own, so the exporters are flushed whatever fails."""
         steps: list[tuple[str, Callable[[], object]]] = [("the streaming processor", self.processor.shutdown)]
-        steps += [("a span export", export.shutdown) for export in self._span_exports]
+        # Update events before spans: a stream's last update reaches the collector before its span, as it ran.
         steps += [("a log export", export.shutdown) for export in self._log_exports]
+        steps += [("a span export", export.shutdown) for export in self._span_exports]
         if self._owns_meter_provider and self.meter_provider is not None:
             _retired_meter_providers.add(self.meter_provider)
             steps.append(("the meter provider", self.meter_provider.shutdown))

@@ -200,7 +200,30 @@ def _parse_endpoint(value: Any, src: _Source) -> str:
         raise src.fail(value, allowed) from None
     if parts.scheme not in ("http", "https") or not valid_host(parts.hostname):
         raise src.fail(value, allowed)
-    return text.rstrip("/")
+    return without_signal_path(text.rstrip("/"), src.env or f"Rollout({src.setting}=...)")
+
+
+_SIGNAL_PATHS = ("/v1/traces", "/v1/logs", "/v1/metrics")
+
+
+def without_signal_path(endpoint: str, where: str) -> str:
+    """The base URL of an endpoint given with a signal's path: rollout-otel adds /v1/traces, /v1/logs and /v1/metrics
+    itself, so http://host:4318/v1/traces would post to /v1/traces/v1/traces (a bare 404)."""
+    for path in _SIGNAL_PATHS:
+        if endpoint.endswith(path):
+            base = endpoint[: -len(path)]
+            from ._errors import logger
+
+            logger.warning(
+                "%s=%s ends with %s; rollout-otel adds each signal's path itself, so it uses %s (set the base URL "
+                "to silence this)",
+                where,
+                endpoint,
+                path,
+                base,
+            )
+            return base
+    return endpoint
 
 
 def _program_name() -> str:

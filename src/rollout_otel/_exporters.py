@@ -46,6 +46,7 @@ _exporting = _Exporting()
 # The statuses a trace-only backend answers for signals it does not take (Phoenix: 405 and UNIMPLEMENTED; MLflow: 404).
 _REJECTING_HTTP_STATUSES = frozenset({404, 405})
 _SWITCH_OFF = {"logs": "OTEL_LOGS_EXPORTER=none", "metrics": "OTEL_METRICS_EXPORTER=none"}
+_WHAT = {"traces": "spans", "logs": "update events (OTLP logs)", "metrics": "metrics"}
 # The loggers the OTLP exporters report a failed export on.
 _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -71,52 +72,88 @@ def _rejection(record: logging.LogRecord) -> str | None:
 _SIGNAL_WORDS: Final = {"traces": ("traces", "spans"), "logs": ("logs",), "metrics": ("metrics",)}
 
 
-class _RejectionFilter(logging.Filter):
-    """Keeps the exporter's own error about a refused signal out of the log (the guard says it once, with the fix),
-    and marks the guard, for when the transport could not be watched. Only the guarded exporter exporting on this
-    thread, and only a line about its own signal, count."""
+class _ExporterLogFilter(logging.Filter):
+    """Takes the OTLP exporters' own lines about a failed export (one per retry, a few per batch) off the log while
+    a guarded export runs on this thread: the guard says it once per signal, with the endpoint and the fix.
+
+    A line about a refused signal (404, 405, UNIMPLEMENTED) also marks the guard, for when its transport could not
+    be watched. Only lines about the guard's own signal count; anything else passes.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         guard = _exporting.current
-        if guard is None or guard.signal not in _SWITCH_OFF:
+        if guard is None:
+            return True
+        message = str(record.msg)
+        if not message.startswith(("Failed to export", "Transient error")):
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        if not args or str(args[0]) not in _SIGNAL_WORDS[guard.signal]:
+        if not {str(arg) for arg in args[:2]} & set(_SIGNAL_WORDS[guard.signal]):
             return True
         how = _rejection(record)
-        if how is None:
-            return True
-        guard.rejected = how
+        if how is not None and guard.signal in _SWITCH_OFF:
+            guard.rejected = how
+        guard.problem = guard.problem or _reason(record)
         return False
 
 
-def _install_rejection_filter() -> None:
+def _reason(record: logging.LogRecord) -> str:
+    """What went wrong, from an exporter's line: its error, without the exporter's own phrasing around it."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    if str(record.msg).startswith("Transient error") and args:
+        return str(args[0])
+    return record.getMessage()
+
+
+def _install_log_filter() -> None:
     for name in _EXPORTER_LOGGERS:
         target = logging.getLogger(name)
-        if not any(isinstance(f, _RejectionFilter) for f in target.filters):
+        if not any(isinstance(f, _ExporterLogFilter) for f in target.filters):
             # First: the SDK's DuplicateFilter drops a second "Failed to export" within 20 s by its format string
             # alone, so a refused metrics export right after a refused logs export would never reach this filter.
-            target.filters.insert(0, _RejectionFilter())
+            target.filters.insert(0, _ExporterLogFilter())
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether `error` (or what caused it) is a refused connection: nothing listens at the endpoint."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, ConnectionRefusedError) or "Connection refused" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+class _ConnectionRefused(ConnectionError):
+    """Raised in the exporter's place for a refused connection: retrying with backoff cannot help, and at exit it
+    would hold the program for seconds."""
 
 
 def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
-    """See each answer the endpoint gives the exporter (an HTTP status, a gRPC code), whatever the logging set-up.
+    """See each answer the endpoint gives the exporter (an HTTP status, a gRPC code), whatever the logging set-up,
+    and make a refused connection fail at once instead of being retried.
 
-    The OTLP exporters keep their transport in `_client`: an HTTP client whose `export` returns the status, or a
-    gRPC stub whose `Export` raises the code. Where neither is found, the log filter alone detects a refusal.
+    The OTLP exporters keep their transport in `_client`: an HTTP client whose `_submit` returns the status (or the
+    error), or a gRPC stub whose `Export` raises the code. Where neither is found, the log filter alone detects.
     """
     client: Any = getattr(inner, "_client", None)
-    http_export = getattr(client, "export", None)
-    if callable(http_export):
+    submit = getattr(client, "_submit", None)
+    if callable(submit):
 
-        def watched_http(*args: Any, **kwargs: Any) -> Any:
-            result = http_export(*args, **kwargs)
+        def watched_submit(*args: Any, **kwargs: Any) -> Any:
+            result = submit(*args, **kwargs)
             status = getattr(result, "status_code", None)
+            guard.status = status
             if status in _REJECTING_HTTP_STATUSES:
                 guard.rejected = f"HTTP {status}"
+            error = getattr(result, "error", None)
+            if status is None and isinstance(error, BaseException) and _refused(error):
+                guard.refused = True
+                raise _ConnectionRefused(str(error))
             return result
 
-        client.export = watched_http
+        client._submit = watched_submit
         return
     initialize = getattr(inner, "_initialize_channel_and_stub", None)
 
@@ -131,8 +168,12 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                 return grpc_export(*args, **kwargs)
             except Exception as error:
                 code = getattr(error, "code", None)
-                if callable(code) and getattr(code(), "name", None) == "UNIMPLEMENTED":
+                name = getattr(code(), "name", None) if callable(code) else None
+                if name == "UNIMPLEMENTED":
                     guard.rejected = "gRPC UNIMPLEMENTED"
+                elif name == "UNAVAILABLE" and _refused(error):
+                    guard.refused = True
+                    raise _refused_rpc_error(error) from error
                 raise
 
         watched_grpc._rollout_watched = True  # type: ignore[attr-defined]
@@ -149,6 +190,25 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
         inner._initialize_channel_and_stub = reinitialize
 
 
+def _refused_rpc_error(error: BaseException) -> BaseException:
+    """The refusal as an RpcError whose code the gRPC exporter does not retry (UNAVAILABLE it retries for seconds)."""
+    import grpc  # type: ignore[import-untyped]
+
+    details = str(getattr(error, "details", lambda: error)())
+
+    class ConnectionRefusedRpcError(grpc.RpcError):  # type: ignore[misc]
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.FAILED_PRECONDITION
+
+        def details(self) -> str:
+            return details
+
+        def trailing_metadata(self) -> tuple[()]:
+            return ()
+
+    return ConnectionRefusedRpcError(details)
+
+
 class _GuardedExport:
     """What the three guarded exporters share: failures counted for `flush()`, and a signal the endpoint refuses
     switched off with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
@@ -159,43 +219,100 @@ class _GuardedExport:
     def __init__(self, inner: Any, failures: _FailureCount | None) -> None:
         self.inner = inner
         self._failures = failures
-        self.rejected: str | None = None
+        self.rejected: str | None = None  # how the endpoint refused this signal
+        self.refused = False  # nothing listened at the endpoint, this export
+        self.problem: str | None = None  # the exporter's own account of this export's failure
+        self.status: int | None = None  # the HTTP status of this export's last answer
         self.switched_off = False
-        _install_rejection_filter()
-        if self.signal in _SWITCH_OFF:
-            try:
-                _watch_transport(self, inner)
-            except Exception:
-                log_internal_error("watching an exporter's answers")
+        self._failing = False  # a failure was reported and no export has succeeded since
+        _install_log_filter()
+        try:
+            _watch_transport(self, inner)
+        except Exception:
+            log_internal_error("watching an exporter's answers")
 
     def _guarded(self, export: Callable[[], Any], success: Any) -> Any:
         if self.switched_off:
             return success  # dropped on purpose: the endpoint does not take this signal
         result = None
+        self.refused, self.problem, self.status = False, None, None
         previous, _exporting.current = _exporting.current, self
         try:
             result = export()
         finally:
             _exporting.current = previous
-            if self.rejected is not None:
+            if self.rejected is not None and self.signal in _SWITCH_OFF:
                 self._switch_off()
                 result = success
-            elif result is not success and self._failures is not None:
-                self._failures.add()
+            elif result is not success:
+                if self._failures is not None:
+                    self._failures.add()
+                self._report_failure()
+            elif self._failing:
+                self._failing = False
+                logger.warning("rollout-otel exports %s to %s again", _WHAT[self.signal], self._endpoint())
         return result
+
+    def _endpoint(self) -> str:
+        return str(getattr(self.inner, "_endpoint", None) or "the OTLP endpoint")
+
+    def _report_failure(self) -> None:
+        """One line per signal while exports fail, instead of the exporter's line per retry."""
+        if self._failing:
+            return
+        self._failing = True
+        what = _WHAT[self.signal]
+        if self.refused:
+            logger.warning(
+                "rollout-otel cannot reach %s: nothing listens there (connection refused). %s are dropped until it "
+                "answers: start your collector (`docker compose up -d` in the rollout-otel repository starts one), "
+                "or set ROLLOUT_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT) to where yours listens",
+                self._endpoint(),
+                what.capitalize(),
+            )
+        else:
+            logger.warning(
+                "rollout-otel could not export %s to %s (%s); they are dropped, and exports go on. %s",
+                what,
+                self._endpoint(),
+                self.problem or (f"HTTP {self.status}" if self.status else "the exporter gave no reason"),
+                _likely_fix(self.problem or "", self.status),
+            )
 
     def _switch_off(self) -> None:
         self.switched_off = True
-        endpoint = getattr(self.inner, "_endpoint", None) or "the OTLP endpoint"
         logger.warning(
             "%s refuses OTLP %s (%s): it accepts only some signals, as trace-only backends do. rollout-otel stops "
             "sending %s there; spans are not affected. Set %s to stop trying.",
-            endpoint,
+            self._endpoint(),
             self.signal,
             self.rejected,
             self.signal,
             _SWITCH_OFF[self.signal],
         )
+
+
+def _likely_fix(problem: str, status: int | None) -> str:
+    """The usual cause of a failed export, from what the endpoint answered."""
+    if "HTTP/2" in problem or "SETTINGS frame" in problem:
+        return (
+            "The endpoint speaks OTLP over HTTP, not gRPC: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or point "
+            "at the collector's gRPC port (4317 by default)"
+        )
+    if any(sign in problem for sign in ("RemoteDisconnected", "Connection aborted", "BadStatusLine", "reset by peer")):
+        return (
+            "The endpoint closed the connection without an HTTP answer, as a gRPC port does: set "
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc, or point at the collector's HTTP port (4318 by default)"
+        )
+    if status == 404:
+        return "Nothing answers at that path: ROLLOUT_ENDPOINT is the base URL (http://host:4318), without /v1/..."
+    if status in (401, 403):
+        return "The endpoint refused the credentials: check ROLLOUT_API_KEY or OTEL_EXPORTER_OTLP_HEADERS"
+    if status == 413:
+        return "The endpoint takes smaller requests: lower OTEL_BSP_MAX_EXPORT_BATCH_SIZE or ROLLOUT_MAX_CONTENT_BYTES"
+    if "timed out" in problem.lower() or "timeout" in problem.lower() or "DEADLINE_EXCEEDED" in problem:
+        return "The endpoint did not answer in time: is it overloaded, or behind a proxy that holds requests?"
+    return "Check that it is an OTLP receiver and that ROLLOUT_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL match it"
 
 
 class GuardedSpanExporter(_GuardedExport, SpanExporter):

@@ -7,8 +7,10 @@ the `rollout_*` instrumentors. The `ROLLOUT_*` variables apply as they do for `R
 
 from __future__ import annotations
 
+import atexit
 import os
-from typing import Any
+from importlib.metadata import EntryPoint
+from typing import Any, Final
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
@@ -21,9 +23,9 @@ from opentelemetry.util.re import parse_env_headers
 
 from . import _registry
 from ._client import LOG_EXPORT_DELAY_MS
-from ._config import Settings, settings_from_environment
+from ._config import Settings, settings_from_environment, without_signal_path
 from ._errors import log_internal_error, logger
-from ._exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from ._exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter, run_with_deadline
 from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor
 
@@ -40,8 +42,28 @@ _GRPC_EXPORTERS = (
 )
 
 
+# Other instrumentations of the providers rollout-otel traces (the official GenAI ones, OpenLLMetry, OpenInference
+# all register under the provider's name), and the instrumentor of rollout-otel's that covers each.
+_OURS_FOR: Final = {"openai": "rollout_openai", "anthropic": "rollout_anthropic"}
+
+
 class RolloutDistro(BaseDistro):  # type: ignore[misc]
-    """Defaults for auto-instrumentation, set only where the user set nothing."""
+    """Defaults for auto-instrumentation, set only where the user set nothing; one span per LLM call."""
+
+    def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
+        """Skip another instrumentation of a provider rollout-otel traces, unless the user keeps both: two of them
+        would give every call two spans (`openai.chat.completions` and `chat gpt-4o-mini`)."""
+        ours = _OURS_FOR.get(entry_point.name)
+        if ours is not None and not entry_point.value.startswith("rollout_otel.") and not _keep_both(ours):
+            logger.info(
+                "rollout-otel skips the %r instrumentation (%s): rollout_otel's %s traces those calls, one span each. "
+                "ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS=true keeps both",
+                entry_point.name,
+                entry_point.value.split(":", 1)[0],
+                ours,
+            )
+            return
+        super().load_instrumentor(entry_point, **kwargs)
 
     def _configure(self, **kwargs: Any) -> None:
         drop_bad_values(os.environ)  # one logged line each, and the SDK's default: the program must still run
@@ -54,10 +76,28 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
         rollout_endpoint = os.environ.get("ROLLOUT_ENDPOINT", "").strip()
         if rollout_endpoint:
             # ROLLOUT_ENDPOINT ranks above OTEL_EXPORTER_OTLP_ENDPOINT, as it does for Rollout().
-            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = rollout_endpoint
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = without_signal_path(rollout_endpoint, "ROLLOUT_ENDPOINT")
+        elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            given = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/")
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = without_signal_path(given, "OTEL_EXPORTER_OTLP_ENDPOINT")
         if settings_from_environment().capture_stream_chunks:
             # One span event per chunk was asked for: lift the SDK's default limit of 128 unless the user set one.
             os.environ.setdefault("OTEL_SPAN_EVENT_COUNT_LIMIT", "1000000")
+
+
+def _keep_both(ours: str) -> bool:
+    """The user keeps the other instrumentation: by asking, or by turning rollout's own off."""
+    disabled = {name.strip() for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    if ours in disabled:
+        return True
+    keep = os.environ.get("ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS", "").strip().lower()
+    if keep and keep not in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        logger.error(
+            "ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS=%r is not valid: expected true/false, 1/0, yes/no or on/off. "
+            "Using false.",
+            keep,
+        )
+    return keep in ("true", "1", "yes", "on")
 
 
 def _exporter_args(settings: Settings) -> dict[type, dict[str, Any]]:
@@ -85,6 +125,41 @@ def _span_export_processor(exporter: SpanExporter, *args: Any, **kwargs: Any) ->
 def _log_export_processor(exporter: LogRecordExporter, *args: Any, **kwargs: Any) -> LogRecordProcessor:
     delay = float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY") or LOG_EXPORT_DELAY_MS)
     return BatchLogRecordProcessor(GuardedLogExporter(exporter, None), schedule_delay_millis=delay)
+
+
+EXIT_TIMEOUT = 5.0  # seconds the program's exit may wait for its telemetry, whatever the collector does
+
+
+def _bound_exit() -> None:
+    """The SDK shuts its providers down at exit one after another, each export waiting up to its timeout (10 s) and
+    retrying: a collector that does not answer held the exit for tens of seconds. One handler instead shuts all three
+    down within EXIT_TIMEOUT together."""
+    from opentelemetry import _logs, metrics, trace
+
+    # Logs first: a stream's last update event must reach the collector before its span, as while it ran.
+    providers = [_logs.get_logger_provider(), trace.get_tracer_provider(), metrics.get_meter_provider()]
+    for provider in providers:
+        for attribute in ("_atexit_handler", "_at_exit_handler"):
+            handler = getattr(provider, attribute, None)
+            if handler is not None:
+                atexit.unregister(handler)
+                setattr(provider, attribute, None)
+
+    def shut_down_all() -> bool:
+        for provider in providers:
+            shutdown = getattr(provider, "shutdown", None)
+            if callable(shutdown):
+                try:
+                    shutdown()
+                except Exception:
+                    log_internal_error("shutting down at exit")
+        return True
+
+    def at_exit() -> None:
+        if not run_with_deadline("exit", shut_down_all, EXIT_TIMEOUT):
+            logger.warning("rollout-otel gave up waiting for the exporters after %.0f s at exit", EXIT_TIMEOUT)
+
+    atexit.register(at_exit)
 
 
 def _guard_metric_exporters() -> None:
@@ -117,6 +192,10 @@ class RolloutConfigurator(_OTelSDKConfigurator):
             _guard_metric_exporters()
         except Exception:
             log_internal_error("guarding the metric exporters")
+        try:
+            _bound_exit()
+        except Exception:
+            log_internal_error("bounding the exit")
         from opentelemetry import trace
 
         _registry.claim(trace.get_tracer_provider(), processor)  # the SDK shuts it down at exit

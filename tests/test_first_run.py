@@ -1,0 +1,131 @@
+"""A first run without a collector, or with the endpoint set wrong: fast exit, one clear line, the likely fix.
+
+Programs run in subprocesses, as a user runs them; the bounds here are generous (a shared 2-core machine), the real
+figures are in benchmarks/RESULTS-startup.md and the README.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otlp_sink import OtlpSink
+
+pytestmark = pytest.mark.integration
+
+APP = """
+from rollout_otel import Rollout, trace
+{setup}
+with trace.llm("openai.chat", stream=True) as span:
+    span.record_chunk("hello")
+print("done")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port where something accepts connections and never answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        yield int(silent.getsockname()[1])
+
+
+def run(tmp_path: Path, env: dict[str, str], *, distro: bool, setup: str = "Rollout()") -> tuple[float, str, str]:
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(APP.format(setup="" if distro else setup)))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+    clean["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai,anthropic"
+    command = ["opentelemetry-instrument", sys.executable, str(script)] if distro else [sys.executable, str(script)]
+    started = time.monotonic()
+    result = subprocess.run(command, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    return elapsed, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("distro", [False, True], ids=["Rollout", "opentelemetry-instrument"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_no_collector_exits_at_once_with_one_line_per_signal(tmp_path: Path, distro: bool, protocol: str) -> None:
+    port = free_port()  # nothing listens there
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+    elapsed, _, stderr = run(tmp_path, env, distro=distro)
+    assert elapsed < 3.0, stderr  # about 0.5 s of interpreter and SDK start-up, and no wait: a refusal is final
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert all("nothing listens there (connection refused)" in line for line in lines), stderr
+    assert 1 <= len(lines) <= 3  # one per signal that had something to send
+    assert any("Spans are dropped" in line and "ROLLOUT_ENDPOINT" in line for line in lines)
+    assert "Transient error" not in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("distro", [False, True], ids=["Rollout", "opentelemetry-instrument"])
+def test_a_collector_that_never_answers_holds_the_exit_five_seconds_at_most(
+    tmp_path: Path, silent_port: int, distro: bool
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent_port}"}
+    elapsed, _, stderr = run(tmp_path, env, distro=distro)
+    assert elapsed < 9.0, stderr  # the 5 s bound, plus start-up
+    assert "Transient error" not in stderr
+
+
+def test_an_endpoint_given_with_the_signal_path_is_used_as_its_base(tmp_path: Path) -> None:
+    with OtlpSink() as sink:
+        env = {"ROLLOUT_ENDPOINT": f"{sink.http_endpoint}/v1/traces"}
+        _, _, stderr = run(tmp_path, env, distro=False, setup="r = Rollout()\nimport atexit")
+        assert [s.name for s in sink.wait_for_spans(1)] == ["openai.chat"]
+    assert "ends with /v1/traces" in stderr and f"uses {sink.http_endpoint}" in stderr
+
+
+def test_grpc_sent_to_the_http_port_names_the_fix(tmp_path: Path) -> None:
+    with OtlpSink() as sink:
+        env = {"ROLLOUT_ENDPOINT": sink.http_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+        _, _, stderr = run(tmp_path, env, distro=False)
+    spans_line = next(line for line in stderr.splitlines() if "could not export spans" in line)
+    assert sink.http_endpoint.split("//")[1] in spans_line
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in spans_line
+    assert "Failed parsing HTTP/2" not in stderr.replace(spans_line, "")  # said once, inside rollout's line
+
+
+def test_http_sent_to_the_grpc_port_names_the_fix(tmp_path: Path) -> None:
+    with OtlpSink() as sink:
+        env = {"ROLLOUT_ENDPOINT": sink.grpc_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        _, _, stderr = run(tmp_path, env, distro=False)
+    spans_line = next(line for line in stderr.splitlines() if "could not export spans" in line)
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in spans_line or "4318" in spans_line, stderr
+
+
+def test_an_export_that_recovers_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    from rollout_otel import Rollout, trace
+
+    port = free_port()
+    rollout = Rollout(endpoint=f"http://127.0.0.1:{port}", metrics=False)
+    try:
+        with trace.llm("openai.chat") as span:
+            span.end(output="lost")
+        assert not rollout.flush(timeout=5)
+        assert not rollout.flush(timeout=5)  # still down: no second line
+        with OtlpSink(port=port) as sink:
+            with trace.llm("openai.chat") as span:
+                span.end(output="arrives")
+            assert rollout.flush(timeout=5)
+            assert [s.name for s in sink.wait_for_spans(1)] == ["openai.chat"]
+    finally:
+        rollout.shutdown(timeout=1)
+    down = [r for r in caplog.records if "nothing listens there" in r.getMessage()]
+    again = [r for r in caplog.records if "exports spans to" in r.getMessage() and "again" in r.getMessage()]
+    assert len(down) == 1 and len(again) == 1
