@@ -100,9 +100,14 @@ class _ExporterLogFilter(logging.Filter):
 def _reason(record: logging.LogRecord) -> str:
     """What went wrong, from an exporter's line: its error, without the exporter's own phrasing around it."""
     args = record.args if isinstance(record.args, tuple) else ()
-    if str(record.msg).startswith("Transient error") and args:
-        return str(args[0])
-    return record.getMessage()
+    message = str(record.msg)
+    if message.startswith("Transient error") and args:
+        reason = str(args[0])
+    elif message.startswith("Failed to export") and len(args) >= 3:
+        reason = str(args[-1])  # the reason (HTTP) or the error details (gRPC)
+    else:
+        reason = record.getMessage()
+    return reason if len(reason) <= 240 else reason[:240] + "..."
 
 
 def _install_log_filter() -> None:
@@ -148,9 +153,12 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             if status in _REJECTING_HTTP_STATUSES:
                 guard.rejected = f"HTTP {status}"
             error = getattr(result, "error", None)
-            if status is None and isinstance(error, BaseException) and _refused(error):
-                guard.refused = True
-                raise _ConnectionRefused(str(error))
+            if status is None and isinstance(error, BaseException):
+                if _refused(error):
+                    guard.refused = True
+                    raise _ConnectionRefused(str(error))
+                if _no_http_answer(error):  # a gRPC port, most likely: retrying with backoff cannot help
+                    raise _ConnectionRefused("the endpoint closed the connection without an HTTP answer")
             return result
 
         client._submit = watched_submit
@@ -173,7 +181,9 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                     guard.rejected = "gRPC UNIMPLEMENTED"
                 elif name == "UNAVAILABLE" and _refused(error):
                     guard.refused = True
-                    raise _refused_rpc_error(error) from error
+                    raise _final_rpc_error(error) from error
+                elif name == "UNAVAILABLE" and _not_grpc(error):  # an HTTP port: retrying cannot help
+                    raise _final_rpc_error(error) from error
                 raise
 
         watched_grpc._rollout_watched = True  # type: ignore[attr-defined]
@@ -190,13 +200,23 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
         inner._initialize_channel_and_stub = reinitialize
 
 
-def _refused_rpc_error(error: BaseException) -> BaseException:
-    """The refusal as an RpcError whose code the gRPC exporter does not retry (UNAVAILABLE it retries for seconds)."""
+def _no_http_answer(error: BaseException) -> bool:
+    text = repr(error)
+    return any(sign in text for sign in ("RemoteDisconnected", "BadStatusLine", "Connection aborted", "reset by peer"))
+
+
+def _not_grpc(error: BaseException) -> bool:
+    details = str(getattr(error, "details", lambda: "")())
+    return "HTTP/2" in details or "SETTINGS frame" in details or "Trying to connect an http1.x server" in details
+
+
+def _final_rpc_error(error: BaseException) -> BaseException:
+    """The failure as an RpcError whose code the gRPC exporter does not retry (UNAVAILABLE it retries for seconds)."""
     import grpc  # type: ignore[import-untyped]
 
     details = str(getattr(error, "details", lambda: error)())
 
-    class ConnectionRefusedRpcError(grpc.RpcError):  # type: ignore[misc]
+    class FinalRpcError(grpc.RpcError):  # type: ignore[misc]
         def code(self) -> grpc.StatusCode:
             return grpc.StatusCode.FAILED_PRECONDITION
 
@@ -206,7 +226,7 @@ def _refused_rpc_error(error: BaseException) -> BaseException:
         def trailing_metadata(self) -> tuple[()]:
             return ()
 
-    return ConnectionRefusedRpcError(details)
+    return FinalRpcError(details)
 
 
 class _GuardedExport:
@@ -299,7 +319,7 @@ def _likely_fix(problem: str, status: int | None) -> str:
             "The endpoint speaks OTLP over HTTP, not gRPC: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or point "
             "at the collector's gRPC port (4317 by default)"
         )
-    if any(sign in problem for sign in ("RemoteDisconnected", "Connection aborted", "BadStatusLine", "reset by peer")):
+    if "without an HTTP answer" in problem:
         return (
             "The endpoint closed the connection without an HTTP answer, as a gRPC port does: set "
             "OTEL_EXPORTER_OTLP_PROTOCOL=grpc, or point at the collector's HTTP port (4318 by default)"
