@@ -99,7 +99,7 @@ def test_local_collector_keeps_traces_and_update_events_in_the_mounted_folder() 
     compose = load(COMPOSE)["services"]["otel-collector"]
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in compose["volumes"]}
     pipelines = config["service"]["pipelines"]
-    for signal in ("traces", "logs"):
+    for signal in ("traces", "logs", "metrics"):
         files = [e for e in pipelines[signal]["exporters"] if component_type(e) == "file"]
         assert files, f"no file exporter for {signal}"
         path = config["exporters"][files[0]]["path"]
@@ -118,14 +118,15 @@ def test_compose_publishes_the_sdk_default_ports_and_the_ui_only() -> None:
     assert receiver_ports == {4317, 4318}
     assert port_of(DEFAULT_HTTP_ENDPOINT) == 4318 and port_of(DEFAULT_GRPC_ENDPOINT) == 4317
     assert published(services["jaeger"]) == {16686: 16686}
-    assert set(services) == {"otel-collector", "jaeger"}
+    assert published(services["prometheus"]) == {9090: 9090}
+    assert set(services) == {"otel-collector", "jaeger", "prometheus"}
 
 
 @pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_GATEWAY], ids=lambda p: p.name)
 def test_images_are_pinned(compose_file: Path) -> None:
     for name, service in load(compose_file)["services"].items():
         image = service["image"]
-        assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned to a version"
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned to a version"
 
 
 @pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_GATEWAY], ids=lambda p: p.name)
@@ -212,3 +213,69 @@ def test_docker_compose_accepts_the_file(compose_file: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+# Every signal rollout-otel's SDK set-up sends by default (Rollout() and the distro both export all three).
+SDK_SIGNALS = ("traces", "logs", "metrics")
+
+
+@pytest.mark.parametrize("config_file", [LOCAL, AGENT], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_signal_the_sdk_sends_is_received(config_file: Path) -> None:
+    """The collectors an app talks to take all three signals: a missing pipeline refuses one (a 404 per batch)."""
+    pipelines = load(config_file)["service"]["pipelines"]
+    for signal in SDK_SIGNALS:
+        matching = [p for name, p in pipelines.items() if name.split("/", 1)[0] == signal]
+        assert matching, f"{config_file.name} has no {signal} pipeline: the SDK's {signal} would be refused"
+        assert any("otlp" in p["receivers"] for p in matching)
+
+
+def test_gateways_take_every_signal_the_agents_forward() -> None:
+    agent, gateway = load(AGENT), load(GATEWAY)
+    forwarded = {name.split("/", 1)[0] for name, p in agent["service"]["pipelines"].items() if p["exporters"]}
+    received = {name.split("/", 1)[0] for name in gateway["service"]["pipelines"]}
+    assert forwarded == set(SDK_SIGNALS) and forwarded <= received
+    metrics = agent["exporters"][agent["service"]["pipelines"]["metrics"]["exporters"][0]]
+    assert metrics["routing_key"] == "streamID"  # each series stays on one gateway: its cumulative points whole
+    hostnames = agent["exporters"]["loadbalancing"]["resolver"]["static"]["hostnames"]
+    assert metrics["resolver"]["static"]["hostnames"] == hostnames
+
+
+@pytest.mark.parametrize(
+    ("compose_file", "prometheus_config", "collector_configs"),
+    [
+        (COMPOSE, ROOT / "collector-config" / "prometheus.yml", {"otel-collector": LOCAL}),
+        (
+            COMPOSE_GATEWAY,
+            ROOT / "collector-config" / "gateway" / "prometheus.yml",
+            {"gateway-1": GATEWAY, "gateway-2": GATEWAY},
+        ),
+    ],
+    ids=["local", "gateway"],
+)
+def test_metrics_can_be_seen_in_prometheus(
+    compose_file: Path, prometheus_config: Path, collector_configs: dict[str, Path]
+) -> None:
+    """The GenAI metrics reach a place that shows their values: Prometheus scrapes each collector's exporter."""
+    services = load(compose_file)["services"]
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in services["prometheus"]["volumes"]}
+    assert mounted[f"./{prometheus_config.relative_to(ROOT).as_posix()}"] == "/etc/prometheus/prometheus.yml"
+    targets = {
+        t for job in load(prometheus_config)["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    }
+    expected = set()
+    for service, config_file in collector_configs.items():
+        config = load(config_file)
+        assert "prometheus" in config["service"]["pipelines"]["metrics"]["exporters"]
+        expected.add(f"{service}:{port_of(config['exporters']['prometheus']['endpoint'])}")
+        assert service in services
+    assert targets == expected
+
+
+def test_both_stacks_say_they_publish_the_same_ports() -> None:
+    local, gateway = load(COMPOSE)["services"], load(COMPOSE_GATEWAY)["services"]
+    shared = {p for s in local.values() for p in published(s).values()} & {
+        p for s in gateway.values() for p in published(s).values()
+    }
+    assert shared == {4317, 4318, 16686, 9090}
+    for compose_file in (COMPOSE, COMPOSE_GATEWAY):
+        assert "publish the same ports" in compose_file.read_text()  # the comment that says so
