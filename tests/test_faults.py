@@ -76,11 +76,13 @@ def run_python(
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_lone_surrogates_cost_no_span_and_no_attribute(sink: OtlpSink, protocol: str) -> None:
-    """1,000 spans, half with a lone surrogate in every text they carry: all 1,000 arrive, every attribute kept."""
+    """300 spans in one batch, half with a lone surrogate in every text they carry: all arrive, every attribute kept.
+
+    (Before, one such span made the exporter drop the whole batch: 1,000 sent, 488 received.)"""
     endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
     rollout = Rollout(endpoint=endpoint, protocol=protocol, metrics=False)
     try:
-        for i in range(1000):
+        for i in range(300):
             bad = LONE if i % 2 else ""
             with (
                 pytest.raises(ValueError),
@@ -95,10 +97,10 @@ def test_lone_surrogates_cost_no_span_and_no_attribute(sink: OtlpSink, protocol:
         assert rollout.flush(timeout=10)
     finally:
         rollout.shutdown()
-    spans = sink.wait_for_spans(1000, timeout=10)
-    assert len(spans) == 1000
+    spans = sink.wait_for_spans(300, timeout=10)
+    assert len(spans) == 300
     bad_spans = [s for s in spans if "\ufffd" in s.name]
-    assert len(bad_spans) == 500
+    assert len(bad_spans) == 150
     span = bad_spans[0]
     assert span.attributes["gen_ai.request.model"] == "gpt\ufffd"
     assert span.attributes["app.note"] == "n\ufffd" and span.attributes["app.tags"] == ["t\ufffd", "ok"]
@@ -220,7 +222,7 @@ def test_a_10_mb_output_arrives_over_grpc_cut_to_the_cap(sink: OtlpSink) -> None
 
 def test_a_huge_stream_with_chunk_events_stays_within_the_span_budget(sink: OtlpSink) -> None:
     rollout = Rollout(endpoint=sink.grpc_endpoint, protocol="grpc", capture_stream_chunks=True, metrics=False)
-    chunks = 200_000
+    chunks = 60_000  # four times what the span budget holds as events
     try:
         with trace.llm("openai.chat", stream=True) as span:
             for _ in range(chunks):
