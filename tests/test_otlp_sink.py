@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -210,7 +211,8 @@ def test_http_edge_cases(sink: OtlpSink) -> None:
             ("/v1/profiles", b"", {}, 404),
             ("/v1/traces", b"\xff\xff\xff", {}, 400),
             ("/v1/traces", b"not gzip", {"Content-Encoding": "gzip"}, 400),
-            ("/v1/traces", b"{}", {"Content-Type": "application/json"}, 415),
+            ("/v1/traces", b"{}", {"Content-Type": "text/plain"}, 415),
+            ("/v1/traces", b"{not json", {"Content-Type": "application/json"}, 400),
             ("/v1/traces", ok_body, {"Content-Encoding": "gzip"}, 200),
         ]
         for path, body, extra, expected in cases:
@@ -236,7 +238,66 @@ def test_http_edge_cases(sink: OtlpSink) -> None:
     finally:
         conn.close()
     assert sink.spans() == []
-    assert [r.path for r in sink.requests()] == ["/v1/profiles"] + ["/v1/traces"] * 5
+    assert [r.path for r in sink.requests()] == ["/v1/profiles"] + ["/v1/traces"] * 6
+
+
+def test_otlp_json_bodies_with_hex_ids(sink: OtlpSink) -> None:
+    """OTLP/HTTP JSON, as the spec writes it (hex trace and span ids, camelCase), decodes like protobuf."""
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-app"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "manual"},
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "openai.chat",
+                                "kind": 3,
+                                "startTimeUnixNano": "1",
+                                "endTimeUnixNano": "2",
+                                "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "m"}}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", sink.http_port, timeout=5)
+    try:
+        conn.request("POST", "/v1/traces", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert (response.status, response.getheader("Content-Type"), response.read()) == (
+            200,
+            "application/json",
+            b"{}",
+        )
+    finally:
+        conn.close()
+    (span,) = sink.spans()
+    assert (span.trace_id, span.span_id) == ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
+    assert span.attributes == {"gen_ai.request.model": "m"} and span.resource["service.name"] == "json-app"
+
+
+def test_oversized_bodies_get_413_and_the_receiver_goes_on() -> None:
+    with OtlpSink() as small:
+        small.max_body_bytes = 1024
+        conn = http.client.HTTPConnection("127.0.0.1", small.http_port, timeout=5)
+        try:
+            conn.request("POST", "/v1/traces", body=b"x" * 4096, headers={"Content-Type": "application/x-protobuf"})
+            assert conn.getresponse().status == 413
+        finally:
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", small.http_port, timeout=5)
+        try:
+            empty = trace_service_pb2.ExportTraceServiceRequest().SerializeToString()
+            conn.request("POST", "/v1/traces", body=empty, headers={"Content-Type": "application/x-protobuf"})
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
 
 
 def test_wait_for_reports_what_arrived_and_clear(sink: OtlpSink) -> None:
