@@ -73,6 +73,7 @@ CHUNK_TEXT: Final = "rollout.chunk.text"
 UPDATE_EVENT: Final = "rollout.stream.update"
 UPDATE_SEQ: Final = "rollout.stream.update.seq"
 UPDATE_ELAPSED: Final = "rollout.stream.elapsed"
+STREAM_NAME: Final = "rollout.stream.name"  # the LLM span's name, on update events
 
 # Values of rollout.stream.end_reason.
 END_COMPLETED: Final = "completed"

@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 class _Watch:
     """What the processor remembers about one open stream: a weak reference and what it last reported."""
 
-    __slots__ = ("closed", "in_flight", "last_chunks", "lock", "ref", "seq")
+    __slots__ = ("closed", "identity", "in_flight", "last_chunks", "lock", "ref", "seq")
 
     def __init__(self, llm: LLMSpan) -> None:
         self.ref = weakref.ref(llm)
+        self.identity = llm._identity()
         self.lock = threading.Lock()
         self.last_chunks = 0
         self.seq = 0
@@ -200,7 +201,10 @@ class StreamingSpanProcessor(SpanProcessor):
                 attr.STREAM_CHARS: text.chars,
                 attr.UPDATE_SEQ: watch.seq,
                 attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
+                **watch.identity,  # what the stream is (name, model, provider): a live view has no span yet
             }
+            if llm._first_chunk_ns:
+                attributes[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
             if self.settings.capture_content and self.settings.stream_preview_chars:
                 attributes[attr.STREAM_PREVIEW] = preview(text.tail(self.settings.stream_preview_chars), self.settings)
             else:

@@ -1,4 +1,5 @@
-"""The `rollout-otel` command: `demo` (a traced stream, printed live) and `serve` (the bundled LLM server)."""
+"""The `rollout-otel` command: `demo` (a traced stream, printed live), `tail` (a live view of LLM calls) and `serve`
+(the bundled LLM server)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--protocol", choices=["http/protobuf", "grpc"], help="OTLP protocol")
     demo.add_argument("--interval", type=float, default=1.0, help="seconds between update events (1.0)")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long the stream lasts (5.0)")
+    tail = commands.add_parser(
+        "tail", help="receive OTLP on loopback and show LLM calls live: open streams with their previews, then results"
+    )
+    tail.add_argument("--port", type=int, default=4318, help="OTLP/HTTP port (4318, the SDK's default)")
+    tail.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC port (4317, the SDK's default)")
+    tail.add_argument("--json", action="store_true", help="print one JSON object per event instead of the view")
+    tail.add_argument("--plain", action="store_true", help="print one line per event (the default without a TTY)")
+    tail.add_argument(
+        "--filter", action="append", default=[], metavar="NAME", help="only calls of this service or model (repeat)"
+    )
+    tail.add_argument("--forward", metavar="URL", help="pass everything on to this OTLP/HTTP collector, unchanged")
+    tail.add_argument("--max-finished", type=int, default=200, help="finished calls kept in memory (200)")
     serve = commands.add_parser(
         "serve", help="run the bundled OpenAI- and Anthropic-compatible streaming server, to try examples locally"
     )
@@ -37,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args.port, args.delay)
+    if args.command == "tail":
+        return _tail(args)
     if args.command == "demo":
         return _demo(args)
     return 0
@@ -61,6 +76,28 @@ def _demo(args: argparse.Namespace) -> int:
         print("\nrollout-otel demo: interrupted; the span ended 'closed' (printed above)", file=sys.stderr)
         return 130
     return 0 if exported else 1
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from .tail import run_tail
+
+    mode = "json" if args.json else "plain" if args.plain else "view"
+    if mode == "view" and not sys.stdout.isatty():
+        mode = "plain"  # a pipe or a log file: lines, not a redrawn screen
+    if mode == "view":
+        try:
+            import rich  # noqa: F401
+        except ImportError:
+            print("rollout-otel tail: the live view needs rich: pip install 'rollout-otel[tail]'", file=sys.stderr)
+            mode = "plain"
+    return run_tail(
+        port=args.port,
+        grpc_port=args.grpc_port,
+        mode=mode,
+        forward=args.forward,
+        filters=args.filter,
+        max_finished=args.max_finished,
+    )
 
 
 def _serve(port: int, delay: float) -> int:

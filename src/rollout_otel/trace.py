@@ -332,6 +332,15 @@ class LLMSpan:
         else:  # GeneratorExit, KeyboardInterrupt, SystemExit: the caller stopped, nothing failed
             self._finish(end_reason=attr.END_CLOSED, caller=None)
 
+    def _identity(self) -> dict[str, Any]:
+        """What a live view needs to name this stream before its span exists: span name, model, provider."""
+        found: dict[str, Any] = {attr.STREAM_NAME: self._span_name()}
+        for key in (attr.GEN_AI_REQUEST_MODEL, attr.GEN_AI_PROVIDER_NAME, attr.GEN_AI_OPERATION_NAME):
+            value = self._metric_attributes.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
     def _abandon(self) -> None:
         """End as `abandoned` (at shutdown, for a span still open): with what its instrumentation gathered."""
         if self._finisher is not None:

@@ -1,0 +1,151 @@
+"""Can `rollout-otel tail` keep up? 500 streams updating once a second and 200 calls finishing a second, fed to its
+model, and one frame of its live view rendered ten times a second.
+
+Measured in one process, without sockets (the receiver's decoding is the test sink's, measured by its tests): the
+CPU time to take in one second of traffic, the time to render one frame, and so the lag from receipt to screen
+(at most one frame interval plus one render). Memory: the model's size after a minute of traffic.
+
+Usage: `python benchmarks/bench_tail.py [--quick] [--write benchmarks/RESULTS-tail.md]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench_core import Section, Table, render_text, write_markdown
+from rollout_otel._receiver import ReceivedLog, ReceivedSpan
+from rollout_otel.tail import TailModel
+from rollout_otel.tail._command import FRAME_SECONDS
+from rollout_otel.tail._view import render
+
+STREAMS = 500
+FINISHED_PER_SECOND = 200
+PREVIEW = "Streaming responses arrive as a sequence of small deltas, each carrying a word or a fragment of one. " * 3
+
+
+def update(stream: int, second: int) -> ReceivedLog:
+    attributes: dict[str, Any] = {
+        "rollout.stream.chunks": 40 * second,
+        "rollout.stream.chars": 180 * second,
+        "rollout.stream.elapsed": float(second),
+        "rollout.stream.preview": PREVIEW[-240:],
+        "rollout.stream.name": "openai.chat.completions",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.time_to_first_chunk": 0.3,
+    }
+    resource = {"service.name": f"svc-{stream % 7}"}
+    return ReceivedLog(
+        "rollout.stream.update", None, attributes, "0" * 32, f"{stream:016x}", 0, 0, 9, resource, "r", 0.0, "http"
+    )
+
+
+def finished(index: int) -> ReceivedSpan:
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 512,
+        "gen_ai.usage.output_tokens": 128,
+        "rollout.stream.end_reason": "completed",
+        "gen_ai.response.time_to_first_chunk": 0.25,
+        "gen_ai.output.messages": '[{"role":"assistant","parts":[{"content":"' + PREVIEW[:200] + '","type":"text"}]}]',
+    }
+    return ReceivedSpan(
+        "openai.chat.completions",
+        "1" * 32,
+        f"f{index:015x}",
+        None,
+        3,
+        attributes,
+        [],
+        0,
+        "",
+        0,
+        2_500_000_000,
+        {"service.name": "svc"},
+        "r",
+        0.0,
+        "http",
+    )
+
+
+def one_second(model: TailModel, second: int, base: int) -> float:
+    started = time.perf_counter()
+    model.on_logs([update(stream, second) for stream in range(STREAMS)])
+    model.on_spans([finished(base + i) for i in range(FINISHED_PER_SECOND)])
+    return time.perf_counter() - started
+
+
+def bench(seconds: int) -> tuple[Section, dict[str, float]]:
+    model = TailModel()
+    ingest = [one_second(model, second, second * FINISHED_PER_SECOND) for second in range(1, seconds + 1)]
+    console = Console(file=io.StringIO(), width=200, color_system="truecolor", force_terminal=True)
+    frames = []
+    for _ in range(30):
+        started = time.perf_counter()
+        console.print(render(model, address="bench"))
+        frames.append(time.perf_counter() - started)
+    tracemalloc.start()
+    sized = TailModel()
+    for second in range(1, 61):
+        one_second(sized, second, second * FINISHED_PER_SECOND)
+    memory = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    numbers = {
+        "ingest": statistics.median(ingest),
+        "frame": statistics.median(frames),
+        "memory": memory / 1e6,
+    }
+    lag = FRAME_SECONDS + numbers["frame"]
+    rows = [
+        ["take in one second of traffic (500 updates, 200 finished calls)", f"{numbers['ingest'] * 1000:.1f} ms"],
+        ["render one frame (20 open streams and 15 finished calls shown)", f"{numbers['frame'] * 1000:.1f} ms"],
+        ["lag from receipt to screen, at most (frame interval + one render)", f"{lag * 1000:.0f} ms"],
+        ["CPU used at ten frames a second, with the traffic", f"{(numbers['ingest'] + 10 * numbers['frame']):.0%}"],
+        ["model memory after a minute of that traffic", f"{numbers['memory']:.1f} MB"],
+    ]
+    section = Section(
+        "Keeping up",
+        f"{STREAMS} open streams updating once a second and {FINISHED_PER_SECOND} calls finishing a second; median "
+        f"of {seconds} seconds of traffic and 30 frames.",
+        [Table(["what", "measured"], rows)],
+    )
+    return section, numbers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer seconds (smoke run)")
+    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    command = shlex.join(["python", sys.argv[0] or "benchmarks/bench_tail.py", *arguments])
+    started = time.perf_counter()
+    section, numbers = bench(3 if args.quick else 10)
+    busy = numbers["ingest"] + 10 * numbers["frame"]
+    section.interpretation = (
+        f"One second of that traffic takes {numbers['ingest'] * 1000:.0f} ms to take in and ten frames "
+        f"{10 * numbers['frame'] * 1000:.0f} ms to draw: {busy:.0%} of one core, so tail keeps up, and a screen is "
+        f"at most {(FRAME_SECONDS + numbers['frame']) * 1000:.0f} ms behind what arrived."
+    )
+    print(render_text(section), flush=True)
+    seconds = time.perf_counter() - started
+    print(f"total {seconds:.1f} s")
+    if args.write:
+        write_markdown(args.write, [section], command, seconds, "rollout-otel tail benchmark", "bench_tail.py")
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""`rollout-otel tail`, run as a user runs it: a real instrumented app streams slowly from the bundled server to a
+running tail, and what tail prints (JSON lines, plain lines, the live view in a pseudo-terminal) is read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from otlp_sink import OtlpSink
+from rollout_otel._llm_server import LocalLLMServer
+from rollout_otel._receiver import ReceivedLog, ReceivedSpan
+from rollout_otel.tail import TailModel
+from rollout_otel.tail._view import render
+from rotel_collector import RotelCollector
+
+pytestmark = pytest.mark.integration
+
+APP = """
+import os, openai
+from opentelemetry import trace as otel
+from rollout_otel import Rollout, trace
+rollout = Rollout(stream_update_interval=0.2)
+client = rollout.wrap(openai.OpenAI(base_url=os.environ["LLM"], api_key="k", max_retries=0))
+with trace.llm("agent.step", model="planner") as step:
+    with otel.get_tracer("app").start_as_current_span("tool.search"):
+        pass
+    step.end(output="planned")
+for chunk in client.chat.completions.create(
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+    stream_options={"include_usage": True},
+    extra_headers={"x-rollout-scenario": "chunks=25;delay=0.08"},
+):
+    pass
+rollout.shutdown()
+"""
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer() as server:
+        yield server
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ROLLOUT_"))}
+    env.update(extra)
+    return env
+
+
+def start_app(llm: LocalLLMServer, port: int, tmp_path: Path) -> subprocess.Popen[str]:
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(APP))
+    env = clean_env(LLM=llm.base_url, ROLLOUT_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_SERVICE_NAME="tail-app")
+    return subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def start_tail(*args: str, stdout: Any = subprocess.PIPE) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["rollout-otel", "tail", "--port", str(port), "--grpc-port", str(free_port()), *args],
+        env=clean_env(COLUMNS="220", LINES="60", TERM="xterm-256color"),
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_listening(port)
+    return process, port
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"tail did not listen on {port}")
+
+
+def test_json_lines_follow_a_stream_from_open_to_finished(llm: LocalLLMServer, tmp_path: Path) -> None:
+    tail, port = start_tail("--json")
+    try:
+        app = start_app(llm, port, tmp_path)
+        assert app.wait(timeout=60) == 0, app.stderr.read() if app.stderr else ""
+        time.sleep(0.5)
+    finally:
+        tail.terminate()
+        out, err = tail.communicate(timeout=10)
+    assert tail.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    stream = [e for e in events if e["name"] == "openai.chat.completions"]
+    kinds = [e["event"] for e in stream]
+    assert kinds[0] == "stream.opened" and kinds[-1] == "call.finished" and kinds.count("stream.update") >= 3
+    opened = stream[0]
+    assert (opened["service"], opened["model"]) == ("tail-app", "gpt-4o-mini")
+    assert opened["preview"] and opened["time_to_first_chunk"] > 0
+    chunks = [e["chunks"] for e in stream[:-1]]
+    assert chunks == sorted(chunks) and chunks[-1] < 25  # seen growing while the stream was open
+    finished = stream[-1]
+    assert finished["end_reason"] == "completed" and finished["output_tokens"] == 25
+    assert finished["output"].startswith(opened["preview"][:10])
+    (step,) = [e for e in events if e["name"] == "agent.step"]
+    assert step["end_reason"] == "" and step["output"] == "planned" and step["children"] == ["tool.search"]
+
+
+def test_plain_lines_without_a_terminal(llm: LocalLLMServer, tmp_path: Path) -> None:
+    tail, port = start_tail()  # stdout is a pipe: lines, not a redrawn screen
+    try:
+        app = start_app(llm, port, tmp_path)
+        assert app.wait(timeout=60) == 0
+        time.sleep(0.5)
+    finally:
+        tail.terminate()
+        out, _ = tail.communicate(timeout=10)
+    lines = out.splitlines()
+    assert any(line.startswith("opened") and "gpt-4o-mini" in line for line in lines)
+    assert any(line.startswith("finished") and "COMPLETED" in line for line in lines)
+    assert not ANSI.search(out)
+
+
+def test_the_live_view_shows_the_preview_while_the_stream_is_open(llm: LocalLLMServer, tmp_path: Path) -> None:
+    """In a pseudo-terminal, as a user sees it: the preview on screen before the stream ends, then its result."""
+    master, slave = pty.openpty()
+    tail, port = start_tail(stdout=slave)
+    os.close(slave)
+    screen = ""
+
+    def read_for(seconds: float, until: str | None = None) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (until and until in screen):
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    screen += ANSI.sub("", os.read(master, 65536).decode("utf-8", "replace"))
+                except OSError:
+                    return
+
+    try:
+        app = start_app(llm, port, tmp_path)
+        read_for(15, until="Streaming responses arrive")  # the stream takes about 2 s once the app has started
+        assert app.poll() is None, "the stream should still be running"
+        assert "open streams (1)" in screen and "Streaming responses arrive" in screen
+        assert "gpt-4o-mini" in screen
+        assert app.wait(timeout=60) == 0
+        read_for(5, until="completed")
+        assert "completed" in screen and "finished calls" in screen
+        assert "tool.search" in screen  # the child span under its LLM span
+    finally:
+        tail.terminate()
+        tail.wait(timeout=10)
+        read_for(0.2)
+        os.close(master)
+
+
+def test_forward_into_the_rotel_collector_loses_nothing(llm: LocalLLMServer, tmp_path: Path) -> None:
+    with OtlpSink() as sink, RotelCollector(sink.grpc_endpoint) as collector:
+        tail, port = start_tail("--json", "--forward", collector.http_endpoint)
+        try:
+            app = start_app(llm, port, tmp_path)
+            assert app.wait(timeout=60) == 0
+            time.sleep(0.5)
+        finally:
+            tail.terminate()
+            out, _ = tail.communicate(timeout=15)
+        seen = [json.loads(line) for line in out.splitlines()]
+        updates = [e for e in seen if e["event"] in ("stream.opened", "stream.update")]
+        spans = sink.wait_for_spans(3, timeout=10)  # agent.step, tool.search, the stream
+        logs = sink.wait_for_logs(len(updates), timeout=10, event_name="rollout.stream.update")
+    assert sorted(s.name for s in spans) == ["agent.step", "openai.chat.completions", "tool.search"]
+    assert len(logs) == len(updates)
+    assert sink.metrics()  # metrics pass through too
+
+
+def test_garbage_never_kills_tail(llm: LocalLLMServer, tmp_path: Path) -> None:
+    import http.client
+
+    tail, port = start_tail("--json")
+    try:
+        for body, content_type in ((b"\xff\xfe garbage", "application/x-protobuf"), (b"{", "application/json")):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": content_type})
+            assert conn.getresponse().status == 400
+            conn.close()
+        app = start_app(llm, port, tmp_path)
+        assert app.wait(timeout=60) == 0
+        time.sleep(0.5)
+    finally:
+        tail.terminate()
+        out, _ = tail.communicate(timeout=10)
+    assert any(json.loads(line)["event"] == "call.finished" for line in out.splitlines())
+
+
+# -- the model and the view, in process -------------------------------------------------------------------------
+
+
+def _log(span_id: str, *, elapsed: float, chunks: int, preview: str | None, service: str = "svc") -> ReceivedLog:
+    attributes: dict[str, Any] = {
+        "rollout.stream.chunks": chunks,
+        "rollout.stream.chars": chunks * 4,
+        "rollout.stream.elapsed": elapsed,
+        "rollout.stream.name": "openai.chat.completions",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+    if preview is not None:
+        attributes["rollout.stream.preview"] = preview
+    return ReceivedLog(
+        "rollout.stream.update",
+        None,
+        attributes,
+        "t" * 32,
+        span_id,
+        0,
+        0,
+        9,
+        {"service.name": service},
+        "rollout_otel",
+        0.0,
+        "http",
+    )
+
+
+def _span(span_id: str, reason: str, *, error: str = "") -> ReceivedSpan:
+    attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}
+    if reason:
+        attributes["rollout.stream.end_reason"] = reason
+    if error:
+        attributes["error.type"] = error
+    return ReceivedSpan(
+        "openai.chat.completions",
+        "t" * 32,
+        span_id,
+        None,
+        3,
+        attributes,
+        [],
+        0,
+        "",
+        0,
+        2_000_000_000,
+        {"service.name": "svc"},
+        "rollout_otel",
+        0.0,
+        "http",
+    )
+
+
+def screen_of(model: TailModel, now: float | None = None) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(render(model, address="test", now=now))
+    return console.export_text()
+
+
+def test_each_end_reason_is_shown_distinctly_and_memory_is_bounded() -> None:
+    model = TailModel(max_finished=6)
+    for i, reason in enumerate(["completed", "closed", "cancelled", "abandoned", "error", "", "completed"]):
+        model.on_spans([_span(f"{i:016x}", reason, error="RateLimitError" if reason == "error" else "")])
+    _streams, finished, totals = model.snapshot()
+    assert len(finished) == 6 and totals.finished == 7 and totals.errors == 1  # the last six kept, all counted
+    text = screen_of(model)
+    for word in ("closed", "cancelled", "abandoned", "ERROR", "RateLimitError", "whole"):
+        assert word in text, word
+    assert "duration p50 2.0 s p95 2.0 s" in text
+
+
+def test_content_free_streams_show_counts_only_and_stalled_streams_are_marked() -> None:
+    model = TailModel(stalled_after=5.0, forget_after=60.0)
+    model.on_logs([_log("a" * 16, elapsed=1.0, chunks=10, preview=None)])
+    text = screen_of(model)
+    assert "content capture is off" in text and "10" in text
+    later = time.monotonic() + 10
+    assert "STALLED" in screen_of(model, now=later)
+    assert model.snapshot(now=time.monotonic() + 120)[0] == []  # gone stale: forgotten
+
+
+def test_filters_keep_only_the_named_services_or_models() -> None:
+    model = TailModel(filters=["other"])
+    assert model.on_logs([_log("b" * 16, elapsed=1.0, chunks=3, preview="x")]) == []
+    model = TailModel(filters=["svc"])
+    assert [e["event"] for e in model.on_logs([_log("b" * 16, elapsed=1.0, chunks=3, preview="x")])] == [
+        "stream.opened"
+    ]
