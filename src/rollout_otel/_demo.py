@@ -173,6 +173,10 @@ def run_demo(
         assert rollout.meter_provider is not None
         ok = rollout.flush() and rollout.meter_provider.force_flush()
         out.write(f"\nexport to {s.endpoint}: {'done' if ok else 'FAILED (is a collector listening there?)'}\n")
+    out.write(
+        "\nnext: watch your own app's streams live. In one terminal `rollout-otel tail`, in another\n"
+        "`rollout-otel demo --endpoint http://localhost:4318` (or your app, which sends there by default).\n"
+    )
     rollout.shutdown()
     if rollout.meter_provider is not None:
         rollout.meter_provider.shutdown()
