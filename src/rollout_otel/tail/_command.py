@@ -208,6 +208,11 @@ def _run_view(model: TailModel, address: str, stop: threading.Event) -> None:
     from ._view import render
 
     console = Console()
-    with Live(render(model, address=address), console=console, refresh_per_second=10, screen=False) as live:
+    drawn_version, drawn_at = -1, 0.0
+    with Live(console=console, auto_refresh=False, screen=False) as live:
         while not stop.wait(FRAME_SECONDS):
-            live.update(render(model, address=address))
+            now = time.monotonic()
+            # Redraw on news, and once a second for the clocks (elapsed, stalled); a frame costs tens of ms.
+            if model.version != drawn_version or now - drawn_at >= 1.0:
+                drawn_version, drawn_at = model.version, now
+                live.update(render(model, address=address), refresh=True)

@@ -96,6 +96,7 @@ class TailModel:
         self._first_chunks: deque[float] = deque(maxlen=max(max_finished, 1000))
         self._finished_count = 0
         self._errors = 0
+        self.version = 0  # grows with every change, so a view redraws only when there is something new
         self.stalled_after = stalled_after
         self.forget_after = forget_after
         self._filters = frozenset(filters)
@@ -150,6 +151,7 @@ class TailModel:
                     stream.time_to_first_chunk = float(ttfc)
                 stream.updated_at = now
                 stream.rate = stream.chars / stream.elapsed if stream.elapsed > 0 else 0.0
+                self.version += 1
             events.append(_stream_event("stream.opened" if opened else "stream.update", stream))
         return events
 
@@ -191,6 +193,7 @@ class TailModel:
                 self._durations.append(call.duration)
                 if call.time_to_first_chunk is not None:
                     self._first_chunks.append(call.time_to_first_chunk)
+                self.version += 1
             events.append(_call_event(call))
         return events
 
