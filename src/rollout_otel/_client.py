@@ -35,6 +35,7 @@ from ._exporters import (
     run_with_deadline,
     span_exporters,
 )
+from ._once import OnceLogRecordProcessor, OnceSpanProcessor
 from ._processor import StreamingSpanProcessor
 from ._wrap import wrap
 
@@ -126,14 +127,15 @@ class Rollout:
         )
         _warn_if_key_sent_in_clear(self.settings)
         self._closed = False
+        self._exiting = False
         self._failures = new_failure_count()
         self._flushes = SharedRun("flush", self._flush_all)  # concurrent flushes share one in flight
         self.tracer_provider = tracer_provider or self._global_tracer_provider()
         self.logger_provider = logger_provider or self._global_logger_provider()
         existing = _registry.configured(self.tracer_provider)
         self._owns_setup = existing is None
-        self._span_exports: list[BatchSpanProcessor] = []
-        self._log_exports: list[BatchLogRecordProcessor] = []
+        self._span_exports: list[OnceSpanProcessor] = []
+        self._log_exports: list[OnceLogRecordProcessor] = []
         self.meter_provider: MeterProvider | None = None
         self._owns_meter_provider = False
         self._setup: _registry.SharedSetup | None
@@ -144,10 +146,14 @@ class Rollout:
             existing.join()
             self._setup = existing
             self.processor = existing.processor
+            if existing.failures is not None:  # its exporters count their failures there: this flush sees them
+                self._failures = existing.failures
             self._apply_strictest_content_setting()
         else:
             self._set_up(meter_provider)
-            self._setup = _registry.claim(self.tracer_provider, self.processor, self._shut_down_exports)
+            self._setup = _registry.claim(
+                self.tracer_provider, self.processor, self._shut_down_exports, failures=self._failures
+            )
         atexit.register(self._shutdown_at_exit)
 
     def _set_up(self, meter_provider: MeterProvider | None) -> None:
@@ -158,12 +164,16 @@ class Rollout:
             self.settings, logger_provider=self.logger_provider, meter_provider=self.meter_provider
         )
         self.tracer_provider.add_span_processor(self.processor)
-        self._span_exports = [BatchSpanProcessor(e) for e in span_exporters(self.settings, self._failures)]
+        self._span_exports = [
+            OnceSpanProcessor(BatchSpanProcessor(e)) for e in span_exporters(self.settings, self._failures)
+        ]
         for span_export in self._span_exports:
             self.tracer_provider.add_span_processor(span_export)
-        delay = int(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY") or LOG_EXPORT_DELAY_MS)  # checked with the settings
+        delay = int(
+            os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "").strip() or LOG_EXPORT_DELAY_MS
+        )  # checked with the settings
         self._log_exports = [
-            BatchLogRecordProcessor(exporter, schedule_delay_millis=delay)
+            OnceLogRecordProcessor(BatchLogRecordProcessor(exporter, schedule_delay_millis=delay))
             for exporter in log_exporters(self.settings, self._failures)
         ]
         for log_export in self._log_exports:
@@ -259,10 +269,10 @@ class Rollout:
         """Export everything recorded so far; returns whether it all reached the collector within `timeout`."""
         if self._closed:
             return False
-        self._failures.take()  # failures from before this flush are not this flush's business
+        failures_before = self._failures.total()  # failures from before this flush are not its business
 
         finished = self._flushes.run(timeout)
-        return finished and self._failures.take() == 0
+        return finished and self._failures.total() == failures_before
 
     def _flush_all(self) -> bool:
         if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
@@ -287,7 +297,8 @@ class Rollout:
         atexit.unregister(self._shutdown_at_exit)
         last = self._setup.leave() if self._setup is not None else self._shut_down_exports
         if last is None:
-            self.flush(timeout)
+            if not self._exiting:  # at exit the last user's shutdown flushes it all, within the one bound
+                self.flush(timeout)
             self._closed = True
             return
         self._closed = True
@@ -315,6 +326,7 @@ class Rollout:
         return wrap(client, tracer_provider=self.tracer_provider)
 
     def _shutdown_at_exit(self) -> None:
+        self._exiting = True
         self.shutdown(DEFAULT_TIMEOUT)
 
     def __enter__(self) -> Rollout:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -20,7 +22,8 @@ from ._errors import log_internal_error, logger
 
 
 class _FailureCount:
-    """Failed exports since the last `take()`; shared by the exporters of one Rollout."""
+    """Failed exports so far, only ever growing; shared by the exporters of one set-up. A flush compares the count
+    before and after itself, so concurrent flushes never erase each other's failures."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -30,10 +33,9 @@ class _FailureCount:
         with self._lock:
             self._failures += 1
 
-    def take(self) -> int:
+    def total(self) -> int:
         with self._lock:
-            failures, self._failures = self._failures, 0
-            return failures
+            return self._failures
 
 
 class _Exporting(threading.local):
@@ -181,6 +183,10 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                     guard.rejected = "gRPC UNIMPLEMENTED"
                 elif name == "UNAVAILABLE" and _refused(error):
                     guard.refused = True
+                    reconnect = getattr(inner, "_initialize_channel_and_stub", None)
+                    if callable(reconnect):  # as the exporter does on UNAVAILABLE: no reconnect backoff carried over
+                        with contextlib.suppress(Exception):
+                            reconnect()
                     raise _final_rpc_error(error) from error
                 elif name == "UNAVAILABLE" and _not_grpc(error):  # an HTTP port: retrying cannot help
                     raise _final_rpc_error(error) from error
@@ -400,9 +406,17 @@ def _headers(settings: Settings, signal: str) -> dict[str, str] | None:
     return {**parse_env_headers(raw, liberal=True), **settings.export_headers}
 
 
+def _our_endpoint(settings: Settings, signal: str) -> bool:
+    """Whether rollout gives the exporter its endpoint: the one it resolved and checked (scheme added, signal path
+    taken off), unless a signal's own OTEL_EXPORTER_OTLP_{signal}_ENDPOINT says otherwise."""
+    if settings.endpoint_explicit:
+        return True
+    return settings.endpoint_configured and not os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
+
+
 def _grpc_args(settings: Settings, signal: str) -> dict[str, Any]:
     args: dict[str, Any] = {"headers": _headers(settings, signal)}
-    if settings.endpoint_explicit:  # else the exporter resolves OTEL_EXPORTER_OTLP_{signal}_ENDPOINT and friends
+    if _our_endpoint(settings, signal):
         args["endpoint"] = settings.endpoint
         args["insecure"] = settings.endpoint.startswith("http://")
     return args
@@ -410,7 +424,7 @@ def _grpc_args(settings: Settings, signal: str) -> dict[str, Any]:
 
 def _http_args(settings: Settings, signal: str, path: str) -> dict[str, Any]:
     args: dict[str, Any] = {"headers": _headers(settings, signal)}
-    if settings.endpoint_explicit:
+    if _our_endpoint(settings, signal):
         args["endpoint"] = f"{settings.endpoint}/{path}"
     return args
 
@@ -501,11 +515,9 @@ def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> boo
 
 
 class SharedRun:
-    """Runs `func` on one daemon thread at a time: a call while a run is in flight waits for that run.
-
-    A flush against a collector that never answers blocks its thread; repeated or concurrent flushes must share it
-    rather than leave one blocked thread behind per call.
-    """
+    """Runs `func` on one daemon thread at a time, so a flush against a collector that never answers leaves one
+    blocked thread, not one per call. A caller that finds a run in flight waits for it, then starts its own: the
+    run in flight may have passed the data this caller recorded."""
 
     def __init__(self, what: str, func: Callable[[], Any]) -> None:
         self._what = what
@@ -515,7 +527,14 @@ class SharedRun:
         self._outcome: list[bool] = [False]
 
     def run(self, timeout: float) -> bool:
-        """Wait at most `timeout` seconds for the run in flight (or a new one); True if it finished truthy."""
+        """Wait at most `timeout` seconds for a run that starts after this call; True if it finished truthy."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            in_flight = self._thread if self._thread is not None and self._thread.is_alive() else None
+        if in_flight is not None:
+            in_flight.join(max(0.0, deadline - time.monotonic()))
+            if in_flight.is_alive():
+                return False  # still stuck: no second thread behind it
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 outcome: list[bool] = [False]
@@ -534,5 +553,5 @@ class SharedRun:
                     return outcome[0]
                 self._thread, self._outcome = thread, outcome
             thread, outcome = self._thread, self._outcome
-        thread.join(max(0.0, timeout))
+        thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive() and outcome[0]

@@ -32,6 +32,17 @@ def _whole(low: int) -> Callable[[str], str | None]:
     return check
 
 
+def _milliseconds(low: float) -> Callable[[str], str | None]:
+    def check(raw: str) -> str | None:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        return None if math.isfinite(value) and value >= low else f"a number of milliseconds >= {low:g}"
+
+    return check
+
+
 def _seconds(raw: str) -> str | None:
     try:
         value = float(raw)
@@ -47,6 +58,8 @@ def _compression(raw: str) -> str | None:
 def _url(raw: str) -> str | None:
     allowed = "an http:// or https:// URL with a host, such as http://localhost:4318"
     text = raw.strip()
+    if text.startswith(("unix:", "dns:", "ipv4:", "ipv6:")):  # gRPC name-resolver targets
+        return None
     if "://" not in text:  # the bare host:port gRPC users often write
         text = f"http://{text}"
     try:
@@ -87,7 +100,7 @@ def _checks() -> dict[str, Callable[[str], str | None]]:
     for prefix in ("OTEL_BSP_", "OTEL_BLRP_"):
         checks[prefix + "MAX_QUEUE_SIZE"] = _whole(1)
         checks[prefix + "MAX_EXPORT_BATCH_SIZE"] = _whole(1)
-        checks[prefix + "SCHEDULE_DELAY"] = _whole(0)
+        checks[prefix + "SCHEDULE_DELAY"] = _whole(1)  # 0 makes the SDK's batch processor raise
         checks[prefix + "EXPORT_TIMEOUT"] = _whole(0)
     for limit in (
         "OTEL_ATTRIBUTE_COUNT_LIMIT",
@@ -102,8 +115,8 @@ def _checks() -> dict[str, Callable[[str], str | None]]:
         "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     ):
         checks[limit] = _whole(0)
-    checks["OTEL_METRIC_EXPORT_INTERVAL"] = _whole(1)
-    checks["OTEL_METRIC_EXPORT_TIMEOUT"] = _whole(0)
+    checks["OTEL_METRIC_EXPORT_INTERVAL"] = _milliseconds(1)
+    checks["OTEL_METRIC_EXPORT_TIMEOUT"] = _milliseconds(0)
     for signal in ("", *(s + "_" for s in _SIGNALS)):
         checks[f"OTEL_EXPORTER_OTLP_{signal}ENDPOINT"] = _url
         checks[f"OTEL_EXPORTER_OTLP_{signal}TIMEOUT"] = _seconds
@@ -126,6 +139,23 @@ def problems(environ: Mapping[str, str]) -> list[tuple[str, str]]:
         if allowed is not None:
             shown = "<redacted>" if name.endswith("HEADERS") else repr(raw)  # headers hold credentials
             found.append((name, f"{name}={shown} (environment) is not valid: expected {allowed}."))
+    return found + _batch_larger_than_queue(environ)
+
+
+def _batch_larger_than_queue(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The SDK refuses an export batch larger than its queue (defaults: 512 and 2048)."""
+    found = []
+    for prefix in ("OTEL_BSP_", "OTEL_BLRP_"):
+        try:
+            batch = int(environ.get(prefix + "MAX_EXPORT_BATCH_SIZE", "").strip() or 512)
+            queue = int(environ.get(prefix + "MAX_QUEUE_SIZE", "").strip() or 2048)
+        except ValueError:
+            continue  # reported as not a whole number
+        if 1 <= queue < batch:  # a queue size below 1 is reported on its own
+            name = prefix + "MAX_EXPORT_BATCH_SIZE"
+            found.append(
+                (name, f"{name}={batch} (environment) is not valid: expected at most {prefix}MAX_QUEUE_SIZE ({queue}).")
+            )
     return found
 
 

@@ -19,7 +19,7 @@ from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
 from ._content import preview
 from ._errors import log_internal_error
-from ._safe import encodable
+from ._safe import encodable, utf8_size
 from ._ticker import Ticker
 from .version import __version__
 
@@ -146,7 +146,7 @@ class StreamingSpanProcessor(SpanProcessor):
     def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
         """One span event per chunk, while the events fit the span-size budget; past it, counted as dropped."""
         text = encodable(delta) if delta and self.settings.capture_content else ""
-        size = _CHUNK_EVENT_BYTES + len(text)
+        size = _CHUNK_EVENT_BYTES + (utf8_size(text) if text else 0)
         if llm._event_bytes + size > self.settings.max_content_bytes:
             llm._events_dropped += 1
             return
@@ -238,6 +238,6 @@ class StreamingSpanProcessor(SpanProcessor):
 
 
 # What one chunk event costs on the wire besides its text (name, index, timestamp), for the span-size budget.
-_CHUNK_EVENT_BYTES = 48
+_CHUNK_EVENT_BYTES = 96  # measured on the OTLP wire: name, index, time and framing
 _IN_FLIGHT_WAIT = 0.1  # seconds an ending span waits for its last update to be handed to the log pipeline
 _LIVE_SPAN_ATTRIBUTES = frozenset({attr.STREAM_CHUNKS, attr.STREAM_CHARS, attr.STREAM_PREVIEW})

@@ -19,8 +19,11 @@ from ._processor import StreamingSpanProcessor
 class SharedSetup:
     """One provider's rollout-otel set-up: its processor, how many users it has, and how to shut it down."""
 
-    def __init__(self, processor: StreamingSpanProcessor, shutdown: Callable[[], None] | None) -> None:
+    def __init__(
+        self, processor: StreamingSpanProcessor, shutdown: Callable[[], None] | None, failures: Any = None
+    ) -> None:
         self.processor = processor
+        self.failures = failures  # the failed-export count its exporters keep, for every user's flush()
         self.users = 1
         self._shutdown = shutdown  # None where someone else (the SDK, for the distro) shuts it down
 
@@ -40,10 +43,14 @@ _configured: weakref.WeakKeyDictionary[Any, SharedSetup] = weakref.WeakKeyDictio
 
 
 def claim(
-    provider: Any, processor: StreamingSpanProcessor, shutdown: Callable[[], None] | None = None
+    provider: Any,
+    processor: StreamingSpanProcessor,
+    shutdown: Callable[[], None] | None = None,
+    *,
+    failures: Any = None,
 ) -> SharedSetup | None:
     """Record that `provider` exports through rollout-otel with `processor`."""
-    setup = SharedSetup(processor, shutdown)
+    setup = SharedSetup(processor, shutdown, failures)
     with contextlib.suppress(TypeError):  # not weakly referenceable: nothing to remember it by
         _configured[provider] = setup
         return setup

@@ -47,20 +47,23 @@ class Ticker:
             return
         self._busy = True
         if self._thread is None:
-            with self._lock:
-                self._busy = True
-        if self._thread is None:
-            thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:  # a pids limit, or interpreter shutdown: no updates now, another try next wake
-                if not self._start_failed:
-                    logger.warning("rollout-otel could not start its update thread; streams get no update events")
-                self._start_failed = True
-                return
-            self._thread = thread
-            self._start_failed = False
+            with self._lock:  # streams opening at once on several threads: one update thread, not one each
+                if self._thread is None and not self._start():
+                    return
         self._wake.set()
+
+    def _start(self) -> bool:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # a pids limit, or interpreter shutdown: no updates now, another try next wake
+            if not self._start_failed:
+                logger.warning("rollout-otel could not start its update thread; streams get no update events")
+            self._start_failed = True
+            return False
+        self._thread = thread
+        self._start_failed = False
+        return True
 
     def shutdown(self, timeout: float = 1.0) -> None:
         """Stop ticking; waits at most `timeout` seconds for a tick in progress."""

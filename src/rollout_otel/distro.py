@@ -23,9 +23,15 @@ from opentelemetry.util.re import parse_env_headers
 
 from . import _registry
 from ._client import LOG_EXPORT_DELAY_MS
-from ._config import Settings, settings_from_environment, without_signal_path
+from ._config import Settings, settings_from_environment
 from ._errors import log_internal_error, logger
-from ._exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter, run_with_deadline
+from ._exporters import (
+    GuardedLogExporter,
+    GuardedMetricExporter,
+    GuardedSpanExporter,
+    new_failure_count,
+    run_with_deadline,
+)
 from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor
 
@@ -54,7 +60,8 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
         """Skip another instrumentation of a provider rollout-otel traces, unless the user keeps both: two of them
         would give every call two spans (`openai.chat.completions` and `chat gpt-4o-mini`)."""
         ours = _OURS_FOR.get(entry_point.name)
-        if ours is not None and not entry_point.value.startswith("rollout_otel.") and not _keep_both(ours):
+        skip = ours is not None and not entry_point.value.startswith("rollout_otel.") and not _keep_both(ours)
+        if skip and _we_trace(entry_point.name):
             logger.info(
                 "rollout-otel skips the %r instrumentation (%s): rollout_otel's %s traces those calls, one span each. "
                 "ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS=true keeps both",
@@ -73,16 +80,29 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
         os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         # Update events must be visible within a second; the SDK's default batches logs for a second.
         os.environ.setdefault("OTEL_BLRP_SCHEDULE_DELAY", str(LOG_EXPORT_DELAY_MS))
-        rollout_endpoint = os.environ.get("ROLLOUT_ENDPOINT", "").strip()
-        if rollout_endpoint:
-            # ROLLOUT_ENDPOINT ranks above OTEL_EXPORTER_OTLP_ENDPOINT, as it does for Rollout().
-            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = without_signal_path(rollout_endpoint, "ROLLOUT_ENDPOINT")
-        elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
-            given = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/")
-            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = without_signal_path(given, "OTEL_EXPORTER_OTLP_ENDPOINT")
-        if settings_from_environment().capture_stream_chunks:
+        settings = settings_from_environment()  # a bad value is logged there, and the default used
+        if settings.endpoint_configured:
+            # ROLLOUT_ENDPOINT ranks above OTEL_EXPORTER_OTLP_ENDPOINT, as it does for Rollout(); either way the SDK
+            # gets the checked base URL (scheme added, a signal path taken off), not the raw text.
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.endpoint
+        if settings.capture_stream_chunks:
             # One span event per chunk was asked for: lift the SDK's default limit of 128 unless the user set one.
             os.environ.setdefault("OTEL_SPAN_EVENT_COUNT_LIMIT", "1000000")
+
+
+_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40)}
+
+
+def _we_trace(package: str) -> bool:
+    """Whether rollout's instrumentor traces the installed `package` (read from its metadata, without importing it);
+    where it cannot (too old), the other instrumentation stays."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = (int(part) for part in version(package).split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return True  # not installed (nothing to trace twice), or a version rollout cannot read
+    return (major, minor) >= _OLDEST[package]
 
 
 def _keep_both(ours: str) -> bool:
@@ -118,13 +138,17 @@ def _exporter_args(settings: Settings) -> dict[type, dict[str, Any]]:
     return args
 
 
+# Failed exports of the distro's set-up, for the flush() of a Rollout() made in an instrumented program.
+_failures = new_failure_count()
+
+
 def _span_export_processor(exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
-    return BatchSpanProcessor(GuardedSpanExporter(exporter, None))
+    return BatchSpanProcessor(GuardedSpanExporter(exporter, _failures))
 
 
 def _log_export_processor(exporter: LogRecordExporter, *args: Any, **kwargs: Any) -> LogRecordProcessor:
-    delay = float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY") or LOG_EXPORT_DELAY_MS)
-    return BatchLogRecordProcessor(GuardedLogExporter(exporter, None), schedule_delay_millis=delay)
+    delay = float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "").strip() or LOG_EXPORT_DELAY_MS)
+    return BatchLogRecordProcessor(GuardedLogExporter(exporter, _failures), schedule_delay_millis=delay)
 
 
 EXIT_TIMEOUT = 5.0  # seconds the program's exit may wait for its telemetry, whatever the collector does
@@ -172,7 +196,7 @@ def _guard_metric_exporters() -> None:
         if not isinstance(reader, PeriodicExportingMetricReader) or not isinstance(exporter, MetricExporter):
             continue
         if not isinstance(exporter, GuardedMetricExporter):
-            reader._exporter = GuardedMetricExporter(exporter, None)
+            reader._exporter = GuardedMetricExporter(exporter, _failures)
 
 
 class RolloutConfigurator(_OTelSDKConfigurator):
@@ -198,5 +222,5 @@ class RolloutConfigurator(_OTelSDKConfigurator):
             log_internal_error("bounding the exit")
         from opentelemetry import trace
 
-        _registry.claim(trace.get_tracer_provider(), processor)  # the SDK shuts it down at exit
+        _registry.claim(trace.get_tracer_provider(), processor, failures=_failures)  # the SDK shuts it down at exit
         logger.debug("rollout-otel configured the OpenTelemetry SDK for auto-instrumentation")

@@ -156,7 +156,14 @@ def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper
             raise
         return traced_result(endpoint, span, kwargs, result)
 
+    traced_create._rollout_otel = True  # type: ignore[attr-defined]
     return traced_create
+
+
+def is_rollout_patch(attribute: Any) -> bool:
+    """Whether a class attribute is a method rollout already wrapped (so a second instrument() leaves it alone)."""
+    wrapper = getattr(attribute, "_self_wrapper", None) if isinstance(attribute, wrapt.FunctionWrapper) else None
+    return bool(getattr(wrapper, "_rollout_otel", False))
 
 
 def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper:
@@ -178,6 +185,7 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
             raise
         return traced_result(endpoint, span, kwargs, result)
 
+    traced_create._rollout_otel = True  # type: ignore[attr-defined]
     return traced_create
 
 

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
-from .._calls import Endpoint, Provider, Wrapper, async_wrapper, sync_wrapper
+from .._calls import Endpoint, Provider, Wrapper, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._helper import stream_wrapper
 from ._messages import MessagesAccumulator, message_outcome, messages_input, request_attributes
@@ -123,7 +123,9 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         module = sys.modules[module_name]
         for owner, method, kind in _METHODS:
             cls = getattr(module, owner, None)
-            if cls is not None and callable(getattr(cls, method, None)):
+            if cls is None or is_rollout_patch(cls.__dict__.get(method)):
+                continue  # absent, or patched by an earlier instrument() whose hook fired too
+            if callable(getattr(cls, method, None)):
                 wrapt.wrap_function_wrapper(cls, method, _wrapper(kind, provider))
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -96,6 +96,7 @@ def stream_wrapper(endpoint: Endpoint, provider: TracerProvider | None, *, is_as
             log_internal_error("tracing messages.stream()")
         return manager
 
+    traced_stream._rollout_otel = True  # type: ignore[attr-defined]
     return traced_stream
 
 

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
-from .._calls import Endpoint, async_wrapper, sync_wrapper
+from .._calls import Endpoint, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._endpoints import CHAT, RESPONSES
 
@@ -67,7 +67,10 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if target_module != module_name:
                 continue
             owner, method = name.split(".")
-            if not callable(getattr(getattr(module, owner, None), method, None)):
+            cls = getattr(module, owner, None)
+            if cls is not None and is_rollout_patch(cls.__dict__.get(method)):
+                continue  # patched by an earlier instrument() whose hook fired too
+            if not callable(getattr(cls, method, None)):
                 logger.warning(
                     "rollout-otel cannot trace openai %s (%s.%s not found); those calls will not be traced. "
                     "Supported: openai >= 1.66",
