@@ -520,3 +520,33 @@ def test_keyboard_interrupt_in_anext_ends_the_span_closed_at_once(
     import asyncio
 
     asyncio.run(main())
+
+
+def test_a_joined_rollout_sees_the_failures_of_the_shared_exports() -> None:
+    with OtlpSink(accept=("logs",), refuse_status=400) as sink:  # every span export fails with 400
+        owner = Rollout(endpoint=sink.http_endpoint, metrics=False)
+        joined = Rollout(endpoint=sink.http_endpoint, metrics=False)
+        try:
+            with trace.llm("openai.chat") as span:
+                span.end(output="x")
+            assert not joined.flush(timeout=5)
+        finally:
+            joined.shutdown(timeout=1)
+            owner.shutdown(timeout=1)
+
+
+def test_chunk_events_in_any_script_keep_the_span_under_a_collectors_limit() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    capture = Capture(capture_stream_chunks=True, max_content_bytes=3_500_000)
+    try:
+        for delta in ("ascii ", "漢字かな", "😀😀"):  # 40,000 chunks each: past the budget at any width
+            with capture.llm("openai.chat", stream=True) as span:
+                for _ in range(40_000):
+                    span.record_chunk(delta)
+        for span in capture.spans():
+            size = len(encode_spans([span]).SerializeToString())
+            assert size < 4 * 1024 * 1024, size
+            assert span.attributes["rollout.stream.chunk_events_dropped"] > 0
+    finally:
+        capture.shutdown()

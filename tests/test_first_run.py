@@ -130,3 +130,21 @@ def test_an_export_that_recovers_says_so_once(caplog: pytest.LogCaptureFixture) 
     down = [r for r in caplog.records if "nothing listens there" in r.getMessage()]
     again = [r for r in caplog.records if "exports spans to" in r.getMessage() and "again" in r.getMessage()]
     assert len(down) == 1 and len(again) == 1
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "ROLLOUT_ENDPOINT"])
+@pytest.mark.parametrize("distro", [False, True], ids=["Rollout", "opentelemetry-instrument"])
+def test_any_endpoint_variable_is_used_as_checked(tmp_path: Path, variable: str, distro: bool) -> None:
+    """Whichever variable names the endpoint, the exporters get the checked base URL: signal path off, scheme on."""
+    with OtlpSink() as sink:
+        bare = sink.http_endpoint.removeprefix("http://")
+        for given in (f"{sink.http_endpoint}/v1/traces/", bare):
+            sink.clear()
+            run(tmp_path, {variable: given}, distro=distro)
+            assert [s.name for s in sink.wait_for_spans(1)] == ["openai.chat"], given
+
+
+def test_two_rollouts_and_a_silent_collector_still_exit_within_the_bound(tmp_path: Path, silent_port: int) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent_port}"}
+    elapsed, _, stderr = run(tmp_path, env, distro=False, setup="library = Rollout()\napplication = Rollout()")
+    assert elapsed < 9.0, stderr  # one 5 s bound for the shared set-up, not one per Rollout

@@ -624,3 +624,23 @@ def test_azure_clients_name_their_provider_and_server() -> None:
     assert attributes["server.port"] == 443
     assert wrap(azure) is azure
     assert isinstance(azure.chat.completions.create, wrapt.FunctionWrapper)
+
+
+def test_instrument_uninstrument_instrument_patches_once() -> None:
+    """Hooks registered by each instrument() must not stack wrappers: one uninstrument() restores the originals."""
+    import openai.resources.chat.completions.completions as chat_module
+
+    from rollout_otel.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument()
+    instrumentor.uninstrument()
+    instrumentor.instrument()
+    instrumentor.instrument()  # a second call is a no-op for BaseInstrumentor, and must stay one
+    try:
+        create = chat_module.Completions.__dict__["create"]
+        assert isinstance(create, wrapt.FunctionWrapper)
+        assert not isinstance(create.__wrapped__, wrapt.FunctionWrapper)  # one layer
+    finally:
+        instrumentor.uninstrument()
+    assert not isinstance(chat_module.Completions.__dict__["create"], wrapt.FunctionWrapper)
