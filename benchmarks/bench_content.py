@@ -16,18 +16,15 @@ Usage: `python benchmarks/bench_content.py [--quick] [--write benchmarks/RESULTS
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import pstats
-import shlex
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -36,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench_core import Section, Table, render_text, write_markdown
+from bench_core import BenchRun, Section, Table
 from rollout_otel import StreamingSpanProcessor
 from rollout_otel._config import resolve_settings
 from rollout_otel._content import Request, content_attributes, openai
@@ -193,14 +190,8 @@ def record_chunk_calls(chunks: int) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
-    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
-    command = shlex.join(["python", sys.argv[0] or "benchmarks/bench_content.py", *arguments])
-    started = time.perf_counter()
-    timing, medians = bench_time(rounds=5 if args.quick else 21, calls=20 if args.quick else 200)
+    run = BenchRun(__doc__, "bench_content.py", argv, "fewer rounds (smoke run)")
+    timing, medians = bench_time(rounds=5 if run.quick else 21, calls=20 if run.quick else 200)
     build, encoding, export = medians.values()
     timing.interpretation = (
         f"Building the content of this call costs {build / 1000:,.0f} µs once, when its span ends, and nothing per "
@@ -208,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"and {build / encoding:.2f}x its encoding step alone ({encoding / 1000:,.0f} µs), the share of the export "
         "a batch of spans does not amortise."
     )
-    chunks = 2_000 if args.quick else 20_000
+    chunks = 2_000 if run.quick else 20_000
     per_chunk = record_chunk_calls(chunks)
     calls = Section(
         "Calls per chunk",
@@ -218,14 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The input is kept as a reference when recorded and mapped at the end: the token path is unchanged.",
     )
     sections = [timing, calls]
-    for section in sections:
-        print(render_text(section), flush=True)
-    seconds = time.perf_counter() - started
-    print(f"total {seconds:.1f} s")
-    if args.write:
-        write_markdown(args.write, sections, command, seconds, "rollout-otel content benchmark", "bench_content.py")
-        print(f"wrote {args.write}")
-    return 0
+    return run.finish(sections, "rollout-otel content benchmark")
 
 
 if __name__ == "__main__":

@@ -944,6 +944,33 @@ def write_markdown(
     path.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
 
 
+class BenchRun:
+    """The command line every benchmark script shares (`--quick`, `--write PATH`), and its ending: the tables
+    printed, the total time, and the markdown results file written when asked."""
+
+    def __init__(self, doc: str | None, script: str, argv: Sequence[str] | None, quick_help: str) -> None:
+        parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--quick", action="store_true", help=quick_help)
+        parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
+        arguments = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(arguments)
+        self.quick: bool = args.quick
+        self.write: Path | None = args.write
+        self.script = script
+        self.command = shlex.join(["python", sys.argv[0] or f"benchmarks/{script}", *arguments])
+        self.started = time.perf_counter()
+
+    def finish(self, sections: list[Section], title: str) -> int:
+        for section in sections:
+            print(render_text(section), flush=True)
+        seconds = time.perf_counter() - self.started
+        print(f"total {seconds:.1f} s")
+        if self.write:
+            write_markdown(self.write, sections, self.command, seconds, title, self.script)
+            print(f"wrote {self.write}")
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every section in one process, print the tables, optionally write the markdown file."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -14,22 +14,19 @@ Usage: `python benchmarks/bench_metrics.py [--quick] [--write benchmarks/RESULTS
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
-import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from bench_core import Section, Table, render_text, write_markdown
+from bench_core import BenchRun, Section, Table
 from rollout_otel import StreamingSpanProcessor
 from rollout_otel._config import resolve_settings
 from rollout_otel.trace import llm
@@ -179,14 +176,8 @@ def bench_calls(chunks: int) -> Section:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
-    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
-    command = shlex.join(["python", sys.argv[0] or "benchmarks/bench_metrics.py", *arguments])
-    started = time.perf_counter()
-    timing, medians = bench_time(rounds=5 if args.quick else 31, calls=200 if args.quick else 1_000)
+    run = BenchRun(__doc__, "bench_metrics.py", argv, "fewer rounds (smoke run)")
+    timing, medians = bench_time(rounds=5 if run.quick else 31, calls=200 if run.quick else 1_000)
     cost = medians["streamed on"] - medians["streamed off"]
     timing.interpretation = (
         f"Recording the metrics of a streamed call costs {cost / 1000:,.1f} µs once, when its span ends: "
@@ -194,15 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{cost / medians['one record']:.1f} SDK measurements' worth: the OpenTelemetry SDK's own per-measurement "
         "cost (attribute checks and hashing) is most of it. Zero token counts are not added."
     )
-    sections = [timing, bench_calls(2_000 if args.quick else 20_000)]
-    for section in sections:
-        print(render_text(section), flush=True)
-    seconds = time.perf_counter() - started
-    print(f"total {seconds:.1f} s")
-    if args.write:
-        write_markdown(args.write, sections, command, seconds, "rollout-otel metrics benchmark", "bench_metrics.py")
-        print(f"wrote {args.write}")
-    return 0
+    sections = [timing, bench_calls(2_000 if run.quick else 20_000)]
+    return run.finish(sections, "rollout-otel metrics benchmark")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,14 @@ Usage: `python benchmarks/bench_startup.py [--quick] [--write benchmarks/RESULTS
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bench_core import Section, Table, render_text, write_markdown
+from bench_core import BenchRun, Section, Table
 
 OTHERS = "openai,anthropic"  # other instrumentations' entry-point names, kept out of every run
 OURS = "rollout_openai,rollout_anthropic"
@@ -71,14 +67,8 @@ def bench(rounds: int) -> tuple[Section, dict[str, float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 rounds (smoke run)")
-    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
-    command = shlex.join(["python", sys.argv[0] or "benchmarks/bench_startup.py", *arguments])
-    started = time.perf_counter()
-    section, medians = bench(3 if args.quick else 21)
+    run = BenchRun(__doc__, "bench_startup.py", argv, "3 rounds (smoke run)")
+    section, medians = bench(3 if run.quick else 21)
     names = list(CASES)
     section.interpretation = (
         f"Instrumentors on, a program that imports neither provider starts "
@@ -86,13 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{medians[names[3]] - medians[names[2]]:+.3f} s more with them than without, anthropic "
         f"{medians[names[5]] - medians[names[4]]:+.3f} s: the patching itself, once the package is imported."
     )
-    print(render_text(section), flush=True)
-    seconds = time.perf_counter() - started
-    print(f"total {seconds:.1f} s")
-    if args.write:
-        write_markdown(args.write, [section], command, seconds, "rollout-otel start-up benchmark", "bench_startup.py")
-        print(f"wrote {args.write}")
-    return 0
+    return run.finish([section], "rollout-otel start-up benchmark")
 
 
 if __name__ == "__main__":

@@ -11,20 +11,17 @@ Usage: `python benchmarks/bench_tail.py [--quick] [--write benchmarks/RESULTS-ta
 
 from __future__ import annotations
 
-import argparse
 import io
-import shlex
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from bench_core import Section, Table, render_text, write_markdown
+from bench_core import BenchRun, Section, Table
 from rollout_otel._receiver import ReceivedLog, ReceivedSpan
 from rollout_otel.tail import TailModel
 from rollout_otel.tail._command import FRAME_SECONDS
@@ -185,14 +182,8 @@ def bench(seconds: int) -> tuple[Section, dict[str, float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer seconds (smoke run)")
-    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the results as markdown to PATH")
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
-    command = shlex.join(["python", sys.argv[0] or "benchmarks/bench_tail.py", *arguments])
-    started = time.perf_counter()
-    section, numbers = bench(3 if args.quick else 10)
+    run = BenchRun(__doc__, "bench_tail.py", argv, "fewer seconds (smoke run)")
+    section, numbers = bench(3 if run.quick else 10)
     busy = numbers["socket"] + numbers["ingest"] + 10 * numbers["frame"]
     lag = numbers["socket"] + FRAME_SECONDS + numbers["frame"]
     section.interpretation = (
@@ -201,13 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"core, so tail keeps up, and a screen is at most {lag * 1000:.0f} ms behind what arrived. Without news, it "
         "draws once a second."
     )
-    print(render_text(section), flush=True)
-    seconds = time.perf_counter() - started
-    print(f"total {seconds:.1f} s")
-    if args.write:
-        write_markdown(args.write, [section], command, seconds, "rollout-otel tail benchmark", "bench_tail.py")
-        print(f"wrote {args.write}")
-    return 0
+    return run.finish([section], "rollout-otel tail benchmark")
 
 
 if __name__ == "__main__":
