@@ -6,8 +6,9 @@ through every stream shape and failure mode they can meet. Recent clients talk H
 transport mocks do not intercept, so the only faithful fake is a real server on a real socket.
 
 `LocalLLMServer` serves `POST /v1/chat/completions`, `POST /v1/responses` and `POST /v1/messages`, streamed
-(server-sent events over chunked transfer encoding) or not, on 127.0.0.1. What each reply looks like and how it
-fails is chosen per request by the `x-rollout-scenario` header (or server-wide), see `Scenario`.
+(server-sent events over chunked transfer encoding) or not, and Bedrock's `POST /model/{modelId}/converse` and
+`/converse-stream` (binary `application/vnd.amazon.eventstream` framing), on 127.0.0.1. What each reply looks like
+and how it fails is chosen per request by the `x-rollout-scenario` header (or server-wide), see `Scenario`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import json
 import re
 import socket
 import socketserver
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -58,9 +61,13 @@ DEFAULT_THINKING: Final = "The user asks about streaming, so I should explain de
 MAX_DELTA_CHARS: Final = 8
 """Longest text delta: a word longer than this is split, the way tokenizers split rare words."""
 
-Flavor = Literal["openai", "anthropic"]
+Flavor = Literal["openai", "anthropic", "bedrock"]
 
-_DEFAULT_MODELS: Final[dict[Flavor, str]] = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-6"}
+_DEFAULT_MODELS: Final[dict[Flavor, str]] = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-6",
+    "bedrock": "anthropic.claude-sonnet-4-6-v1:0",
+}
 _DEFAULT_TOOL: Final[tuple[str, dict[str, Any]]] = (
     "get_weather",
     {
@@ -374,6 +381,17 @@ def _pick_tool(body: Mapping[str, Any], flavor: Flavor, endpoint: str) -> tuple[
     if choice == "none" or (isinstance(choice, Mapping) and choice.get("type") == "none"):
         return None
     wanted: Any = None
+    if flavor == "bedrock":
+        config: Mapping[str, Any] = body.get("toolConfig") or {}
+        if not isinstance(config, Mapping):
+            return None
+        choice = config.get("toolChoice")
+        tools = [t["toolSpec"] for t in config.get("tools") or [] if isinstance(t, Mapping) and "toolSpec" in t]
+        wanted = (choice.get("tool") or {}).get("name") if isinstance(choice, Mapping) else None
+        for spec in tools:
+            if spec.get("name") == wanted or wanted is None:
+                return spec.get("name", "tool"), (spec.get("inputSchema") or {}).get("json")
+        return None
     if isinstance(choice, Mapping):
         wanted = choice.get("name") or (choice.get("function") or {}).get("name")
     candidates: list[tuple[str, Any]] = []
@@ -431,7 +449,7 @@ class _Plan:
             tool=tool,
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
-            thinking=tuple(reply_deltas(DEFAULT_THINKING)) if scenario.thinking and flavor == "anthropic" else (),
+            thinking=tuple(reply_deltas(DEFAULT_THINKING)) if scenario.thinking and flavor != "openai" else (),
         )
 
     @property
@@ -502,6 +520,17 @@ _RETRY_NOW: Final = {"retry-after": "0", "retry-after-ms": "1"}
 
 def _error_type(status: int, flavor: Flavor) -> str:
     """The provider's error `type` for an HTTP status, so the clients pick their specific exception classes."""
+    if flavor == "bedrock":
+        names = {
+            400: "ValidationException",
+            403: "AccessDeniedException",
+            404: "ResourceNotFoundException",
+            408: "ModelTimeoutException",
+            424: "ModelErrorException",
+            429: "ThrottlingException",
+            503: "ServiceUnavailableException",
+        }
+        return names.get(status, "InternalServerException")
     if flavor == "anthropic":
         names = {
             400: "invalid_request_error",
@@ -525,6 +554,8 @@ def _error_type(status: int, flavor: Flavor) -> str:
 
 def _error_body(status: int, flavor: Flavor, message: str) -> dict[str, Any]:
     kind = _error_type(status, flavor)
+    if flavor == "bedrock":
+        return {"message": message}
     if flavor == "anthropic":
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": _new_id("req_")}
     return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
@@ -895,6 +926,109 @@ def _anthropic_complete(plan: _Plan) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Bedrock Converse (`/model/{modelId}/converse` and `/converse-stream`)
+
+
+def _event_message(headers: Mapping[str, str], payload: bytes) -> bytes:
+    """One `application/vnd.amazon.eventstream` message: prelude, string headers, payload, both CRC32s.
+
+    The CRCs are real, so botocore's own parser reads the stream exactly as it reads Bedrock's.
+    """
+    encoded = b"".join(
+        bytes([len(name)]) + name.encode() + b"\x07" + len(value.encode()).to_bytes(2, "big") + value.encode()
+        for name, value in headers.items()
+    )
+    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def _bedrock_event(kind: str, payload: Mapping[str, Any], paced: bool = False) -> _Frame:
+    headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
+    return _Frame(_event_message(headers, _json({**payload, "p": "abcdef"})), paced)  # Bedrock pads its events
+
+
+def _bedrock_exception(kind: str, message: str) -> _Frame:
+    headers = {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"}
+    return _Frame(_event_message(headers, _json({"message": message})))
+
+
+def _bedrock_stop_reason(plan: _Plan) -> str:
+    if plan.scenario.incomplete:
+        return "max_tokens"
+    return "tool_use" if plan.tool else "end_turn"
+
+
+def _bedrock_usage(plan: _Plan) -> dict[str, Any]:
+    fresh = plan.prompt_tokens - plan.cached_tokens - plan.cache_written_tokens
+    return {
+        "inputTokens": fresh,
+        "outputTokens": plan.completion_tokens,
+        "totalTokens": fresh + plan.completion_tokens,
+        "cacheReadInputTokens": plan.cached_tokens,
+        "cacheWriteInputTokens": plan.cache_written_tokens,
+    }
+
+
+def _bedrock_blocks(plan: _Plan) -> list[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
+    """Each content block as (its `start`, if it has one; its deltas): reasoning, text, tool use."""
+    blocks: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = []
+    if plan.thinking:
+        deltas = [{"reasoningContent": {"text": piece}} for piece in plan.thinking]
+        blocks.append((None, [*deltas, {"reasoningContent": _SIGNATURE}]))
+    if plan.deltas or plan.tool is None:
+        blocks.append((None, [{"text": piece} for piece in plan.deltas]))
+    if plan.tool:
+        start = {"toolUse": {"toolUseId": "tooluse_" + plan.tool.call_id[5:], "name": plan.tool.name}}
+        blocks.append((start, [{"toolUse": {"input": piece}} for piece in plan.tool.pieces]))
+    return blocks
+
+
+def _bedrock_stream(plan: _Plan) -> Iterator[_Frame]:
+    """messageStart, per block (start), deltas, stop, then messageStop and metadata (usage, latency)."""
+    started = time.monotonic()
+    yield _bedrock_event("messageStart", {"role": "assistant"})
+    budget = plan.budget()
+    try:
+        for index, (start, deltas) in enumerate(_bedrock_blocks(plan)):
+            if start is not None:
+                yield _bedrock_event("contentBlockStart", {"contentBlockIndex": index, "start": start})
+            for delta in deltas:
+                if "signature" not in delta.get("reasoningContent", {}):
+                    budget.spend()
+                yield _bedrock_event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}, paced=True)
+            budget.check()
+            yield _bedrock_event("contentBlockStop", {"contentBlockIndex": index})
+    except _CutReached as reached:
+        failure = _bedrock_exception("modelStreamErrorException", "The model stream failed.")
+        yield _DROP if reached.cut is Cut.DROP else failure
+        return
+    yield _bedrock_event("messageStop", {"stopReason": _bedrock_stop_reason(plan)})
+    latency = int((time.monotonic() - started) * 1000)
+    yield _bedrock_event("metadata", {"usage": _bedrock_usage(plan), "metrics": {"latencyMs": latency}})
+
+
+def _bedrock_complete(plan: _Plan) -> dict[str, Any]:
+    """A whole Converse response with the blocks a stream would have built."""
+    content: list[dict[str, Any]] = []
+    for start, _deltas in _bedrock_blocks(plan):
+        if start is not None and plan.tool:
+            tool_use = {**start["toolUse"], "input": json.loads(plan.tool.arguments)}
+            content.append({"toolUse": tool_use})
+        elif plan.thinking and not content:
+            text = {"text": "".join(plan.thinking), **_SIGNATURE}
+            content.append({"reasoningContent": {"reasoningText": text}})
+        else:
+            content.append({"text": plan.text})
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": _bedrock_stop_reason(plan),
+        "usage": _bedrock_usage(plan),
+        "metrics": {"latencyMs": 1},
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # HTTP
 
 
@@ -904,6 +1038,7 @@ class _Endpoint:
     flavor: Flavor
     stream: Callable[[_Plan], Iterator[_Frame]]
     complete: Callable[[_Plan], dict[str, Any]]
+    stream_content_type: str = "text/event-stream; charset=utf-8"
 
 
 _ENDPOINTS: Final = {
@@ -911,6 +1046,10 @@ _ENDPOINTS: Final = {
     "/v1/responses": _Endpoint("responses", "openai", _responses_stream, _response_object),
     "/v1/messages": _Endpoint("messages", "anthropic", _anthropic_stream, _anthropic_complete),
 }
+_BEDROCK: Final = _Endpoint(
+    "converse", "bedrock", _bedrock_stream, _bedrock_complete, "application/vnd.amazon.eventstream"
+)
+_BEDROCK_PATH: Final = re.compile(r"/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream)")
 
 
 @dataclass(frozen=True)
@@ -1012,6 +1151,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.recorded.append(RecordedRequest(self.command, path, headers, body))
         endpoint = _ENDPOINTS.get(path)
+        bedrock = _BEDROCK_PATH.fullmatch(path)
+        if bedrock is not None and isinstance(body, dict):  # the model and streaming are in the path, not the body
+            endpoint = _BEDROCK
+            body = {**body, "model": unquote(bedrock["model"]), "stream": bedrock["action"] == "converse-stream"}
         if endpoint is None:
             self._send_json(404, _error_body(404, "openai", f"Unknown path {path}"))
             return
@@ -1026,7 +1169,10 @@ class _Handler(BaseHTTPRequestHandler):
         if scenario.status is not None:
             message = f"Error {scenario.status} requested by the {SCENARIO_HEADER} header."
             error = _error_body(scenario.status, endpoint.flavor, message)
-            self._send_json(scenario.status, error, {**_RETRY_NOW, **self._request_id_header(endpoint.flavor)})
+            headers = {**_RETRY_NOW, **self._request_id_header(endpoint.flavor)}
+            if endpoint.flavor == "bedrock":
+                headers["x-amzn-errortype"] = _error_type(scenario.status, "bedrock")
+            self._send_json(scenario.status, error, headers)
         elif plan.stream:
             self._send_stream(endpoint, plan)
         else:
@@ -1045,7 +1191,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("content-length") or 0))
 
     def _request_id_header(self, flavor: Flavor) -> dict[str, str]:
-        return {"request-id" if flavor == "anthropic" else "x-request-id": _new_id("req_")}
+        name = {"anthropic": "request-id", "bedrock": "x-amzn-requestid"}.get(flavor, "x-request-id")
+        return {name: _new_id("req_")}
 
     def _send_json(self, status: int, payload: Any, extra_headers: Mapping[str, str] | None = None) -> None:
         data = _json(payload)
@@ -1060,7 +1207,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_stream(self, endpoint: _Endpoint, plan: _Plan) -> None:
         """Write the frames as HTTP chunks, pacing content deltas; a drop frame cuts the connection."""
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", endpoint.stream_content_type)
         self.send_header("transfer-encoding", "chunked")
         self.send_header("cache-control", "no-cache")
         for key, value in self._request_id_header(endpoint.flavor).items():
@@ -1159,6 +1306,11 @@ class LocalLLMServer:
     @property
     def anthropic_base_url(self) -> str:
         """What `Anthropic(base_url=...)` wants (the client adds `/v1/messages` itself)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def bedrock_endpoint_url(self) -> str:
+        """What `boto3.client("bedrock-runtime", endpoint_url=...)` wants (it adds `/model/{id}/converse...`)."""
         return f"http://127.0.0.1:{self.port}"
 
     def requests(self) -> list[RecordedRequest]:
