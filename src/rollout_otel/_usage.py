@@ -97,6 +97,19 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     return found
 
 
+_BEDROCK_KEYS = (
+    ("inputTokens", "input_tokens"),
+    ("outputTokens", "output_tokens"),
+    ("cacheReadInputTokens", "cache_read_input_tokens"),
+    ("cacheWriteInputTokens", "cache_creation_input_tokens"),
+)
+
+
+def bedrock_usage(usage: Any) -> dict[str, int]:
+    """Bedrock Converse usage; like Anthropic's, its `inputTokens` leaves the cached tokens out."""
+    return anthropic_usage({ours: _get(usage, theirs) for theirs, ours in _BEDROCK_KEYS})
+
+
 def usage_attributes(usage: Any) -> dict[str, int]:
     """Return the gen_ai.usage.* attributes found in a usage dict or provider usage object."""
     if usage is None:

@@ -15,7 +15,8 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
 
     Args:
         client: an `openai.OpenAI` / `openai.AsyncOpenAI` (Azure and any compatible `base_url` included), or an
-            `anthropic.Anthropic` / `anthropic.AsyncAnthropic` (Bedrock and Vertex clients included).
+            `anthropic.Anthropic` / `anthropic.AsyncAnthropic` (Bedrock and Vertex clients included), or a boto3
+            `bedrock-runtime` client (its `converse` and `converse_stream`).
         tracer_provider: the provider to trace with; the global one by default.
 
     Raises:
@@ -24,17 +25,20 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
     if getattr(client, _MARK, False):
         return client  # wrapping twice must not give two spans per call
     from .instrumentation.anthropic import is_anthropic_client, wrap_anthropic
+    from .instrumentation.bedrock import is_bedrock_client, wrap_bedrock
     from .instrumentation.openai import is_openai_client, wrap_openai
 
     if is_openai_client(client):
         wrap_openai(client, tracer_provider)
     elif is_anthropic_client(client):
         wrap_anthropic(client, tracer_provider)
+    elif is_bedrock_client(client):
+        wrap_bedrock(client, tracer_provider)
     else:
         raise TypeError(
             f"rollout_otel.wrap() cannot trace a {type(client).__module__}.{type(client).__qualname__}: "
             "pass an OpenAI client (openai.OpenAI, openai.AsyncOpenAI) or an Anthropic one "
-            "(anthropic.Anthropic, anthropic.AsyncAnthropic)"
+            "(anthropic.Anthropic, anthropic.AsyncAnthropic) or a boto3 bedrock-runtime client"
         )
     setattr(client, _MARK, True)
     return client

@@ -15,6 +15,7 @@ from .._config import Settings
 from .._errors import log_internal_error
 from .._safe import encodable, utf8_size
 from . import _anthropic as anthropic
+from . import _bedrock as bedrock
 from . import _openai as openai
 from . import _parts as parts
 from ._encode import encode
@@ -25,6 +26,7 @@ __all__ = [
     "OutputMessages",
     "Request",
     "anthropic",
+    "bedrock",
     "content_attributes",
     "encodable",
     "manual_input",

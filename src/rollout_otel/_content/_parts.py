@@ -206,6 +206,8 @@ _FINISH_REASONS: Final = {
     "max_tokens": "length",
     "max_output_tokens": "length",
     "tool_use": "tool_call",
+    "guardrail_intervened": "content_filter",  # Bedrock
+    "content_filtered": "content_filter",
     "tool_calls": "tool_call",
     "function_call": "tool_call",
     "incomplete": "length",  # a Responses status without its reason
