@@ -76,13 +76,12 @@ class ConverseAccumulator:
         self.terminal_seen = False
 
     def on_item(self, event: Any) -> None:
-        """Per event: a text delta costs two lookups and one call, `record_chunk`."""
-        block = event.get("contentBlockDelta")
-        if block is not None:
+        """Per event: a text delta costs one call, `record_chunk` (membership tests and subscripts are no calls)."""
+        if "contentBlockDelta" in event:
+            block = event["contentBlockDelta"]
             delta = block["delta"]
-            text = delta.get("text")
-            if text is not None:
-                self._record(text)
+            if "text" in delta:
+                self._record(delta["text"])
             else:
                 self._other_delta(block.get("contentBlockIndex"), delta)
         else:
