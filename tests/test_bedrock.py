@@ -6,6 +6,7 @@ The server speaks Converse's binary event-stream framing with real CRCs, so boto
 from __future__ import annotations
 
 import gc
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -453,3 +454,109 @@ def test_what_reaches_an_otlp_receiver(server: LocalLLMServer, scenarios: Scenar
         assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
         assert span.attributes["rollout.stream.chunks"] == 40 == span.attributes["gen_ai.usage.output_tokens"]
         assert output_messages(span.attributes) == reply(text_part("".join(reply_deltas(DEFAULT_REPLY, 40))))
+
+
+# -- InvokeModel, in the formats rollout reads ------------------------------------------------------------------
+
+CLAUDE = "us.anthropic.claude-sonnet-4-6-v1:0"  # a cross-region inference profile
+NOVA = "amazon.nova-lite-v1:0"
+
+
+def claude_body(**extra: Any) -> str:
+    request = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "system": "Be brief."}
+    return json.dumps({**request, "messages": [{"role": "user", "content": "Tell me about streaming."}], **extra})
+
+
+def chunks_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(e["chunk"]["bytes"]) for e in events if "chunk" in e]
+
+
+def test_invoke_stream_of_an_anthropic_model(client: Any, cap: Capture, scenarios: Scenarios) -> None:
+    scenarios.set(cached=2)
+    response = client.invoke_model_with_response_stream(modelId=CLAUDE, body=claude_body(temperature=0.5))
+    assert isinstance(response["body"], botocore.eventstream.EventStream)
+    events = list(response["body"])
+    decoded = chunks_of(events)  # the caller reads the very bytes Bedrock sent
+    assert decoded[-1]["type"] == "message_stop" and "amazon-bedrock-invocationMetrics" in decoded[-1]
+    span = only_span(cap)
+    a = span.attributes
+    assert span.name == "bedrock.invoke_model" and a["gen_ai.provider.name"] == "aws.bedrock"
+    assert a["gen_ai.request.model"] == CLAUDE and a["gen_ai.response.model"] == CLAUDE
+    assert a["gen_ai.request.max_tokens"] == 256 and a["gen_ai.request.temperature"] == 0.5
+    assert a["gen_ai.response.id"] == decoded[0]["message"]["id"]
+    found = content(a)
+    assert found["gen_ai.system_instructions"] == [text_part("Be brief.")]
+    assert found["gen_ai.input.messages"][0]["parts"] == [text_part("Tell me about streaming.")]
+    assert found["gen_ai.output.messages"] == reply(text_part(DEFAULT_REPLY))
+    assert a["rollout.stream.preview"] == DEFAULT_REPLY and a["rollout.stream.end_reason"] == "completed"
+    assert a["rollout.stream.chunks"] == len(DELTAS) and a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 2
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_invoke_stream_tool_use_and_thinking(client: Any, cap: Capture, scenarios: Scenarios) -> None:
+    tools = [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    scenarios.set(thinking=1)
+    decoded = chunks_of(
+        list(client.invoke_model_with_response_stream(modelId=CLAUDE, body=claude_body(tools=tools))["body"])
+    )
+    call_id = next(
+        c for c in decoded if c["type"] == "content_block_start" and c["content_block"]["type"] == "tool_use"
+    )
+    a = only_span(cap).attributes
+    assert content(a)["gen_ai.tool.definitions"][0]["name"] == "get_weather"
+    (message,) = output_messages(a)
+    assert message["finish_reason"] == "tool_call"
+    assert message["parts"] == [
+        {"content": DEFAULT_THINKING, "type": "reasoning"},
+        {
+            "arguments": {"city": "Paris"},
+            "name": "get_weather",
+            "id": call_id["content_block"]["id"],
+            "type": "tool_call",
+        },
+    ]
+    assert "rollout.stream.preview" not in a or a["rollout.stream.preview"] == ""
+
+
+def test_whole_invoke_leaves_the_body_readable(client: Any, cap: Capture) -> None:
+    response = client.invoke_model(modelId=CLAUDE, body=claude_body())
+    reply_body = json.loads(response["body"].read())  # the caller still reads the whole reply
+    a = only_span(cap).attributes
+    assert reply_body["content"][0]["text"] == DEFAULT_REPLY == output_text(a)
+    assert a["gen_ai.response.id"] == reply_body["id"] and a["gen_ai.request.stream"] is False
+    assert a["gen_ai.usage.output_tokens"] == reply_body["usage"]["output_tokens"]
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_invoke_of_a_nova_model(client: Any, cap: Capture, streamed: bool) -> None:
+    body = json.dumps({"messages": MESSAGES, "inferenceConfig": {"maxTokens": 99}})
+    if streamed:
+        list(client.invoke_model_with_response_stream(modelId=NOVA, body=body)["body"])
+    else:
+        json.loads(client.invoke_model(modelId=NOVA, body=body)["body"].read())
+    a = only_span(cap).attributes
+    assert a["gen_ai.request.max_tokens"] == 99
+    assert output_messages(a) == reply(text_part(DEFAULT_REPLY))
+    assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert content(a)["gen_ai.input.messages"][0]["parts"] == [text_part("Tell me about streaming.")]
+
+
+def test_invoke_of_a_family_rollout_does_not_read(client: Any, cap: Capture) -> None:
+    """The span still has the model, the chunk count and the end reason; no content is guessed."""
+    events = list(
+        client.invoke_model_with_response_stream(modelId="meta.llama3-70b", body=json.dumps({"prompt": "x"}))["body"]
+    )
+    a = only_span(cap).attributes
+    assert a["gen_ai.request.model"] == "meta.llama3-70b" and a["rollout.stream.end_reason"] == "completed"
+    assert a["rollout.stream.chunks"] == sum("chunk" in e for e in events)
+    assert not [name for name in a if name.endswith("messages")]
+
+
+def test_invoke_stream_failing_midway(client: Any, cap: Capture, scenarios: Scenarios) -> None:
+    scenarios.set(error_after=3)
+    with pytest.raises(EventStreamError, match="modelStreamErrorException"):
+        list(client.invoke_model_with_response_stream(modelId=CLAUDE, body=claude_body())["body"])
+    a = cap.span().attributes
+    assert a["rollout.stream.end_reason"] == "error" and a["error.type"] == "EventStreamError"
+    assert output_messages(a) == reply(text_part("".join(DELTAS[:3])), finish_reason="error")

@@ -13,6 +13,7 @@ and how it fails is chosen per request by the `x-rollout-scenario` header (or se
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -495,6 +496,8 @@ class _Frame:
     data: bytes
     paced: bool = False
     drop: bool = False
+    event: str | None = None  # the event's name and JSON payload, for re-framing (Bedrock's InvokeModel streams)
+    payload: Any = None
 
 
 _DROP: Final = _Frame(b"", drop=True)
@@ -511,7 +514,7 @@ def _json(value: Any) -> bytes:
 
 def _sse(payload: Any, event: str | None = None, paced: bool = False) -> _Frame:
     head = f"event: {event}\n".encode() if event else b""
-    return _Frame(head + b"data: " + _json(payload) + b"\n\n", paced)
+    return _Frame(head + b"data: " + _json(payload) + b"\n\n", paced, event=event, payload=payload)
 
 
 _RETRY_NOW: Final = {"retry-after": "0", "retry-after-ms": "1"}
@@ -945,12 +948,13 @@ def _event_message(headers: Mapping[str, str], payload: bytes) -> bytes:
 
 def _bedrock_event(kind: str, payload: Mapping[str, Any], paced: bool = False) -> _Frame:
     headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
-    return _Frame(_event_message(headers, _json({**payload, "p": "abcdef"})), paced)  # Bedrock pads its events
+    data = _event_message(headers, _json({**payload, "p": "abcdef"}))  # Bedrock pads its events
+    return _Frame(data, paced, event=kind, payload={kind: payload})
 
 
 def _bedrock_exception(kind: str, message: str) -> _Frame:
     headers = {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"}
-    return _Frame(_event_message(headers, _json({"message": message})))
+    return _Frame(_event_message(headers, _json({"message": message})), event="exception")
 
 
 def _bedrock_stop_reason(plan: _Plan) -> str:
@@ -1028,6 +1032,37 @@ def _bedrock_complete(plan: _Plan) -> dict[str, Any]:
     }
 
 
+def _is_anthropic_model(model: str) -> bool:
+    """A Bedrock model id (or cross-region inference profile) of an Anthropic model."""
+    return model.startswith("anthropic.") or ".anthropic." in model
+
+
+def _invoke_family(plan: _Plan) -> Callable[[_Plan], Iterator[_Frame]]:
+    """InvokeModel bodies are the model family's own: Anthropic's Messages events, or Nova's Converse-shaped ones."""
+    return _anthropic_stream if _is_anthropic_model(plan.model) else _bedrock_stream
+
+
+def _invoke_stream(plan: _Plan) -> Iterator[_Frame]:
+    """InvokeModelWithResponseStream: each of the family's events base64-encoded in a `chunk` event's `bytes`."""
+    for frame in _invoke_family(plan)(plan):
+        if frame.drop:
+            yield frame
+        elif frame.event in ("error", "exception"):
+            yield _bedrock_exception("modelStreamErrorException", "The model stream failed.")
+        elif frame.payload is not None:
+            payload = frame.payload
+            if payload.get("type") == "message_stop":  # Bedrock appends its own metrics to Anthropic's last event
+                metrics = {"inputTokenCount": plan.prompt_tokens, "outputTokenCount": plan.completion_tokens}
+                payload = {**payload, "amazon-bedrock-invocationMetrics": metrics}
+            encoded = base64.b64encode(_json(payload)).decode("ascii")
+            headers = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+            yield _Frame(_event_message(headers, _json({"bytes": encoded})), frame.paced)
+
+
+def _invoke_complete(plan: _Plan) -> dict[str, Any]:
+    return _anthropic_complete(plan) if _invoke_family(plan) is _anthropic_stream else _bedrock_complete(plan)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # HTTP
 
@@ -1049,7 +1084,12 @@ _ENDPOINTS: Final = {
 _BEDROCK: Final = _Endpoint(
     "converse", "bedrock", _bedrock_stream, _bedrock_complete, "application/vnd.amazon.eventstream"
 )
-_BEDROCK_PATH: Final = re.compile(r"/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream)")
+_BEDROCK_INVOKE: Final = _Endpoint(
+    "invoke", "bedrock", _invoke_stream, _invoke_complete, "application/vnd.amazon.eventstream"
+)
+_BEDROCK_PATH: Final = re.compile(
+    r"/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream|invoke|invoke-with-response-stream)"
+)
 
 
 @dataclass(frozen=True)
@@ -1153,8 +1193,10 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint = _ENDPOINTS.get(path)
         bedrock = _BEDROCK_PATH.fullmatch(path)
         if bedrock is not None and isinstance(body, dict):  # the model and streaming are in the path, not the body
-            endpoint = _BEDROCK
-            body = {**body, "model": unquote(bedrock["model"]), "stream": bedrock["action"] == "converse-stream"}
+            action = bedrock["action"]
+            endpoint = _BEDROCK if action.startswith("converse") else _BEDROCK_INVOKE
+            stream = action in ("converse-stream", "invoke-with-response-stream")
+            body = {**body, "model": unquote(bedrock["model"]), "stream": stream}
         if endpoint is None:
             self._send_json(404, _error_body(404, "openai", f"Unknown path {path}"))
             return
@@ -1162,7 +1204,10 @@ class _Handler(BaseHTTPRequestHandler):
             scenario = self.server.default_scenario.with_spec(headers.get(SCENARIO_HEADER, ""))
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
-            plan = _Plan.build(body, scenario, endpoint.flavor, endpoint.name)
+            flavor: Flavor = endpoint.flavor
+            if endpoint is _BEDROCK_INVOKE and _is_anthropic_model(body["model"]):
+                flavor = "anthropic"  # the body is Anthropic's Messages request: its tools, its thinking
+            plan = _Plan.build(body, scenario, flavor, endpoint.name)
         except ValueError as exc:
             self._send_json(400, _error_body(400, endpoint.flavor, str(exc)))
             return

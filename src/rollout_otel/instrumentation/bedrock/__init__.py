@@ -24,12 +24,26 @@ from .._guard import should_trace, traced_call
 from .._hooks import when_imported
 from .._stream import TracedStream
 from ._converse import ConverseAccumulator, converse_input, converse_outcome, request_attributes
+from ._invoke import (
+    buffered_body,
+    family_of,
+    invoke_attributes,
+    invoke_input,
+    parsed_body,
+    stream_accumulator,
+    whole_outcome,
+)
 
 __all__ = ["BedrockInstrumentor", "is_bedrock_client", "wrap_bedrock"]
 
 SERVICE: Final = "bedrock-runtime"
 PROVIDER: Final = "aws.bedrock"
-_OPERATIONS: Final = {"Converse": False, "ConverseStream": True}  # operation -> streamed
+_OPERATIONS: Final = {  # operation -> (span name, streamed)
+    "Converse": ("bedrock.converse", False),
+    "ConverseStream": ("bedrock.converse", True),
+    "InvokeModel": ("bedrock.invoke_model", False),
+    "InvokeModelWithResponseStream": ("bedrock.invoke_model", True),
+}
 
 
 def _service_of(client: Any) -> str | None:
@@ -39,37 +53,63 @@ def _service_of(client: Any) -> str | None:
         return None
 
 
-def _start_span(client: Any, params: Any, stream: bool, provider: TracerProvider | None) -> LLMSpan | None:
+class _Call:
+    """One traced operation: its span, and how its reply is read (Converse's, or the InvokeModel family's)."""
+
+    __slots__ = ("body", "family", "invoke", "name", "span", "stream")
+
+    def __init__(self, name: str, span: LLMSpan, stream: bool, invoke: bool, family: str | None) -> None:
+        self.name, self.span, self.stream, self.invoke, self.family = name, span, stream, invoke, family
+        self.body: bytes | None = None  # a whole InvokeModel reply, read for the span
+
+    def result(self, result: Any) -> Any:
+        """Hand back botocore's response dict, its stream replaced by a traced proxy of itself."""
+        span = self.span
+        try:
+            key = "body" if self.invoke else "stream"
+            if self.stream and isinstance(result, dict) and result.get(key) is not None:
+                acc = stream_accumulator(self.family, span) if self.invoke else ConverseAccumulator(span)
+                result[key] = TracedStream(result[key], span, acc)
+                return result
+            outcome = whole_outcome(self.family, span, self.body) if self.invoke else converse_outcome(span, result)
+            span._finish(caller=None, **outcome)
+        except Exception:
+            log_internal_error(f"recording the result of {self.name}")
+            span._finish(caller=None)
+        return result
+
+
+def _start(client: Any, operation: str, params: Any, provider: TracerProvider | None) -> _Call | None:
     """Open the span for one call; on any internal failure the call goes ahead untraced."""
     try:
+        name, stream = _OPERATIONS[operation]
+        params = params if isinstance(params, dict) else {}
         model = params.get("modelId")
+        invoke = name == "bedrock.invoke_model"
+        endpoint_attributes = request_attributes({}, getattr(client.meta, "endpoint_url", None))
+        if invoke:
+            family = family_of(model)
+            body = parsed_body(params) if family is not None else {}
+            attributes = {**invoke_attributes(family, body), **endpoint_attributes}
+            request = invoke_input(family, body)
+        else:
+            family = None
+            attributes = request_attributes(params, getattr(client.meta, "endpoint_url", None))
+            request = converse_input(params)
         span = LLMSpan(
-            "bedrock.converse",
+            name,
             model=str(model) if model else None,
             stream=stream,
             provider=PROVIDER,
             operation="chat",
-            attributes=request_attributes(params, getattr(client.meta, "endpoint_url", None)),
+            attributes=attributes,
             tracer_provider=provider,
         )
-        span._record_request(converse_input(params))
-        return span
+        span._record_request(request)
+        return _Call(name, span, stream, invoke, family)
     except Exception:
-        log_internal_error("starting a span for bedrock.converse")
+        log_internal_error(f"starting a span for {operation}")
         return None
-
-
-def _traced_result(span: LLMSpan, result: Any, stream: bool) -> Any:
-    """Hand back botocore's response dict, its `stream` replaced by a traced proxy of itself."""
-    try:
-        if stream and isinstance(result, dict) and result.get("stream") is not None:
-            result["stream"] = TracedStream(result["stream"], span, ConverseAccumulator(span))
-            return result
-        span._finish(caller=None, **converse_outcome(span, result))
-    except Exception:
-        log_internal_error("recording the result of bedrock.converse")
-        span._finish(caller=None)
-    return result
 
 
 def api_call_wrapper(provider: TracerProvider | None) -> Wrapper:
@@ -79,20 +119,21 @@ def api_call_wrapper(provider: TracerProvider | None) -> Wrapper:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = args[0] if args else kwargs.get("operation_name")
-        stream = _OPERATIONS.get(operation) if isinstance(operation, str) else None
-        if stream is None or not should_trace() or _service_of(instance) != SERVICE:
+        if operation not in _OPERATIONS or not should_trace() or _service_of(instance) != SERVICE:
             return wrapped(*args, **kwargs)
         params = args[1] if len(args) > 1 else kwargs.get("api_params")
-        span = _start_span(instance, params if isinstance(params, dict) else {}, stream, provider)
-        if span is None:
+        call = _start(instance, operation, params, provider)
+        if call is None:
             return wrapped(*args, **kwargs)
         try:
-            with traced_call(span):
+            with traced_call(call.span):
                 result = wrapped(*args, **kwargs)
+                if call.invoke and not call.stream and call.family is not None:
+                    call.body = buffered_body(result)  # read here: a failed read fails the call, as it would later
         except BaseException as exc:
-            span._end_with_exception(exc)
+            call.span._end_with_exception(exc)
             raise
-        return _traced_result(span, result, stream)
+        return call.result(result)
 
     traced_api_call._rollout_otel = True  # type: ignore[attr-defined]
     return traced_api_call

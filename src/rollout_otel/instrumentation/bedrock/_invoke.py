@@ -1,0 +1,240 @@
+"""Bedrock InvokeModel: the body is the model family's own format, read where rollout knows it.
+
+Anthropic models take and stream Anthropic's Messages JSON; Amazon Nova models take and stream Converse-shaped JSON.
+Other families (Titan, Llama, Mistral...) get a span with the model, the chunk count and the end reason, and no
+content or usage. Stream chunks are read from `{"chunk": {"bytes": ...}}` events, which the caller gets untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ... import _attributes as attr
+from ..._content import LazyOutput, Request, anthropic, bedrock
+from ..._content import parts as content_parts
+from ..._usage import anthropic_usage
+from ...trace import LLMSpan
+from .._outcome import Accumulator, Choice, ToolCall, lazy_output
+from ._converse import ConverseAccumulator, converse_outcome
+
+ANTHROPIC: Final = "anthropic"
+NOVA: Final = "nova"
+_TOOL_BLOCKS: Final = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+_ANTHROPIC_PARAMETERS: Final = (
+    ("max_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", attr.GEN_AI_REQUEST_TOP_P),
+    ("top_k", attr.GEN_AI_REQUEST_TOP_K),
+)
+
+
+def family_of(model_id: Any) -> str | None:
+    """The body format of a model id (or cross-region inference profile such as `us.anthropic...`)."""
+    if not isinstance(model_id, str):
+        return None
+    if model_id.startswith("anthropic.") or ".anthropic." in model_id:
+        return ANTHROPIC
+    if model_id.startswith("amazon.nova") or ".amazon.nova" in model_id:
+        return NOVA
+    return None
+
+
+def parsed_body(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body as JSON, when it is bytes or text holding an object (a file-like body is left unread)."""
+    body = params.get("body")
+    if not isinstance(body, (bytes, bytearray, str)):
+        return {}
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def invoke_attributes(family: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Request parameters, read from the family's own keys."""
+    found: dict[str, Any] = {}
+    if family == ANTHROPIC:
+        for key, name in _ANTHROPIC_PARAMETERS:
+            value = body.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[name] = value
+        stop = body.get("stop_sequences")
+        if isinstance(stop, list) and stop:
+            found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    elif family == NOVA:
+        from ._converse import request_attributes
+
+        found.update(request_attributes(body, None))
+    return found
+
+
+def invoke_input(family: str | None, body: Mapping[str, Any]) -> Callable[[], Request]:
+    if family == ANTHROPIC:
+        messages, system, tools = body.get("messages"), body.get("system"), body.get("tools")
+        return lambda: Request(
+            messages=anthropic.messages(messages),
+            system=anthropic.system_instructions(system),
+            tools=anthropic.tool_definitions(tools),
+        )
+    if family == NOVA:
+        messages, system, tool_config = body.get("messages"), body.get("system"), body.get("toolConfig")
+        return lambda: Request(
+            messages=bedrock.messages(messages),
+            system=bedrock.system_instructions(system),
+            tools=bedrock.tool_definitions(tool_config),
+        )
+    return Request
+
+
+class AnthropicChunks:
+    """Anthropic's Messages events as Bedrock streams them: JSON in each chunk's bytes, read as plain dicts."""
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._span = span
+        self._record = span.record_chunk
+        self._choice = Choice(0)
+        self._calls_by_block: dict[int, ToolCall] = {}
+        self._usage: dict[str, Any] = {}
+        self.terminal_seen = False
+
+    def on_item(self, event: Any) -> None:
+        """Per text delta: one JSON decode and `record_chunk`."""
+        if "chunk" not in event:
+            return
+        data = json.loads(event["chunk"]["bytes"])
+        if data["type"] == "content_block_delta":
+            delta = data["delta"]
+            if delta["type"] == "text_delta":
+                self._record(delta["text"])
+                return
+            self._other_delta(data.get("index"), delta)
+        else:
+            self._other_event(data)
+
+    def _other_delta(self, index: Any, delta: Mapping[str, Any]) -> None:
+        kind = delta.get("type")
+        if kind == "input_json_delta":
+            call = self._calls_by_block.get(index)
+            if call is not None and delta.get("partial_json"):
+                call.arguments.append(delta["partial_json"])
+            self._record(None)
+        elif kind == "thinking_delta":
+            self._choice.reasoning.append(delta.get("thinking") or "")
+            self._record(None)
+
+    def _other_event(self, data: Mapping[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "message_start":
+            message = data.get("message") or {}
+            if message.get("id"):
+                self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, message["id"])
+            if message.get("model"):
+                self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message["model"])
+            self._usage.update(message.get("usage") or {})
+        elif kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") in _TOOL_BLOCKS:
+                server = block["type"] if block["type"] != "tool_use" else None
+                call = ToolCall(id=block.get("id"), name=block.get("name"), server=server)
+                if block.get("input"):
+                    call.arguments.append(json.dumps(block["input"]))
+                self._calls_by_block[data.get("index")] = call  # type: ignore[index]
+                self._choice.tool_calls[len(self._choice.tool_calls)] = call
+            elif block.get("type") == "text" and block.get("text"):
+                self._record(block["text"])
+        elif kind == "message_delta":
+            reason = (data.get("delta") or {}).get("stop_reason")
+            if reason:
+                self._choice.finish_reason = reason
+            self._usage.update(data.get("usage") or {})
+        elif kind == "message_stop":
+            self.terminal_seen = True
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        reason = self._choice.finish_reason
+        return {
+            "output": lazy_output({0: self._choice}, text),
+            "usage": anthropic_usage(self._usage) if self._usage else None,
+            "finish_reason": content_parts.finish_reason(reason) if reason else None,
+        }
+
+
+class NovaChunks:
+    """Nova's events are Converse's, JSON in each chunk's bytes."""
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._converse = ConverseAccumulator(span)
+        self._on_event = self._converse.on_item
+        self.terminal_seen = False
+
+    def on_item(self, event: Any) -> None:
+        if "chunk" in event:
+            self._on_event(json.loads(event["chunk"]["bytes"]))
+            self.terminal_seen = self._converse.terminal_seen
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        return self._converse.outcome(text)
+
+
+class CountedChunks:
+    """A family whose format rollout does not read: every chunk counts, nothing else is taken."""
+
+    terminal_seen = False
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._record = span.record_chunk
+
+    def on_item(self, event: Any) -> None:
+        if "chunk" in event:
+            self._record(None)
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        return {}
+
+
+def stream_accumulator(family: str | None, span: LLMSpan) -> Accumulator:
+    if family == ANTHROPIC:
+        return AnthropicChunks(span)
+    if family == NOVA:
+        return NovaChunks(span)
+    return CountedChunks(span)
+
+
+def buffered_body(result: Any) -> bytes | None:
+    """Read a whole InvokeModel reply's body, and hand the caller a fresh, unread StreamingBody of the same bytes."""
+    body = result.get("body") if isinstance(result, dict) else None
+    if body is None or not callable(getattr(body, "read", None)):
+        return None
+    from botocore.response import StreamingBody  # type: ignore[import-untyped]
+
+    raw = body.read()
+    result["body"] = StreamingBody(io.BytesIO(raw), len(raw))
+    return raw if isinstance(raw, bytes) else None
+
+
+def whole_outcome(family: str | None, span: LLMSpan, raw: bytes | None) -> dict[str, Any]:
+    """InvokeModel's whole reply, read from the body's bytes in the family's format."""
+    if family is None or raw is None:
+        return {}
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(reply, dict):
+        return {}
+    if family == NOVA:
+        return converse_outcome(span, reply)
+    if reply.get("id"):
+        span.set_attribute(attr.GEN_AI_RESPONSE_ID, reply["id"])
+    if reply.get("model"):
+        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, reply["model"])
+    reason, usage = reply.get("stop_reason"), reply.get("usage")
+    return {
+        "output": LazyOutput(lambda: anthropic.output(reply)),
+        "usage": anthropic_usage(usage) if isinstance(usage, dict) else None,
+        "finish_reason": content_parts.finish_reason(reason) if reason else None,
+    }
