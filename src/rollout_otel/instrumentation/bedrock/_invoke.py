@@ -31,6 +31,17 @@ _ANTHROPIC_PARAMETERS: Final = (
 )
 
 
+_SCAN: Final = json.JSONDecoder().scan_once  # the C scanner: one call per chunk, where json.loads makes a dozen
+
+
+def chunk_json(raw: bytes) -> Any:
+    """One chunk's JSON document; Bedrock sends each compact, so the scanner reads it from its first byte."""
+    try:
+        return _SCAN(raw.decode(), 0)[0]
+    except StopIteration:  # leading whitespace, or not JSON: the full parser says which
+        return json.loads(raw)
+
+
 def family_of(model_id: Any) -> str | None:
     """The body format of a model id (or cross-region inference profile such as `us.anthropic...`)."""
     if not isinstance(model_id, str):
@@ -102,10 +113,14 @@ class AnthropicChunks:
         self.terminal_seen = False
 
     def on_item(self, event: Any) -> None:
-        """Per text delta: one JSON decode and `record_chunk`."""
+        """Per text delta: one `bytes.decode`, one scan and `record_chunk` (the scan is inlined: this runs per chunk)."""
         if "chunk" not in event:
             return
-        data = json.loads(event["chunk"]["bytes"])
+        raw = event["chunk"]["bytes"]
+        try:
+            data = _SCAN(raw.decode(), 0)[0]
+        except StopIteration:
+            data = json.loads(raw)
         if data["type"] == "content_block_delta":
             delta = data["delta"]
             if delta["type"] == "text_delta":
@@ -173,7 +188,7 @@ class NovaChunks:
 
     def on_item(self, event: Any) -> None:
         if "chunk" in event:
-            self._on_event(json.loads(event["chunk"]["bytes"]))
+            self._on_event(chunk_json(event["chunk"]["bytes"]))
             self.terminal_seen = self._converse.terminal_seen
 
     def outcome(self, text: str) -> dict[str, Any]:
