@@ -113,7 +113,7 @@ class AnthropicChunks:
         self.terminal_seen = False
 
     def on_item(self, event: Any) -> None:
-        """Per text delta: one `bytes.decode`, one scan and `record_chunk` (the scan is inlined: this runs per chunk)."""
+        """Per text delta: one `bytes.decode`, one scan (inlined: this runs per chunk) and `record_chunk`."""
         if "chunk" not in event:
             return
         raw = event["chunk"]["bytes"]
