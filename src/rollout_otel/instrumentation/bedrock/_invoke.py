@@ -31,7 +31,8 @@ _ANTHROPIC_PARAMETERS: Final = (
 )
 
 
-_SCAN: Final = json.JSONDecoder().scan_once  # the C scanner: one call per chunk, where json.loads makes a dozen
+# The C scanner: one call per chunk, where json.loads makes a dozen.
+_SCAN: Final = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def chunk_json(raw: bytes) -> Any:
