@@ -319,3 +319,31 @@ def test_other_openai_instrumentations_are_skipped_unless_kept(
     assert result.returncode == 0, result.stderr
     assert ("OTHER OPENAI INSTRUMENTATION LOADED" in result.stderr) is other_loaded
     assert len(ours(sink)) == rollout_spans
+
+
+def test_other_bedrock_instrumentations_are_skipped_but_botocore_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenInference and OpenLLMetry register their Bedrock instrumentors as `bedrock`: skipped like the others.
+    The botocore instrumentation traces every AWS service, so it stays (the README says how to choose)."""
+    from importlib.metadata import EntryPoint
+
+    from opentelemetry.instrumentation.distro import BaseDistro
+
+    from rollout_otel.distro import RolloutDistro
+
+    loaded: list[str] = []
+    monkeypatch.setattr(
+        BaseDistro, "load_instrumentor", lambda self, entry_point, **kw: loaded.append(entry_point.name)
+    )
+    distro = RolloutDistro()
+    for name, value in (
+        ("bedrock", "openinference.instrumentation.bedrock:BedrockInstrumentor"),
+        ("botocore", "opentelemetry.instrumentation.botocore:BotocoreInstrumentor"),
+        ("rollout_bedrock", "rollout_otel.instrumentation.bedrock:BedrockInstrumentor"),
+    ):
+        distro.load_instrumentor(EntryPoint(name, value, "opentelemetry_instrumentor"))
+    assert loaded == ["botocore", "rollout_bedrock"]
+    monkeypatch.setenv("ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS", "true")
+    distro.load_instrumentor(
+        EntryPoint("bedrock", "openinference.instrumentation.bedrock:X", "opentelemetry_instrumentor")
+    )
+    assert loaded[-1] == "bedrock"

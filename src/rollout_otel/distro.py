@@ -49,8 +49,9 @@ _GRPC_EXPORTERS = (
 
 
 # Other instrumentations of the providers rollout-otel traces (the official GenAI ones, OpenLLMetry, OpenInference
-# all register under the provider's name), and the instrumentor of rollout-otel's that covers each.
-_OURS_FOR: Final = {"openai": "rollout_openai", "anthropic": "rollout_anthropic"}
+# all register under the provider's name), and the instrumentor of rollout-otel's that covers each. `botocore` is not
+# here: it traces every AWS service, not only Bedrock (README: "Tracing Amazon Bedrock calls").
+_OURS_FOR: Final = {"openai": "rollout_openai", "anthropic": "rollout_anthropic", "bedrock": "rollout_bedrock"}
 
 
 class RolloutDistro(BaseDistro):  # type: ignore[misc]
@@ -90,14 +91,16 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
             os.environ.setdefault("OTEL_SPAN_EVENT_COUNT_LIMIT", "1000000")
 
 
-_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40)}
+_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40), "botocore": (1, 34)}
+_PACKAGE_OF: Final = {"bedrock": "botocore"}  # an instrumentation's name -> the package it patches, where they differ
 
 
-def _we_trace(package: str) -> bool:
-    """Whether rollout's instrumentor traces the installed `package` (read from its metadata, without importing it);
-    where it cannot (too old), the other instrumentation stays."""
+def _we_trace(name: str) -> bool:
+    """Whether rollout's instrumentor traces the installed package behind the instrumentation `name` (read from its
+    metadata, without importing it); where it cannot (too old), the other instrumentation stays."""
     from importlib.metadata import PackageNotFoundError, version
 
+    package = _PACKAGE_OF.get(name, name)
     try:
         major, minor = (int(part) for part in version(package).split(".")[:2])
     except (PackageNotFoundError, ValueError):
