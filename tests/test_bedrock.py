@@ -560,3 +560,84 @@ def test_invoke_stream_failing_midway(client: Any, cap: Capture, scenarios: Scen
     a = cap.span().attributes
     assert a["rollout.stream.end_reason"] == "error" and a["error.type"] == "EventStreamError"
     assert output_messages(a) == reply(text_part("".join(DELTAS[:3])), finish_reason="error")
+
+
+# -- review findings: the caller's objects, other wrappers, odd shapes --------------------------------------------
+
+
+def test_next_on_the_stream_fails_as_on_botocores_own(client: Any, cap: Capture) -> None:
+    stream = converse_stream(client)
+    with pytest.raises(TypeError):
+        next(stream)  # an EventStream is iterable, not an iterator
+    assert sum(1 for _ in stream) > 0
+    assert only_span(cap).attributes["rollout.stream.end_reason"] == "completed"
+
+
+def test_uninstrument_under_another_wrapper_keeps_it(server: LocalLLMServer, cap: Capture) -> None:
+    """botocore's own instrumentation may patch `_make_api_call` after rollout: uninstrument leaves it in place."""
+    seen: list[str] = []
+
+    def other(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append(args[0])
+        return wrapped(*args, **kwargs)
+
+    instrumentor = BedrockInstrumentor()
+    instrumentor.instrument(tracer_provider=cap.tracer_provider)
+    original = botocore.client.BaseClient.__dict__["_make_api_call"]
+    wrapt.wrap_function_wrapper(botocore.client.BaseClient, "_make_api_call", other)
+    try:
+        instrumentor.uninstrument()
+        converse(new_client(server))
+        assert seen == ["Converse"] and cap.spans() == []  # the other wrapper runs, rollout's is off
+        instrumentor.instrument(tracer_provider=cap.tracer_provider)
+        converse(new_client(server))
+        assert len(cap.spans()) == 1  # turned back on, not wrapped twice
+    finally:
+        instrumentor.uninstrument()
+        botocore.client.BaseClient._make_api_call = original.__wrapped__
+
+
+def test_wrap_rejects_async_clients() -> None:
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+
+    async def async_call(operation_name: str, api_params: Any) -> Any:
+        return {}
+
+    client._make_api_call = async_call  # what an aiobotocore client has
+    with pytest.raises(TypeError, match="aiobotocore"):
+        wrap(client)
+
+
+def test_nova_invoke_usage_names_and_nulls_in_anthropic_usage(cap: Capture) -> None:
+    from rollout_otel._usage import bedrock_usage
+    from rollout_otel.instrumentation.bedrock._invoke import AnthropicChunks
+    from rollout_otel.trace import LLMSpan
+
+    usage = bedrock_usage({"inputTokens": 10, "outputTokens": 4, "cacheReadInputTokenCount": 500})
+    assert usage == {"input_tokens": 510, "output_tokens": 4, "cache_read_input_tokens": 500}
+    span = LLMSpan("bedrock.invoke_model", stream=True, tracer_provider=cap.tracer_provider)
+    chunks = AnthropicChunks(span)
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 7, "output_tokens": 1}}}
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn"},
+        "usage": {"input_tokens": None, "output_tokens": 5},
+    }
+    for event in (start, delta):
+        chunks.on_item({"chunk": {"bytes": json.dumps(event).encode()}})
+    assert chunks.outcome("")["usage"] == {"input_tokens": 7, "output_tokens": 5}
+    span.end()
+
+
+def test_a_stubbed_invoke_body_is_left_as_it_is(client: Any, cap: Capture) -> None:
+    """Only botocore's StreamingBody is read for the span: a stub's body reaches the caller untouched."""
+    import io
+
+    from botocore.stub import Stubber
+
+    body = io.BytesIO(b'{"content": []}')
+    with Stubber(client) as stubber:
+        stubber.add_response("invoke_model", {"body": body, "contentType": "application/json"})
+        response = client.invoke_model(modelId=CLAUDE, body=claude_body())
+    assert response["body"] is body and body.tell() == 0
+    assert only_span(cap).attributes["gen_ai.request.model"] == CLAUDE

@@ -97,17 +97,22 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     return found
 
 
-_BEDROCK_KEYS = (
-    ("inputTokens", "input_tokens"),
-    ("outputTokens", "output_tokens"),
-    ("cacheReadInputTokens", "cache_read_input_tokens"),
-    ("cacheWriteInputTokens", "cache_creation_input_tokens"),
+_BEDROCK_KEYS = (  # (Converse's name, Nova InvokeModel's name) -> rollout's
+    (("inputTokens", "inputTokens"), "input_tokens"),
+    (("outputTokens", "outputTokens"), "output_tokens"),
+    (("cacheReadInputTokens", "cacheReadInputTokenCount"), "cache_read_input_tokens"),
+    (("cacheWriteInputTokens", "cacheWriteInputTokenCount"), "cache_creation_input_tokens"),
 )
 
 
 def bedrock_usage(usage: Any) -> dict[str, int]:
-    """Bedrock Converse usage; like Anthropic's, its `inputTokens` leaves the cached tokens out."""
-    return anthropic_usage({ours: _get(usage, theirs) for theirs, ours in _BEDROCK_KEYS})
+    """Bedrock usage (Converse, or a Nova InvokeModel body); like Anthropic's, `inputTokens` leaves the cached
+    tokens out."""
+    found: dict[str, Any] = {}
+    for (converse, nova), ours in _BEDROCK_KEYS:
+        value = _get(usage, converse)
+        found[ours] = value if value is not None else _get(usage, nova)
+    return anthropic_usage(found)
 
 
 def usage_attributes(usage: Any) -> dict[str, int]:

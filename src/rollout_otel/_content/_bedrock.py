@@ -13,14 +13,30 @@ from . import _parts as p
 from ._parts import Message, Part, items
 
 _MEDIA: Final = (("image", p.IMAGE, "image/"), ("video", p.VIDEO, "video/"), ("document", p.DOCUMENT, "application/"))
-_DOCUMENT_TYPES: Final = {"txt": "text/plain", "md": "text/markdown", "html": "text/html", "csv": "text/csv"}
+_MIME_TYPES: Final = {  # Converse's `format` values whose MIME type is not the prefix plus the format
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "html": "text/html",
+    "csv": "text/csv",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "jpg": "image/jpeg",
+    "mov": "video/quicktime",
+    "mkv": "video/x-matroska",
+    "flv": "video/x-flv",
+    "three_gp": "video/3gpp",
+    "mpg": "video/mpeg",
+    "wmv": "video/x-ms-wmv",
+}
 
 
 def _media_part(media: Any, modality: str, prefix: str) -> Part | None:
     if not isinstance(media, dict):
         return None
     fmt = str(media.get("format") or "")
-    mime = _DOCUMENT_TYPES.get(fmt) or (prefix + fmt if fmt else None)
+    mime = _MIME_TYPES.get(fmt) or (prefix + fmt if fmt else None)
     source: Any = media.get("source")
     if not isinstance(source, dict):
         return None

@@ -208,6 +208,9 @@ _FINISH_REASONS: Final = {
     "tool_use": "tool_call",
     "guardrail_intervened": "content_filter",  # Bedrock
     "content_filtered": "content_filter",
+    "model_context_window_exceeded": "length",
+    "malformed_model_output": "error",
+    "malformed_tool_use": "error",
     "tool_calls": "tool_call",
     "function_call": "tool_call",
     "incomplete": "length",  # a Responses status without its reason

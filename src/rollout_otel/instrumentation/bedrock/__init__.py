@@ -1,13 +1,14 @@
 """Bedrock instrumentation: `BedrockInstrumentor` for every `bedrock-runtime` client, `wrap_bedrock` for one.
 
 boto3 builds its client classes at run time, so the patch point is botocore's `BaseClient._make_api_call`, which
-every operation goes through; only `Converse` and `ConverseStream` on `bedrock-runtime` are traced, every other
-call passes straight through. A stream comes back in the caller's response dict as a traced proxy of botocore's
-own `EventStream`: same object type, same events.
+every operation goes through; only Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream on
+`bedrock-runtime` are traced, every other call passes straight through. A stream comes back in the caller's response
+dict as a traced proxy of botocore's own `EventStream`: same object type, same events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import Callable, Collection
 from typing import Any, Final
@@ -19,7 +20,7 @@ from opentelemetry.trace import TracerProvider
 
 from ..._errors import log_internal_error, logger
 from ...trace import LLMSpan
-from .._calls import Wrapper, is_rollout_patch
+from .._calls import Wrapper
 from .._guard import should_trace, traced_call
 from .._hooks import when_imported
 from .._stream import TracedStream
@@ -53,6 +54,12 @@ def _service_of(client: Any) -> str | None:
         return None
 
 
+class TracedEventStream(TracedStream):
+    """botocore's EventStream is iterable, not an iterator: `next()` on it fails as it does on the original."""
+
+    __next__ = None  # type: ignore[assignment]
+
+
 class _Call:
     """One traced operation: its span, and how its reply is read (Converse's, or the InvokeModel family's)."""
 
@@ -69,7 +76,7 @@ class _Call:
             key = "body" if self.invoke else "stream"
             if self.stream and isinstance(result, dict) and result.get(key) is not None:
                 acc = stream_accumulator(self.family, span) if self.invoke else ConverseAccumulator(span)
-                result[key] = TracedStream(result[key], span, acc)
+                result[key] = TracedEventStream(result[key], span, acc)
                 return result
             outcome = whole_outcome(self.family, span, self.body) if self.invoke else converse_outcome(span, result)
             span._finish(caller=None, **outcome)
@@ -112,17 +119,30 @@ def _start(client: Any, operation: str, params: Any, provider: TracerProvider | 
         return None
 
 
-def api_call_wrapper(provider: TracerProvider | None) -> Wrapper:
-    """A wrapt wrapper for `_make_api_call(operation_name, api_params)`: Converse calls get a span, others pass."""
+class _Patch:
+    """One patch's settings; an instrumentor's patch that another wrapper now covers is turned off, not unwrapped."""
+
+    __slots__ = ("active", "provider")
+
+    def __init__(self, provider: TracerProvider | None) -> None:
+        self.provider = provider
+        self.active = True
+
+
+_class_patch: _Patch | None = None  # the instrumentor's patch on BaseClient, while it is there
+
+
+def api_call_wrapper(patch: _Patch) -> Wrapper:
+    """A wrapt wrapper for `_make_api_call(operation_name, api_params)`: Bedrock calls get a span, others pass."""
 
     def traced_api_call(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = args[0] if args else kwargs.get("operation_name")
-        if operation not in _OPERATIONS or not should_trace() or _service_of(instance) != SERVICE:
+        if operation not in _OPERATIONS or not patch.active or not should_trace() or _service_of(instance) != SERVICE:
             return wrapped(*args, **kwargs)
         params = args[1] if len(args) > 1 else kwargs.get("api_params")
-        call = _start(instance, operation, params, provider)
+        call = _start(instance, operation, params, patch.provider)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -136,11 +156,26 @@ def api_call_wrapper(provider: TracerProvider | None) -> Wrapper:
         return call.result(result)
 
     traced_api_call._rollout_otel = True  # type: ignore[attr-defined]
+    traced_api_call._rollout_patch = patch  # type: ignore[attr-defined]
     return traced_api_call
 
 
+def _patch_of(attribute: Any) -> _Patch | None:
+    wrapper = getattr(attribute, "_self_wrapper", None) if isinstance(attribute, wrapt.FunctionWrapper) else None
+    return getattr(wrapper, "_rollout_patch", None)
+
+
+def _in_chain(attribute: Any, patch: _Patch) -> bool:
+    """Whether `patch` wraps `attribute`, outermost or under other wrappers."""
+    while isinstance(attribute, wrapt.FunctionWrapper):
+        if _patch_of(attribute) is patch:
+            return True
+        attribute = attribute.__wrapped__
+    return False
+
+
 class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Traces `converse` and `converse_stream` for every `bedrock-runtime` client; other AWS calls are untouched."""
+    """Traces Converse and InvokeModel, streamed or not, for every `bedrock-runtime` client; other calls pass."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("botocore >= 1.34",)
@@ -155,21 +190,34 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         when_imported("botocore.client", lambda: self._patch(provider))
 
     def _patch(self, provider: TracerProvider | None) -> None:
+        global _class_patch
         if not getattr(self, "_active", False):
             return  # uninstrumented before botocore was imported
         from botocore.client import BaseClient  # type: ignore[import-untyped]
 
-        if not is_rollout_patch(BaseClient.__dict__.get("_make_api_call")):
-            wrapt.wrap_function_wrapper(BaseClient, "_make_api_call", api_call_wrapper(provider))
+        current = BaseClient.__dict__.get("_make_api_call")
+        if _class_patch is not None and _in_chain(current, _class_patch):
+            _class_patch.provider, _class_patch.active = provider, True  # turned off earlier, under another wrapper
+            return
+        _class_patch = _Patch(provider)
+        wrapt.wrap_function_wrapper(BaseClient, "_make_api_call", api_call_wrapper(_class_patch))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        """Unwrap rollout's patch if it is outermost; under another wrapper (botocore's instrumentation patched after
+        rollout), turn it off instead, so the other wrapper stays."""
+        global _class_patch
         self._active = False
         import sys
 
-        client_module = sys.modules.get("botocore.client")
-        base = getattr(client_module, "BaseClient", None)
-        if base is not None and isinstance(base.__dict__.get("_make_api_call"), wrapt.FunctionWrapper):
+        base = getattr(sys.modules.get("botocore.client"), "BaseClient", None)
+        patch, _class_patch = _class_patch, None
+        if base is None or patch is None:
+            return
+        if _patch_of(base.__dict__.get("_make_api_call")) is patch:
             unwrap(base, "_make_api_call")
+        else:
+            patch.active = False
+            _class_patch = patch  # still in the chain: a later instrument() turns it back on
 
 
 def is_bedrock_client(client: Any) -> bool:
@@ -182,6 +230,15 @@ def is_bedrock_client(client: Any) -> bool:
 
 
 def wrap_bedrock(client: Any, tracer_provider: TracerProvider | None = None) -> Any:
-    """Trace one `bedrock-runtime` client's Converse calls; returns the same client."""
-    client._make_api_call = wrapt.FunctionWrapper(client._make_api_call, api_call_wrapper(tracer_provider))
+    """Trace one `bedrock-runtime` client's Bedrock calls; returns the same client.
+
+    Raises:
+        TypeError: an async (aiobotocore) client, which rollout-otel does not trace yet.
+    """
+    if asyncio.iscoroutinefunction(client._make_api_call):
+        raise TypeError(
+            "rollout_otel.wrap() cannot trace an async (aiobotocore) bedrock-runtime client yet: "
+            "pass a boto3 bedrock-runtime client"
+        )
+    client._make_api_call = wrapt.FunctionWrapper(client._make_api_call, api_call_wrapper(_Patch(tracer_provider)))
     return client

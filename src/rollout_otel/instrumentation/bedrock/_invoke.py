@@ -43,6 +43,13 @@ def chunk_json(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+_NOVA_PARAMETERS: Final = (
+    ("max_new_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("top_p", attr.GEN_AI_REQUEST_TOP_P),
+    ("top_k", attr.GEN_AI_REQUEST_TOP_K),
+)
+
+
 def family_of(model_id: Any) -> str | None:
     """The body format of a model id (or cross-region inference profile such as `us.anthropic...`)."""
     if not isinstance(model_id, str):
@@ -81,6 +88,12 @@ def invoke_attributes(family: str | None, body: Mapping[str, Any]) -> dict[str, 
         from ._converse import request_attributes
 
         found.update(request_attributes(body, None))
+        config = body.get("inferenceConfig")
+        if isinstance(config, dict):  # Nova's InvokeModel body names some of them its own way
+            for key, name in _NOVA_PARAMETERS:
+                value = config.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found[name] = value
     return found
 
 
@@ -150,7 +163,7 @@ class AnthropicChunks:
                 self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, message["id"])
             if message.get("model"):
                 self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message["model"])
-            self._usage.update(message.get("usage") or {})
+            self._take_usage(message.get("usage"))
         elif kind == "content_block_start":
             block = data.get("content_block") or {}
             if block.get("type") in _TOOL_BLOCKS:
@@ -166,9 +179,14 @@ class AnthropicChunks:
             reason = (data.get("delta") or {}).get("stop_reason")
             if reason:
                 self._choice.finish_reason = reason
-            self._usage.update(data.get("usage") or {})
+            self._take_usage(data.get("usage"))
         elif kind == "message_stop":
             self.terminal_seen = True
+
+    def _take_usage(self, usage: Any) -> None:
+        """message_start has the input counts, message_delta the cumulative output ones; a null never overwrites."""
+        if isinstance(usage, dict):
+            self._usage.update((key, value) for key, value in usage.items() if value is not None)
 
     def outcome(self, text: str) -> dict[str, Any]:
         reason = self._choice.finish_reason
@@ -221,15 +239,21 @@ def stream_accumulator(family: str | None, span: LLMSpan) -> Accumulator:
 
 
 def buffered_body(result: Any) -> bytes | None:
-    """Read a whole InvokeModel reply's body, and hand the caller a fresh, unread StreamingBody of the same bytes."""
-    body = result.get("body") if isinstance(result, dict) else None
-    if body is None or not callable(getattr(body, "read", None)):
-        return None
+    """Read a whole InvokeModel reply's body and hand the caller a fresh, unread StreamingBody of the same bytes.
+
+    Only botocore's own StreamingBody is read (a stubbed or custom body is left alone); a read that fails raises
+    from the call, as the caller's own read would have.
+    """
     from botocore.response import StreamingBody  # type: ignore[import-untyped]
 
+    body: Any = result.get("body") if isinstance(result, dict) else None
+    if type(body) is not StreamingBody:
+        return None
     raw = body.read()
+    if not isinstance(raw, bytes):
+        return None
     result["body"] = StreamingBody(io.BytesIO(raw), len(raw))
-    return raw if isinstance(raw, bytes) else None
+    return raw
 
 
 def whole_outcome(family: str | None, span: LLMSpan, raw: bytes | None) -> dict[str, Any]:
