@@ -62,12 +62,13 @@ DEFAULT_THINKING: Final = "The user asks about streaming, so I should explain de
 MAX_DELTA_CHARS: Final = 8
 """Longest text delta: a word longer than this is split, the way tokenizers split rare words."""
 
-Flavor = Literal["openai", "anthropic", "bedrock"]
+Flavor = Literal["openai", "anthropic", "bedrock", "gemini"]
 
 _DEFAULT_MODELS: Final[dict[Flavor, str]] = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-6",
     "bedrock": "anthropic.claude-sonnet-4-6-v1:0",
+    "gemini": "gemini-2.5-flash",
 }
 _DEFAULT_TOOL: Final[tuple[str, dict[str, Any]]] = (
     "get_weather",
@@ -135,8 +136,8 @@ def count_prompt_tokens(body: Mapping[str, Any]) -> int:
 
     The system prompt / instructions count as one more message; a string `input` counts as one message.
     """
-    messages: list[Any] = [body[key] for key in ("system", "instructions") if body.get(key)]
-    conversation = body.get("messages", body.get("input", []))
+    messages: list[Any] = [body[key] for key in ("system", "instructions", "systemInstruction") if body.get(key)]
+    conversation = body.get("messages", body.get("input", body.get("contents", [])))
     messages.extend([conversation] if isinstance(conversation, str) else list(conversation or []))
     return 3 + sum(3 + sum(len(tokenize(text)) for text in _strings(message)) for message in messages)
 
@@ -376,12 +377,24 @@ def _sample_value(schema: Any, name: str, root: Any) -> Any:
     return _SAMPLE_STRINGS.get(name, f"sample {name}")
 
 
+_GEMINI_SCHEMA_KEYS: Final = ("parameters", "parametersJsonSchema", "parameters_json_schema")  # as the SDK sends it
+
+
 def _pick_tool(body: Mapping[str, Any], flavor: Flavor, endpoint: str) -> tuple[str, Any] | None:
     """The function tool the model "decides" to call: the named one, else the first; None if tools are off."""
     choice = body.get("tool_choice")
     if choice == "none" or (isinstance(choice, Mapping) and choice.get("type") == "none"):
         return None
     wanted: Any = None
+    if flavor == "gemini":
+        mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+        if mode == "NONE":
+            return None
+        for tool in body.get("tools") or []:
+            for declaration in (tool.get("functionDeclarations") or []) if isinstance(tool, Mapping) else []:
+                schema = next((declaration[k] for k in _GEMINI_SCHEMA_KEYS if declaration.get(k)), None)
+                return declaration.get("name", "tool"), schema
+        return None
     if flavor == "bedrock":
         config: Mapping[str, Any] = body.get("toolConfig") or {}
         if not isinstance(config, Mapping):
@@ -523,6 +536,17 @@ _RETRY_NOW: Final = {"retry-after": "0", "retry-after-ms": "1"}
 
 def _error_type(status: int, flavor: Flavor) -> str:
     """The provider's error `type` for an HTTP status, so the clients pick their specific exception classes."""
+    if flavor == "gemini":
+        names = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            503: "UNAVAILABLE",
+            504: "DEADLINE_EXCEEDED",
+        }
+        return names.get(status, "INTERNAL")
     if flavor == "bedrock":
         names = {
             400: "ValidationException",
@@ -559,6 +583,8 @@ def _error_body(status: int, flavor: Flavor, message: str) -> dict[str, Any]:
     kind = _error_type(status, flavor)
     if flavor == "bedrock":
         return {"message": message}
+    if flavor == "gemini":
+        return {"error": {"code": status, "message": message, "status": kind}}
     if flavor == "anthropic":
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": _new_id("req_")}
     return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
@@ -1064,6 +1090,82 @@ def _invoke_complete(plan: _Plan) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Gemini (`/v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`)
+
+
+def _gemini_usage(plan: _Plan, output_tokens: int, thoughts: int) -> dict[str, Any]:
+    usage = {
+        "promptTokenCount": plan.prompt_tokens,  # Gemini counts cached tokens in the prompt count
+        "candidatesTokenCount": output_tokens,
+        "totalTokenCount": plan.prompt_tokens + output_tokens + thoughts,
+    }
+    if plan.cached_tokens:
+        usage["cachedContentTokenCount"] = plan.cached_tokens
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+def _gemini_finish_reason(plan: _Plan) -> str:
+    return "MAX_TOKENS" if plan.scenario.incomplete else "STOP"  # Gemini finishes a function call with STOP too
+
+
+def _gemini_chunk(plan: _Plan, response_id: str, parts: list[dict[str, Any]], **candidate: Any) -> dict[str, Any]:
+    return {
+        "candidates": [{"content": {"parts": parts, "role": "model"}, "index": 0, **candidate}],
+        "usageMetadata": {"promptTokenCount": plan.prompt_tokens, "totalTokenCount": plan.prompt_tokens},
+        "modelVersion": plan.model,
+        "responseId": response_id,
+    }
+
+
+def _gemini_function_call(plan: _Plan) -> dict[str, Any]:
+    assert plan.tool is not None
+    return {"functionCall": {"name": plan.tool.name, "args": json.loads(plan.tool.arguments)}}
+
+
+def _gemini_stream(plan: _Plan) -> Iterator[_Frame]:
+    """One chunk per thought or text delta, the function call whole, then the finish reason and usage."""
+    response_id = _new_id("", 22)
+    budget = plan.budget()
+    try:
+        for piece in plan.thinking:
+            budget.spend()
+            yield _sse(_gemini_chunk(plan, response_id, [{"text": piece, "thought": True}]), paced=True)
+        for piece in plan.deltas:
+            budget.spend()
+            yield _sse(_gemini_chunk(plan, response_id, [{"text": piece}]), paced=True)
+        if plan.tool:
+            for _ in plan.tool.pieces:  # the call arrives whole, but costs its tokens
+                budget.spend()
+            yield _sse(_gemini_chunk(plan, response_id, [_gemini_function_call(plan)]), paced=True)
+        budget.check()
+    except _CutReached as reached:
+        error = {"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}
+        yield _DROP if reached.cut is Cut.DROP else _sse(error)
+        return
+    last = _gemini_chunk(plan, response_id, [], finishReason=_gemini_finish_reason(plan))
+    last["candidates"][0]["content"]["parts"] = [{"text": ""}]
+    output = len(plan.deltas) + (len(plan.tool.pieces) if plan.tool else 0)
+    last["usageMetadata"] = _gemini_usage(plan, output, len(plan.thinking))
+    yield _sse(last)
+
+
+def _gemini_complete(plan: _Plan) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    if plan.thinking:
+        parts.append({"text": "".join(plan.thinking), "thought": True})
+    if plan.deltas:
+        parts.append({"text": plan.text})
+    if plan.tool:
+        parts.append(_gemini_function_call(plan))
+    reply = _gemini_chunk(plan, _new_id("", 22), parts, finishReason=_gemini_finish_reason(plan))
+    output = len(plan.deltas) + (len(plan.tool.pieces) if plan.tool else 0)
+    reply["usageMetadata"] = _gemini_usage(plan, output, len(plan.thinking))
+    return reply
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # HTTP
 
 
@@ -1086,6 +1188,10 @@ _BEDROCK: Final = _Endpoint(
 )
 _BEDROCK_INVOKE: Final = _Endpoint(
     "invoke", "bedrock", _invoke_stream, _invoke_complete, "application/vnd.amazon.eventstream"
+)
+_GEMINI: Final = _Endpoint("generate", "gemini", _gemini_stream, _gemini_complete)
+_GEMINI_PATH: Final = re.compile(
+    r"/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):(?P<action>generateContent|streamGenerateContent)"
 )
 _BEDROCK_PATH: Final = re.compile(
     r"/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream|invoke|invoke-with-response-stream)"
@@ -1197,6 +1303,10 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint = _BEDROCK if action.startswith("converse") else _BEDROCK_INVOKE
             stream = action in ("converse-stream", "invoke-with-response-stream")
             body = {**body, "model": unquote(bedrock["model"]), "stream": stream}
+        gemini = _GEMINI_PATH.fullmatch(path)
+        if gemini is not None and isinstance(body, dict):
+            endpoint = _GEMINI
+            body = {**body, "model": unquote(gemini["model"]), "stream": gemini["action"] == "streamGenerateContent"}
         if endpoint is None:
             self._send_json(404, _error_body(404, "openai", f"Unknown path {path}"))
             return
@@ -1236,7 +1346,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("content-length") or 0))
 
     def _request_id_header(self, flavor: Flavor) -> dict[str, str]:
-        name = {"anthropic": "request-id", "bedrock": "x-amzn-requestid"}.get(flavor, "x-request-id")
+        name = {"anthropic": "request-id", "bedrock": "x-amzn-requestid", "gemini": "x-goog-request-id"}.get(
+            flavor, "x-request-id"
+        )
         return {name: _new_id("req_")}
 
     def _send_json(self, status: int, payload: Any, extra_headers: Mapping[str, str] | None = None) -> None:

@@ -115,6 +115,29 @@ def bedrock_usage(usage: Any) -> dict[str, int]:
     return anthropic_usage(found)
 
 
+def gemini_usage(usage: Any) -> dict[str, int]:
+    """Gemini's `usage_metadata`: its prompt count already holds the cached tokens; thoughts are output tokens.
+
+    The conventions count reasoning in the output tokens (as OpenAI's completion_tokens do), so output is
+    candidates plus thoughts, and `reasoning_output_tokens` says how many of them were thoughts.
+    """
+    found: dict[str, int] = {}
+    prompt = _count(_get(usage, "prompt_token_count"), "prompt_token_count")
+    tool_prompt = _count(_get(usage, "tool_use_prompt_token_count"), "tool_use_prompt_token_count")
+    if prompt is not None:
+        found["input_tokens"] = min(prompt + (tool_prompt or 0), _INT64_MAX)
+    candidates = _count(_get(usage, "candidates_token_count"), "candidates_token_count")
+    thoughts = _count(_get(usage, "thoughts_token_count"), "thoughts_token_count")
+    if candidates is not None or thoughts is not None:
+        found["output_tokens"] = min((candidates or 0) + (thoughts or 0), _INT64_MAX)
+    cached = _count(_get(usage, "cached_content_token_count"), "cached_content_token_count")
+    if cached is not None:
+        found["cache_read_input_tokens"] = cached
+    if thoughts is not None:
+        found["reasoning_output_tokens"] = thoughts
+    return found
+
+
 def usage_attributes(usage: Any) -> dict[str, int]:
     """Return the gen_ai.usage.* attributes found in a usage dict or provider usage object."""
     if usage is None:

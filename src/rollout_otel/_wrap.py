@@ -16,7 +16,7 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
     Args:
         client: an `openai.OpenAI` / `openai.AsyncOpenAI` (Azure and any compatible `base_url` included), or an
             `anthropic.Anthropic` / `anthropic.AsyncAnthropic` (Bedrock and Vertex clients included), or a boto3
-            `bedrock-runtime` client (its `converse` and `converse_stream`).
+            `bedrock-runtime` client, or a `google.genai.Client` (Gemini API or Vertex AI).
         tracer_provider: the provider to trace with; the global one by default.
 
     Raises:
@@ -26,6 +26,7 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
         return client  # wrapping twice must not give two spans per call
     from .instrumentation.anthropic import is_anthropic_client, wrap_anthropic
     from .instrumentation.bedrock import is_bedrock_client, wrap_bedrock
+    from .instrumentation.google_genai import is_google_genai_client, wrap_google_genai
     from .instrumentation.openai import is_openai_client, wrap_openai
 
     if is_openai_client(client):
@@ -34,11 +35,13 @@ def wrap(client: _C, *, tracer_provider: TracerProvider | None = None) -> _C:
         wrap_anthropic(client, tracer_provider)
     elif is_bedrock_client(client):
         wrap_bedrock(client, tracer_provider)
+    elif is_google_genai_client(client):
+        wrap_google_genai(client, tracer_provider)
     else:
         raise TypeError(
             f"rollout_otel.wrap() cannot trace a {type(client).__module__}.{type(client).__qualname__}: "
             "pass an OpenAI client (openai.OpenAI, openai.AsyncOpenAI) or an Anthropic one "
-            "(anthropic.Anthropic, anthropic.AsyncAnthropic) or a boto3 bedrock-runtime client"
+            "(anthropic.Anthropic, anthropic.AsyncAnthropic), a boto3 bedrock-runtime client or a google.genai.Client"
         )
     setattr(client, _MARK, True)
     return client

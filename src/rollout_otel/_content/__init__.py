@@ -16,6 +16,7 @@ from .._errors import log_internal_error
 from .._safe import encodable, utf8_size
 from . import _anthropic as anthropic
 from . import _bedrock as bedrock
+from . import _gemini as gemini
 from . import _openai as openai
 from . import _parts as parts
 from ._encode import encode
@@ -29,6 +30,7 @@ __all__ = [
     "bedrock",
     "content_attributes",
     "encodable",
+    "gemini",
     "manual_input",
     "openai",
     "parts",

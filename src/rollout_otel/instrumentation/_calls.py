@@ -44,6 +44,7 @@ class Endpoint:
     input_of: Callable[[Mapping[str, Any]], Callable[[], Request]]  # what was sent, mapped when the span ends
     accumulator: Callable[[LLMSpan, Mapping[str, Any]], Accumulator]
     whole_outcome: Callable[[LLMSpan, Any], dict[str, Any]]
+    stream: bool | None = None  # streamed by the method itself (Gemini's *_stream), not by a `stream=True` argument
 
 
 def given(value: Any) -> bool:
@@ -96,7 +97,8 @@ def server_attributes(client: Any) -> dict[str, Any]:
 def client_of(wrapped: Any, instance: Any) -> Any:
     """The SDK client behind a resource method (bound, or called through its class)."""
     resource = instance if instance is not None else getattr(wrapped, "__self__", None)
-    return getattr(resource, "_client", None)
+    client = getattr(resource, "_client", None)
+    return client if client is not None else getattr(resource, "_api_client", None)  # google-genai's name
 
 
 def start_span(
@@ -145,7 +147,7 @@ def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper
     def traced_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not should_trace():
             return wrapped(*args, **kwargs)
-        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider)
+        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider, stream=endpoint.stream)
         if span is None:
             return wrapped(*args, **kwargs)
         try:
@@ -174,7 +176,7 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
     ) -> Any:
         if not should_trace():
             return await wrapped(*args, **kwargs)
-        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider)
+        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider, stream=endpoint.stream)
         if span is None:
             return await wrapped(*args, **kwargs)
         try:

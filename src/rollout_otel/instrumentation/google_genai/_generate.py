@@ -1,0 +1,167 @@
+"""Gemini `generate_content`: the request as GenAI attributes, and streamed chunks (or a whole response) as outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ... import _attributes as attr
+from ..._content import LazyOutput, OutputMessages, Request, gemini
+from ..._usage import gemini_usage
+from ...trace import LLMSpan
+from .._outcome import Choice, ToolCall, lazy_output
+
+_PARAMETERS: Final = (
+    ("max_output_tokens", "maxOutputTokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", "temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", "topP", attr.GEN_AI_REQUEST_TOP_P),
+    ("top_k", "topK", attr.GEN_AI_REQUEST_TOP_K),
+    ("seed", "seed", attr.GEN_AI_REQUEST_SEED),
+    ("presence_penalty", "presencePenalty", attr.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("frequency_penalty", "frequencyPenalty", attr.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("candidate_count", "candidateCount", attr.GEN_AI_REQUEST_CHOICE_COUNT),
+)
+
+
+def provider_name(client: Any) -> str:
+    """`gcp.vertex_ai` for a Vertex AI client, `gcp.gemini` for the Gemini Developer API."""
+    return "gcp.vertex_ai" if getattr(client, "vertexai", False) else "gcp.gemini"
+
+
+def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]:
+    """The config's sampling parameters and stop sequences, and the server the client talks to."""
+    found: dict[str, Any] = {}
+    config = kwargs.get("config")
+    if config is not None:
+        for snake, camel, name in _PARAMETERS:
+            value = gemini.get(config, snake, camel)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[name] = value
+        stop = gemini.get(config, "stop_sequences", "stopSequences")
+        if isinstance(stop, (list, tuple)) and stop:
+            found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    found.update(_server(client))
+    return found
+
+
+def _server(client: Any) -> dict[str, Any]:
+    from urllib.parse import urlsplit
+
+    options = getattr(client, "_http_options", None)
+    base_url = getattr(options, "base_url", None)
+    if not isinstance(base_url, str):
+        return {}
+    url = urlsplit(base_url)
+    if not url.hostname:
+        return {}
+    found: dict[str, Any] = {attr.SERVER_ADDRESS: url.hostname}
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    if port:
+        found[attr.SERVER_PORT] = port
+    return found
+
+
+def generate_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
+    """What was sent, mapped when the span ends (a list copied: the caller may change it meanwhile)."""
+    contents = kwargs.get("contents")
+    if isinstance(contents, list):
+        contents = list(contents)
+    config = kwargs.get("config")
+    system = gemini.get(config, "system_instruction", "systemInstruction") if config is not None else None
+    tools = gemini.get(config, "tools") if config is not None else None
+    return lambda: Request(
+        messages=gemini.messages(contents),
+        system=gemini.system_instructions(system),
+        tools=gemini.tool_definitions(tools),
+    )
+
+
+class GenerateAccumulator:
+    """Gathers a stream of GenerateContentResponse chunks: candidate 0's text goes to the span; thoughts, function
+    calls, other candidates and usage stay here. Thoughts and calls count as chunks but never enter the preview."""
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._span = span
+        self._record = span.record_chunk
+        self._choices: dict[int, Choice] = {0: Choice(0)}
+        self._usage: Any = None
+        self._identified = False
+        self.terminal_seen = False
+
+    def on_item(self, response: Any) -> None:
+        """Per chunk of one text part: attribute reads, one loop and `record_chunk`."""
+        candidates = response.candidates
+        if candidates:
+            for candidate in candidates:
+                content = candidate.content
+                if content is not None and content.parts:
+                    for part in content.parts:
+                        text = part.text
+                        if text and not part.thought and not candidate.index:
+                            self._record(text)
+                        elif text != "":  # the empty text Gemini closes a stream with is no chunk
+                            self._other_part(candidate.index or 0, part)
+                if candidate.finish_reason is not None:
+                    self._choice(candidate.index or 0).finish_reason = gemini.finish_reason(candidate.finish_reason)
+                    self.terminal_seen = True
+        if response.usage_metadata is not None:
+            self._usage = response.usage_metadata
+        if not self._identified:
+            self._identify(response)
+
+    def _choice(self, index: int) -> Choice:
+        choice = self._choices.get(index)
+        if choice is None:
+            choice = self._choices[index] = Choice(index)
+        return choice
+
+    def _other_part(self, index: int, part: Any) -> None:
+        choice = self._choice(index)
+        if part.text is not None:
+            (choice.reasoning if part.thought else choice.text).append(part.text)
+            if part.thought:
+                self._record(None)
+        elif part.function_call is not None:
+            call = part.function_call
+            tool = ToolCall(id=call.id, name=call.name)
+            tool.arguments.append(_json(call.args))
+            choice.tool_calls[len(choice.tool_calls)] = tool
+            self._record(None)
+
+    def _identify(self, response: Any) -> None:
+        self._identified = True
+        if getattr(response, "response_id", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.response_id)
+        if getattr(response, "model_version", None):
+            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model_version)
+
+    def outcome(self, text: str) -> dict[str, Any]:
+        reasons = [self._choices[i].finish_reason or "error" for i in sorted(self._choices)]
+        return {
+            "output": lazy_output(self._choices, text),
+            "usage": gemini_usage(self._usage) if self._usage is not None else None,
+            "finish_reason": reasons if any(r != "error" for r in reasons) else None,
+        }
+
+
+def _json(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def generate_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
+    """The same outcome for a whole GenerateContentResponse."""
+    if response is None or not hasattr(response, "candidates"):
+        return {}
+    GenerateAccumulator(span)._identify(response)
+    reasons = [gemini.finish_reason(c.finish_reason) or "error" for c in response.candidates or ()]
+    usage = response.usage_metadata
+    return {
+        "output": LazyOutput(lambda: OutputMessages(gemini.output(response))),
+        "usage": gemini_usage(usage) if usage is not None else None,
+        "finish_reason": reasons or None,
+    }

@@ -1,0 +1,366 @@
+"""The Gemini instrumentation, driven by the real `google-genai` client over a socket to the local LLM server.
+
+The server speaks `:generateContent` and `:streamGenerateContent?alt=sse` as the Gemini API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import wrapt
+from google import genai
+from google.genai import errors, types
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from genai_content import content, output_messages, output_text
+from rollout_otel import wrap
+from rollout_otel._llm_server import (
+    DEFAULT_REPLY,
+    DEFAULT_THINKING,
+    LocalLLMServer,
+    count_prompt_tokens,
+    reply_deltas,
+    scenario_headers,
+)
+from rollout_otel.instrumentation.google_genai import GoogleGenAIInstrumentor
+from rollout_otel.testing import Capture
+
+pytestmark = pytest.mark.gemini
+
+MODEL = "gemini-2.5-flash"
+PROMPT = "Tell me about streaming."
+DELTAS = reply_deltas(DEFAULT_REPLY)
+WEATHER = types.Tool(
+    function_declarations=[
+        types.FunctionDeclaration(
+            name="get_weather",
+            description="Weather for a city",
+            parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+        )
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer() as running:
+        yield running
+
+
+def new_client(server: LocalLLMServer) -> genai.Client:
+    options = types.HttpOptions(base_url=server.anthropic_base_url, retry_options=types.HttpRetryOptions(attempts=1))
+    return genai.Client(api_key="gemini-test-key", http_options=options)
+
+
+@pytest.fixture
+def client(server: LocalLLMServer, cap: Capture) -> genai.Client:
+    return wrap(new_client(server), tracer_provider=cap.tracer_provider)
+
+
+def config(**scenario: Any) -> dict[str, Any]:
+    """A request config selecting the local server's scenario (google-genai sends per-call headers this way)."""
+    extra = scenario.pop("extra", {})
+    return {"http_options": {"headers": scenario_headers(**scenario)}, **extra}
+
+
+def stream(client: genai.Client, **kwargs: Any) -> Any:
+    return client.models.generate_content_stream(model=MODEL, contents=kwargs.pop("contents", PROMPT), **kwargs)
+
+
+def only_span(cap: Capture) -> ReadableSpan:
+    gc.collect()
+    spans = cap.spans()
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"content": text, "type": "text"}
+
+
+def reply(*parts: dict[str, Any], finish_reason: str = "stop") -> list[dict[str, Any]]:
+    return [{"role": "assistant", "parts": list(parts), "finish_reason": finish_reason, "name": None}]
+
+
+# -- what a span records --------------------------------------------------------------------------------------
+
+
+def test_streamed_generate_content_span(client: genai.Client, server: LocalLLMServer, cap: Capture) -> None:
+    settings = {"system_instruction": "Be brief.", "temperature": 0.2, "max_output_tokens": 512}
+    chunks = list(stream(client, config=config(cached=3, extra={**settings, "stop_sequences": ["END"]})))
+    span = only_span(cap)
+    a = span.attributes
+    assert span.name == "gemini.generate_content" and span.kind is otel_trace.SpanKind.CLIENT
+    assert a["gen_ai.provider.name"] == "gcp.gemini" and a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.request.model"] == MODEL and a["gen_ai.request.stream"] is True
+    assert a["gen_ai.request.temperature"] == 0.2 and a["gen_ai.request.max_tokens"] == 512
+    assert a["gen_ai.request.stop_sequences"] == ("END",)
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == server.port
+    assert a["gen_ai.response.id"] == chunks[0].response_id and a["gen_ai.response.model"] == MODEL
+    found = content(a)  # validated against the conventions' schemas
+    assert found["gen_ai.system_instructions"] == [text_part("Be brief.")]
+    assert found["gen_ai.input.messages"] == [{"role": "user", "parts": [text_part(PROMPT)], "name": None}]
+    assert found["gen_ai.output.messages"] == reply(text_part(DEFAULT_REPLY))
+    assert output_text(a) == "".join(c.text or "" for c in chunks) == DEFAULT_REPLY
+    assert a["rollout.stream.preview"] == DEFAULT_REPLY
+    assert a["rollout.stream.chunks"] == len(DELTAS) and a["rollout.stream.end_reason"] == "completed"
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    prompt = count_prompt_tokens({"systemInstruction": "Be brief.", "contents": [PROMPT]})
+    assert a["gen_ai.usage.input_tokens"] == chunks[-1].usage_metadata.prompt_token_count == prompt
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 3  # Gemini's prompt count already holds them
+    assert a["gen_ai.usage.output_tokens"] == len(DELTAS)
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_whole_generate_content(client: genai.Client, cap: Capture) -> None:
+    response = client.models.generate_content(model=MODEL, contents=PROMPT, config={"candidate_count": 1})
+    a = only_span(cap).attributes
+    assert a["gen_ai.request.stream"] is False and a["gen_ai.request.choice.count"] == 1
+    assert output_messages(a) == reply(text_part(response.text))
+    assert a["gen_ai.usage.output_tokens"] == response.usage_metadata.candidates_token_count
+    assert "rollout.stream.end_reason" not in a
+
+
+def test_thoughts_are_reasoning_and_stay_out_of_the_preview(client: genai.Client, cap: Capture) -> None:
+    list(stream(client, config=config(thinking=1, text="Short answer.")))
+    a = only_span(cap).attributes
+    assert a["rollout.stream.preview"] == "Short answer."
+    assert output_messages(a)[0]["parts"] == [
+        {"content": DEFAULT_THINKING, "type": "reasoning"},
+        text_part("Short answer."),
+    ]
+    thoughts = len(reply_deltas(DEFAULT_THINKING))
+    assert a["gen_ai.usage.reasoning.output_tokens"] == thoughts
+    assert a["gen_ai.usage.output_tokens"] == len(reply_deltas("Short answer.")) + thoughts  # thoughts are output
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_function_call(client: genai.Client, cap: Capture, streamed: bool) -> None:
+    settings = {"tools": [WEATHER]}
+    if streamed:
+        list(stream(client, config=settings))
+    else:
+        client.models.generate_content(model=MODEL, contents=PROMPT, config=settings)
+    found = content(only_span(cap).attributes)
+    assert found["gen_ai.tool.definitions"] == [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "type": "function",
+        }
+    ]
+    (message,) = found["gen_ai.output.messages"]
+    assert message["parts"] == [
+        {"arguments": {"city": "Paris"}, "name": "get_weather", "id": None, "type": "tool_call"}
+    ]
+
+
+def test_history_with_function_response_and_inline_data(client: genai.Client, cap: Capture) -> None:
+    history = [
+        types.Content(
+            role="user",
+            parts=[types.Part(text="Weather?"), types.Part.from_bytes(data=b"\x89P", mime_type="image/png")],
+        ),
+        types.Content(role="model", parts=[types.Part.from_function_call(name="get_weather", args={"city": "Paris"})]),
+        {"role": "user", "parts": [{"function_response": {"name": "get_weather", "response": {"temp": 21}}}]},
+    ]
+    client.models.generate_content(model=MODEL, contents=history)
+    assert content(only_span(cap).attributes)["gen_ai.input.messages"] == [
+        {
+            "role": "user",
+            "parts": [
+                text_part("Weather?"),
+                {"mime_type": "image/png", "modality": "image", "content": "iVA=", "type": "blob"},
+            ],
+            "name": None,
+        },
+        {
+            "role": "assistant",
+            "parts": [{"arguments": {"city": "Paris"}, "name": "get_weather", "id": None, "type": "tool_call"}],
+            "name": None,
+        },
+        {
+            "role": "user",
+            "parts": [{"response": {"temp": 21}, "id": "get_weather", "type": "tool_call_response"}],
+            "name": None,
+        },
+    ]
+
+
+def test_incomplete_reply(client: genai.Client, cap: Capture) -> None:
+    list(stream(client, config=config(incomplete=1)))
+    a = only_span(cap).attributes
+    assert a["rollout.stream.end_reason"] == "completed" and a["gen_ai.response.finish_reasons"] == ("length",)
+
+
+def test_chat_sessions_give_one_span_per_message(client: genai.Client, cap: Capture) -> None:
+    chat = client.chats.create(model=MODEL)
+    for _ in chat.send_message_stream("Hello"):
+        pass
+    chat.send_message("And again?")
+    first, second = sorted(cap.spans(), key=lambda s: s.start_time)
+    assert content(first.attributes)["gen_ai.input.messages"][0]["parts"] == [text_part("Hello")]
+    sent = content(second.attributes)["gen_ai.input.messages"]  # the history the chat sent, as the SDK keeps it
+    assert sent[0]["parts"] == [text_part("Hello")] and sent[-1]["parts"] == [text_part("And again?")]
+    assert {m["role"] for m in sent[1:-1]} == {"assistant"}
+
+
+def test_content_capture_off_records_counts_only(server: LocalLLMServer) -> None:
+    capture = Capture(capture_content=False)
+    try:
+        raw = new_client(server)  # kept referenced: a collected google-genai client closes its connection
+        list(stream(wrap(raw, tracer_provider=capture.tracer_provider)))
+        a = capture.span().attributes
+        assert not [name for name in a if name.endswith(("messages", "instructions"))]
+        assert "rollout.stream.preview" not in a and a["rollout.stream.chunks"] == len(DELTAS)
+    finally:
+        capture.shutdown()
+
+
+# -- every exit path ------------------------------------------------------------------------------------------
+
+
+def test_break_and_close(client: genai.Client, cap: Capture) -> None:
+    for i, _ in enumerate(stream(client)):
+        if i == 2:
+            break
+    a = cap.span().attributes
+    assert a["rollout.stream.end_reason"] == "closed"
+    assert output_messages(a) == reply(text_part("".join(DELTAS[:3])), finish_reason="error")
+    traced = stream(client)
+    next(traced)
+    traced.close()
+    assert [s.attributes["rollout.stream.end_reason"] for s in cap.spans()] == ["closed", "closed"]
+
+
+def test_connection_dropped_mid_stream(client: genai.Client, cap: Capture) -> None:
+    received: list[str] = []
+    with pytest.raises(Exception) as raised:  # the transport's own error, as google-genai lets it through
+        for chunk in stream(client, config=config(drop_after=5)):
+            received.append(chunk.text or "")
+    a = cap.span().attributes
+    assert cap.span().status.status_code is StatusCode.ERROR
+    assert a["rollout.stream.end_reason"] == "error" and a["error.type"] == type(raised.value).__name__
+    assert output_text(a) == "".join(received) == "".join(DELTAS[:5])
+
+
+def test_in_stream_error(client: genai.Client, cap: Capture) -> None:
+    with pytest.raises(errors.ServerError):
+        list(stream(client, config=config(error_after=4)))
+    a = cap.span().attributes
+    assert a["rollout.stream.end_reason"] == "error" and a["error.type"] == "ServerError"
+    assert output_messages(a) == reply(text_part("".join(DELTAS[:4])), finish_reason="error")
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_rate_limited_call(client: genai.Client, cap: Capture, streamed: bool) -> None:
+    with pytest.raises(errors.ClientError) as raised:
+        if streamed:
+            list(stream(client, config=config(status=429)))
+        else:
+            client.models.generate_content(model=MODEL, contents=PROMPT, config=config(status=429))
+    assert raised.value.code == 429
+    span = cap.span()
+    assert span.status.status_code is StatusCode.ERROR and span.attributes["error.type"] == "ClientError"
+
+
+def test_slow_stream_sends_updates(client: genai.Client, cap: Capture) -> None:
+    list(stream(client, config=config(chunks=30, delay=0.01)))
+    span = cap.span()
+    updates = cap.updates(span)
+    assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
+
+
+def test_async_stream_whole_and_cancellation(client: genai.Client, cap: Capture) -> None:
+    async def main() -> None:
+        async for _ in await client.aio.models.generate_content_stream(model=MODEL, contents=PROMPT):
+            pass
+        await client.aio.models.generate_content(model=MODEL, contents=PROMPT)
+
+        async def slow() -> None:
+            async for _ in await client.aio.models.generate_content_stream(
+                model=MODEL, contents=PROMPT, config=config(chunks=50, delay=0.05)
+            ):
+                pass
+
+        task = asyncio.ensure_future(slow())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    spans = sorted(cap.spans(), key=lambda s: s.start_time)
+    assert [s.attributes.get("rollout.stream.end_reason") for s in spans] == ["completed", None, "cancelled"]
+    assert output_text(spans[1].attributes) == DEFAULT_REPLY
+
+
+def test_threads_stream_at_once_without_cross_talk(client: genai.Client, cap: Capture) -> None:
+    def one(i: int) -> None:
+        list(stream(client, config=config(text=f"thread {i} says hi")))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(output_text(s.attributes) for s in cap.spans()) == sorted(f"thread {i} says hi" for i in range(8))
+
+
+# -- wrapping and the instrumentor ------------------------------------------------------------------------------
+
+
+def test_wrap_plus_instrumentor_gives_one_span(server: LocalLLMServer, client: genai.Client, cap: Capture) -> None:
+    from google.genai import models
+
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=cap.tracer_provider)
+    try:
+        assert isinstance(models.Models.__dict__["generate_content_stream"], wrapt.FunctionWrapper)
+        other = new_client(server)
+        list(stream(other))
+        other.models.generate_content(model=MODEL, contents=PROMPT)
+        list(stream(client))  # wrapped and instrumented
+        assert len(cap.spans()) == 3
+    finally:
+        instrumentor.uninstrument()
+    assert not isinstance(models.Models.__dict__["generate_content_stream"], wrapt.FunctionWrapper)
+    list(stream(other))
+    assert len(cap.spans()) == 3
+
+
+def test_instrumentor_is_an_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    (found,) = [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == "rollout_google_genai"]
+    assert found.load() is GoogleGenAIInstrumentor
+
+
+@pytest.mark.integration
+def test_what_reaches_an_otlp_receiver(server: LocalLLMServer) -> None:
+    from otlp_sink import OtlpSink
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        rollout = Rollout(endpoint=sink.http_endpoint, stream_update_interval=0.1)
+        try:
+            traced = rollout.wrap(new_client(server))
+            list(stream(traced, config=config(chunks=40, delay=0.01)))
+            assert rollout.flush(timeout=5)
+        finally:
+            rollout.shutdown()
+        (span,) = sink.wait_for_spans(1)
+        assert span.name == "gemini.generate_content"
+        updates = [u for u in sink.logs("rollout.stream.update") if u.span_id == span.span_id]
+        assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
+        assert span.attributes["rollout.stream.chunks"] == 40 == span.attributes["gen_ai.usage.output_tokens"]
+        assert output_messages(span.attributes) == reply(text_part("".join(reply_deltas(DEFAULT_REPLY, 40))))
