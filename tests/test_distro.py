@@ -347,3 +347,19 @@ def test_other_bedrock_instrumentations_are_skipped_but_botocore_is_kept(monkeyp
         EntryPoint("bedrock", "openinference.instrumentation.bedrock:X", "opentelemetry_instrumentor")
     )
     assert loaded[-1] == "bedrock"
+
+
+@pytest.mark.parametrize("name", ["google-genai", "google_genai"])  # the official one's name, OpenInference's
+def test_other_gemini_instrumentations_are_skipped(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from importlib.metadata import EntryPoint
+
+    from opentelemetry.instrumentation.distro import BaseDistro
+
+    from rollout_otel.distro import RolloutDistro
+
+    loaded: list[str] = []
+    monkeypatch.setattr(
+        BaseDistro, "load_instrumentor", lambda self, entry_point, **kw: loaded.append(entry_point.name)
+    )
+    RolloutDistro().load_instrumentor(EntryPoint(name, "other.gemini:Instrumentor", "opentelemetry_instrumentor"))
+    assert loaded == []

@@ -51,7 +51,13 @@ _GRPC_EXPORTERS = (
 # Other instrumentations of the providers rollout-otel traces (the official GenAI ones, OpenLLMetry, OpenInference
 # all register under the provider's name), and the instrumentor of rollout-otel's that covers each. `botocore` is not
 # here: it traces every AWS service, not only Bedrock (README: "Tracing Amazon Bedrock calls").
-_OURS_FOR: Final = {"openai": "rollout_openai", "anthropic": "rollout_anthropic", "bedrock": "rollout_bedrock"}
+_OURS_FOR: Final = {
+    "openai": "rollout_openai",
+    "anthropic": "rollout_anthropic",
+    "bedrock": "rollout_bedrock",
+    "google-genai": "rollout_google_genai",  # the official instrumentation's name
+    "google_genai": "rollout_google_genai",  # OpenInference's
+}
 
 
 class RolloutDistro(BaseDistro):  # type: ignore[misc]
@@ -91,8 +97,11 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
             os.environ.setdefault("OTEL_SPAN_EVENT_COUNT_LIMIT", "1000000")
 
 
-_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40), "botocore": (1, 34)}
-_PACKAGE_OF: Final = {"bedrock": "botocore"}  # an instrumentation's name -> the package it patches, where they differ
+_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40), "botocore": (1, 34), "google-genai": (1, 0)}
+_PACKAGE_OF: Final = {
+    "bedrock": "botocore",
+    "google_genai": "google-genai",
+}  # an instrumentation's name -> the package it patches, where they differ
 
 
 def _we_trace(name: str) -> bool:
