@@ -364,3 +364,75 @@ def test_what_reaches_an_otlp_receiver(server: LocalLLMServer) -> None:
         assert len(updates) == span.attributes["rollout.stream.updates"] >= 2
         assert span.attributes["rollout.stream.chunks"] == 40 == span.attributes["gen_ai.usage.output_tokens"]
         assert output_messages(span.attributes) == reply(text_part("".join(reply_deltas(DEFAULT_REPLY, 40))))
+
+
+# -- review findings: odd shapes, closing, function-calling loops -------------------------------------------------
+
+
+def test_async_stream_aclose_and_break_close_the_sdk_generator(client: genai.Client, cap: Capture) -> None:
+    async def main() -> None:
+        traced = await client.aio.models.generate_content_stream(model=MODEL, contents=PROMPT)
+        await traced.aclose()  # an async generator has aclose() only: the proxy must not ask for close()
+        traced = await client.aio.models.generate_content_stream(model=MODEL, contents=PROMPT)
+        async for _ in traced:
+            break  # the loop's async-generator hook closes the proxy's iterator soon after
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            if traced.__wrapped__.ag_frame is None:
+                break
+        assert traced.__wrapped__.ag_frame is None  # the SDK's generator closed too, in order
+
+    asyncio.run(main())
+    assert [s.attributes["rollout.stream.end_reason"] for s in cap.spans()] == ["closed", "closed"]
+
+
+def test_single_part_file_nested_lists_and_code_execution_are_recorded(client: genai.Client, cap: Capture) -> None:
+    uploaded = types.File(uri="https://files.example/abc", mime_type="application/pdf", name="files/abc")
+    client.models.generate_content(
+        model=MODEL, contents=types.Part.from_text(text="one part"), config={"system_instruction": types.Part(text="S")}
+    )
+    client.models.generate_content(model=MODEL, contents=[["a", "b"], uploaded, "c"])
+    code = types.Part(executable_code=types.ExecutableCode(code="print(1)", language="PYTHON"))
+    client.models.generate_content(model=MODEL, contents=[types.Content(role="model", parts=[code])])
+    first, second, third = (content(s.attributes) for s in sorted(cap.spans(), key=lambda s: s.start_time))
+    assert first["gen_ai.input.messages"][0]["parts"] == [text_part("one part")]
+    assert first["gen_ai.system_instructions"] == [text_part("S")]
+    assert second["gen_ai.input.messages"][0]["parts"] == [
+        text_part("a"),
+        text_part("b"),
+        {"mime_type": "application/pdf", "modality": "document", "uri": "https://files.example/abc", "type": "uri"},
+        text_part("c"),
+    ]
+    (part,) = third["gen_ai.input.messages"][0]["parts"]
+    assert part["type"] == "server_tool_call" and part["server_tool_call"]["code"] == "print(1)"
+
+
+def test_function_call_replies_finish_as_tool_call(client: genai.Client, cap: Capture) -> None:
+    list(stream(client, config={"tools": [WEATHER]}))
+    client.models.generate_content(model=MODEL, contents=PROMPT, config={"tools": [WEATHER]})
+    for span in cap.spans():
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("tool_call",)
+        assert output_messages(span.attributes)[0]["finish_reason"] == "tool_call"
+
+
+def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
+    from rollout_otel.instrumentation.google_genai._generate import GenerateAccumulator, generate_outcome
+    from rollout_otel.trace import LLMSpan
+
+    blocked = types.GenerateContentResponse(
+        prompt_feedback=types.GenerateContentResponsePromptFeedback(block_reason="SAFETY")
+    )
+    span = LLMSpan("gemini.generate_content", tracer_provider=cap.tracer_provider)
+    assert generate_outcome(span, blocked)["finish_reason"] == ["content_filter"]
+    span.end()
+
+    def chunk(response_id: str, prompt: int, output: int) -> types.GenerateContentResponse:
+        usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=prompt, candidates_token_count=output)
+        return types.GenerateContentResponse(response_id=response_id, usage_metadata=usage)
+
+    span = LLMSpan("gemini.generate_content", stream=True, tracer_provider=cap.tracer_provider)
+    acc = GenerateAccumulator(span)
+    for item in (chunk("r1", 8, 1), chunk("r1", 8, 5), chunk("r2", 23, 4)):  # two requests of one function-calling loop
+        acc.on_item(item)
+    assert acc.outcome("")["usage"] == {"input_tokens": 31, "output_tokens": 9}
+    span.end()

@@ -22,6 +22,8 @@ _FINISH_REASONS: Final = {
     "PROHIBITED_CONTENT": "content_filter",
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
     "MALFORMED_FUNCTION_CALL": "error",
     "UNEXPECTED_TOOL_CALL": "error",
 }
@@ -43,12 +45,29 @@ def finish_reason(reason: Any) -> str | None:
     return _FINISH_REASONS.get(name, name.lower())
 
 
+_PART_FIELDS: Final = ("text", "function_call", "function_response", "inline_data", "file_data", "executable_code")
+
+
+def _is_part(item: Any) -> bool:
+    """A single part (SDK object or dict), not a list of them: pydantic models iterate over their fields."""
+    return any(get(item, name) is not None for name in _PART_FIELDS) or _is_file(item)
+
+
+def _is_file(item: Any) -> bool:
+    """An uploaded `types.File` (or its dict), which the SDK sends as a file URI part."""
+    return not isinstance(item, dict) and type(item).__name__ == "File" and getattr(item, "uri", None) is not None
+
+
 def part_of(part: Any) -> Part | None:
-    """One Gemini part as a conventions part; None for kinds that carry no content (executable code aside)."""
+    """One Gemini part as a conventions part; None for kinds that carry no content."""
     if isinstance(part, str):
         return p.text(part)
+    if _is_file(part):
+        return p.uri(part.mime_type, _modality(part.mime_type), part.uri)
+    if type(part).__module__.startswith("PIL."):  # a PIL image: the SDK sends it inline, its bytes are not ours
+        return p.blob(f"image/{str(getattr(part, 'format', '') or 'png').lower()}", p.IMAGE, "")
     text = get(part, "text")
-    if text is not None:
+    if isinstance(text, str):
         return p.reasoning(text) if get(part, "thought") else p.text(text)
     call = get(part, "function_call", "functionCall")
     if call is not None:
@@ -66,6 +85,18 @@ def part_of(part: Any) -> Part | None:
     if file_data is not None:
         mime = get(file_data, "mime_type", "mimeType")
         return p.uri(mime, _modality(mime), get(file_data, "file_uri", "fileUri") or "")
+    code = get(part, "executable_code", "executableCode")
+    if code is not None:  # code the model runs with its code-execution tool
+        payload = {"type": "code_execution", "code": get(code, "code"), "language": p.plain(get(code, "language"))}
+        return p.server_tool_call(None, "code_execution", payload)
+    result = get(part, "code_execution_result", "codeExecutionResult")
+    if result is not None:
+        outcome = {
+            "type": "code_execution",
+            "outcome": p.plain(get(result, "outcome")),
+            "output": get(result, "output"),
+        }
+        return p.server_tool_call_response(None, outcome)
     return None
 
 
@@ -83,11 +114,18 @@ def _is_content(item: Any) -> bool:
     return get(item, "parts") is not None or (isinstance(item, dict) and "role" in item)
 
 
+def _flat(contents: Any) -> list[Any]:
+    """`contents` as a flat list: one item stays one, lists (of lists) of parts are flattened."""
+    if isinstance(contents, (str, dict)) or _is_content(contents) or _is_part(contents):
+        return [contents]
+    return [leaf for item in items(contents) for leaf in _flat(item)]
+
+
 def messages(contents: Any) -> list[Message]:
     """`contents`: a string, a part, a Content, or a list of them; loose parts in a row form one user message."""
     if contents is None:
         return []
-    listed = list(items(contents)) if not (isinstance(contents, (str, dict)) or _is_content(contents)) else [contents]
+    listed = _flat(contents)
     found: list[Message] = []
     loose: list[Part] = []
     for item in listed:
@@ -114,8 +152,7 @@ def system_instructions(instruction: Any) -> list[Part]:
         return [p.text(instruction)] if instruction else []
     if _is_content(instruction):
         return _parts(instruction)
-    listed = items(instruction) if not isinstance(instruction, dict) else [instruction]
-    return [part for part in (part_of(item) for item in listed) if part is not None]
+    return [part for part in (part_of(item) for item in _flat(instruction)) if part is not None]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
@@ -142,10 +179,24 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     return found
 
 
+def candidate_finish_reason(reason: Any, has_calls: bool) -> str | None:
+    """Gemini finishes a function call with STOP; the conventions call that `tool_call`, as for other providers."""
+    mapped = finish_reason(reason)
+    return "tool_call" if mapped == "stop" and has_calls else mapped
+
+
+def blocked_reason(response: Any) -> str | None:
+    """`content_filter` when the prompt itself was blocked (no candidates, `prompt_feedback.block_reason`)."""
+    feedback = get(response, "prompt_feedback", "promptFeedback")
+    return "content_filter" if feedback is not None and get(feedback, "block_reason", "blockReason") else None
+
+
 def output(response: Any) -> list[Message]:
     """A whole response: one output message per candidate."""
     found: list[Message] = []
     for candidate in items(get(response, "candidates")):
         parts = _parts(get(candidate, "content"))
-        found.append(p.output_message(parts, finish_reason(get(candidate, "finish_reason", "finishReason")) or "error"))
+        calls = any(part["type"] == "tool_call" for part in parts)
+        reason = candidate_finish_reason(get(candidate, "finish_reason", "finishReason"), calls)
+        found.append(p.output_message(parts, reason or "error"))
     return found

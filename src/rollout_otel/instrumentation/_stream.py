@@ -9,6 +9,7 @@ while a stream is open becomes its child.
 from __future__ import annotations
 
 import asyncio
+import types
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -140,6 +141,8 @@ class TracedStream(_TracedProxy):
                 yield item
         except GeneratorExit:
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            if isinstance(self.__wrapped__, types.GeneratorType):
+                self.__wrapped__.close()  # a plain generator (Gemini's) closes its connection now, as unwrapped
             raise
         except Exception as exc:
             finish(self._self_span, self._self_acc, attr.END_ERROR, exc)
@@ -208,6 +211,8 @@ class TracedAsyncStream(_TracedProxy):
                 yield item
         except GeneratorExit:
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
+            if isinstance(self.__wrapped__, types.AsyncGeneratorType):
+                await self.__wrapped__.aclose()  # closed in order, as an unwrapped async generator would be
             raise
         except asyncio.CancelledError:
             finish(self._self_span, self._self_acc, attr.END_CANCELLED)
@@ -253,8 +258,9 @@ class TracedAsyncStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
 
     async def close(self) -> None:
-        try:
-            await self.__wrapped__.close()
+        wrapped = self.__wrapped__
+        try:  # SDK streams have close(); a plain async generator (Gemini's) has only aclose()
+            await (wrapped.close() if hasattr(wrapped, "close") else wrapped.aclose())
         finally:
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
 

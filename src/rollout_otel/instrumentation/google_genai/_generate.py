@@ -84,7 +84,8 @@ class GenerateAccumulator:
         self._span = span
         self._record = span.record_chunk
         self._choices: dict[int, Choice] = {0: Choice(0)}
-        self._usage: Any = None
+        self._usage: dict[Any, Any] = {}  # response id -> its latest usage_metadata
+        self._blocked: str | None = None
         self._identified = False
         self.terminal_seen = False
 
@@ -102,10 +103,15 @@ class GenerateAccumulator:
                         elif text != "":  # the empty text Gemini closes a stream with is no chunk
                             self._other_part(candidate.index or 0, part)
                 if candidate.finish_reason is not None:
-                    self._choice(candidate.index or 0).finish_reason = gemini.finish_reason(candidate.finish_reason)
+                    choice = self._choice(candidate.index or 0)
+                    choice.finish_reason = gemini.candidate_finish_reason(
+                        candidate.finish_reason, bool(choice.tool_calls)
+                    )
                     self.terminal_seen = True
-        if response.usage_metadata is not None:
-            self._usage = response.usage_metadata
+        elif self._blocked is None:
+            self._blocked = gemini.blocked_reason(response)
+        if response.usage_metadata is not None:  # cumulative within one request; several with function calling
+            self._usage[response.response_id] = response.usage_metadata
         if not self._identified:
             self._identify(response)
 
@@ -121,6 +127,11 @@ class GenerateAccumulator:
             (choice.reasoning if part.thought else choice.text).append(part.text)
             if part.thought:
                 self._record(None)
+        elif part.inline_data is not None or part.executable_code is not None or part.code_execution_result is not None:
+            found = gemini.part_of(part)
+            if found is not None:
+                choice.server_results.append(found)
+            self._record(None)
         elif part.function_call is not None:
             call = part.function_call
             tool = ToolCall(id=call.id, name=call.name)
@@ -136,12 +147,23 @@ class GenerateAccumulator:
             self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model_version)
 
     def outcome(self, text: str) -> dict[str, Any]:
+        if self._blocked is not None:
+            self._choices[0].finish_reason = self._blocked
         reasons = [self._choices[i].finish_reason or "error" for i in sorted(self._choices)]
         return {
             "output": lazy_output(self._choices, text),
-            "usage": gemini_usage(self._usage) if self._usage is not None else None,
+            "usage": _summed(self._usage.values()),
             "finish_reason": reasons if any(r != "error" for r in reasons) else None,
         }
+
+
+def _summed(usages: Any) -> dict[str, int] | None:
+    """The usage of every request one call made (automatic function calling makes several), added up."""
+    total: dict[str, int] = {}
+    for usage in usages:
+        for key, count in gemini_usage(usage).items():
+            total[key] = total.get(key, 0) + count
+    return total or None
 
 
 def _json(value: Any) -> str:
@@ -158,10 +180,11 @@ def generate_outcome(span: LLMSpan, response: Any) -> dict[str, Any]:
     if response is None or not hasattr(response, "candidates"):
         return {}
     GenerateAccumulator(span)._identify(response)
-    reasons = [gemini.finish_reason(c.finish_reason) or "error" for c in response.candidates or ()]
+    reasons = [message["finish_reason"] for message in gemini.output(response)]
+    blocked = gemini.blocked_reason(response) if not reasons else None
     usage = response.usage_metadata
     return {
         "output": LazyOutput(lambda: OutputMessages(gemini.output(response))),
         "usage": gemini_usage(usage) if usage is not None else None,
-        "finish_reason": reasons or None,
+        "finish_reason": reasons or ([blocked] if blocked else None),
     }

@@ -1,0 +1,94 @@
+"""What the provider benchmarks share: each variant (raw client, rollout-otel, another instrumentation) runs in a
+worker process of its own, since instrumentations patch the SDK globally; workers take turns, twice each.
+
+1. Python function calls per stream (cProfile, median of the runs), and the extra calls per event over raw.
+2. Wall time per stream (median), and the extra microseconds per event over raw (across processes: noisier).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Consume = Callable[[Any], int]  # reads one stream with a client, returns how many events it had
+
+
+def drop_spans_provider(rollout: bool) -> Any:
+    """A tracer provider that exports nowhere, with rollout-otel's processor when measuring rollout-otel."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class DropSpans(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    if rollout:
+        from rollout_otel import StreamingSpanProcessor
+        from rollout_otel._config import resolve_settings
+
+        provider.add_span_processor(StreamingSpanProcessor(resolve_settings()))
+    provider.add_span_processor(SimpleSpanProcessor(DropSpans()))
+    return provider
+
+
+def measure(client: Any, operations: Mapping[str, Consume], runs: int) -> dict[str, Any]:
+    """In a worker: calls and seconds per stream for each operation, medians of `runs`."""
+    found: dict[str, Any] = {}
+    for name, consume in operations.items():
+        consume(client)  # warm
+        calls, seconds, events = [], [], 0
+        for _ in range(runs):
+            profile = cProfile.Profile()
+            profile.enable()
+            events = consume(client)
+            profile.disable()
+            calls.append(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            consume(client)
+            seconds.append(time.perf_counter() - start)
+        found[name] = {"calls": statistics.median(calls), "seconds": statistics.median(seconds), "events": events}
+    return found
+
+
+def run_workers(script: str, variants: Sequence[str], port: int, runs: int) -> dict[str, list[dict[str, Any]]]:
+    """Run `script --worker VARIANT --port PORT --runs N` for each variant, twice, taking turns."""
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for _ in range(2):
+        for variant in variants:
+            command = [sys.executable, script, "--worker", variant, "--port", str(port), "--runs", str(runs)]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def tables(results: Mapping[str, list[dict[str, Any]]], operations: Sequence[str]) -> list[str]:
+    """Markdown: one table per operation, a row per variant."""
+    lines: list[str] = []
+    for operation in operations:
+
+        def median(variant: str, key: str, operation: str = operation) -> float:
+            return statistics.median(run[operation][key] for run in results[variant])
+
+        events = results["raw"][0][operation]["events"]
+        lines += [
+            f"## `{operation}` ({events} events per stream)",
+            "",
+            "| variant | calls per stream | extra calls per event | ms per stream | extra µs per event |",
+            "|---|---|---|---|---|",
+        ]
+        for variant in results:
+            calls, seconds = median(variant, "calls"), median(variant, "seconds")
+            extra_calls = (calls - median("raw", "calls")) / events
+            extra_us = (seconds - median("raw", "seconds")) / events * 1e6
+            extra = ("-", "-") if variant == "raw" else (f"{extra_calls:.2f}", f"{extra_us:.1f}")
+            lines.append(f"| {variant} | {calls:,.0f} | {extra[0]} | {seconds * 1000:.1f} | {extra[1]} |")
+        lines.append("")
+    return lines
