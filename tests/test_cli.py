@@ -136,10 +136,12 @@ def test_ctrl_c_during_the_demo_ends_the_span_closed_and_exits_130() -> None:
 
 @pytest.mark.integration
 def test_serve_runs_the_readme_examples_as_written(sink: OtlpSink, tmp_path: Path) -> None:
-    """`rollout-otel serve` prints the lines to paste; with them, the OpenAI and Anthropic examples run unchanged."""
+    """`rollout-otel serve` prints the lines to paste; with them, every provider's README example runs unchanged."""
+    import shlex
     import signal
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_", "OPENAI_", "ANTHROPIC_"))}
+    prefixes = ("ROLLOUT_", "OTEL_", "OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "AWS_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     server = subprocess.Popen(
         ["rollout-otel", "serve", "--port", "0", "--delay", "0"],
         env=clean,
@@ -147,23 +149,47 @@ def test_serve_runs_the_readme_examples_as_written(sink: OtlpSink, tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
     )
+    expected = {
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GEMINI_API_KEY",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+    }
     try:
         assert server.stdout is not None
         exports: dict[str, str] = {}
         for line in server.stdout:
             if line.startswith("export "):
-                key, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[key] = value
-            if len(exports) == 4:
+                for assignment in shlex.split(line.removeprefix("export ")):
+                    key, _, value = assignment.partition("=")
+                    exports[key] = value
+            if set(exports) >= expected:
                 break
-        assert set(exports) == {"OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"}
-        for heading in ("## Tracing OpenAI calls", "## Tracing Anthropic calls"):
+        assert set(exports) == expected
+        headings = (
+            "## Tracing OpenAI calls",
+            "## Tracing Anthropic calls",
+            "## Tracing Amazon Bedrock calls (Converse)",
+            "## Tracing Google Gemini calls (`google-genai`)",
+        )
+        for heading in headings:
             script = readme_example(heading, tmp_path)
             result = run([sys.executable, str(script)], env={**exports, "ROLLOUT_ENDPOINT": sink.http_endpoint})
             assert result.returncode == 0, result.stderr
-            assert result.stdout == DEFAULT_REPLY
-        spans = {s.name: s for s in sink.wait_for_spans(2)}
-        assert sorted(spans) == ["anthropic.messages", "openai.chat.completions"]
+            assert result.stdout == DEFAULT_REPLY, heading
+        spans = {s.name: s for s in sink.wait_for_spans(4)}
+        assert sorted(spans) == [
+            "anthropic.messages",
+            "bedrock.converse",
+            "gemini.generate_content",
+            "openai.chat.completions",
+        ]
         for span in spans.values():
             assert output_text(span.attributes) == DEFAULT_REPLY
             assert span.attributes["gen_ai.usage.output_tokens"] > 0

@@ -1,4 +1,4 @@
-"""A local OpenAI- and Anthropic-compatible LLM server that streams deterministic replies, standard library only.
+"""A local LLM server (OpenAI, Anthropic, Gemini and Bedrock APIs) streaming deterministic replies, stdlib only.
 
 Why it exists: the demo (`rollout-otel demo`) must show a real streamed call made with the real `openai` client
 without an API key or network access, and the test-suite must drive the real `openai` and `anthropic` clients
@@ -6,8 +6,9 @@ through every stream shape and failure mode they can meet. Recent clients talk H
 transport mocks do not intercept, so the only faithful fake is a real server on a real socket.
 
 `LocalLLMServer` serves `POST /v1/chat/completions`, `POST /v1/responses` and `POST /v1/messages`, streamed
-(server-sent events over chunked transfer encoding) or not, and Bedrock's `POST /model/{modelId}/converse` and
-`/converse-stream` (binary `application/vnd.amazon.eventstream` framing), on 127.0.0.1. What each reply looks like
+(server-sent events over chunked transfer encoding) or not; Gemini's `:generateContent` and
+`:streamGenerateContent?alt=sse`; and Bedrock's `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke` and
+`/invoke-with-response-stream` (binary `application/vnd.amazon.eventstream` framing); on 127.0.0.1. What each reply looks like
 and how it fails is chosen per request by the `x-rollout-scenario` header (or server-wide), see `Scenario`.
 """
 
@@ -1405,7 +1406,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LocalLLMServer:
-    """An OpenAI- and Anthropic-compatible server on 127.0.0.1, run in a background thread.
+    """A server speaking the OpenAI, Anthropic, Gemini and Bedrock APIs on 127.0.0.1, run in a background thread.
 
     Use as a context manager, or call `start()` and `stop()`. Point `OpenAI(base_url=server.base_url, api_key=...)`
     or `Anthropic(base_url=server.anthropic_base_url, api_key=...)` at it; any API key is accepted.

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--forward", metavar="URL", help="pass everything on to this OTLP/HTTP collector, unchanged")
     tail.add_argument("--max-finished", type=int, default=200, help="finished calls kept in memory (200)")
     serve = commands.add_parser(
-        "serve", help="run the bundled OpenAI- and Anthropic-compatible streaming server, to try examples locally"
+        "serve",
+        help="run the bundled streaming server (OpenAI, Anthropic, Gemini and Bedrock APIs), to try examples locally",
     )
     serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port on 127.0.0.1 ({SERVE_PORT}; 0: any free)")
     serve.add_argument(
@@ -109,12 +110,16 @@ def _serve(port: int, delay: float) -> int:
         print(f"rollout-otel serve: cannot listen on 127.0.0.1:{port} ({exc}); try --port 0", file=sys.stderr)
         return 1
     print(
-        f"rollout-otel serve: OpenAI- and Anthropic-compatible streaming server on http://127.0.0.1:{server.port}\n"
+        f"rollout-otel serve: streaming server (OpenAI, Anthropic, Gemini, Bedrock APIs) on http://127.0.0.1:{server.port}\n"
         "Paste these into the shell that runs your app (any API key works; Ctrl-C stops the server):\n\n"
         f"export OPENAI_BASE_URL={server.base_url}\n"
         "export OPENAI_API_KEY=sk-local\n"
         f"export ANTHROPIC_BASE_URL={server.anthropic_base_url}\n"
-        "export ANTHROPIC_API_KEY=sk-ant-local\n",
+        "export ANTHROPIC_API_KEY=sk-ant-local\n"
+        f"export GOOGLE_GEMINI_BASE_URL={server.anthropic_base_url}\n"
+        "export GEMINI_API_KEY=local\n"
+        f"export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={server.bedrock_endpoint_url}\n"
+        "export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1\n",
         flush=True,
     )
     try:
