@@ -51,23 +51,29 @@ def worker(variant: str, port: int, runs: int) -> dict[str, Any]:
         from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
         BotocoreInstrumentor().instrument(tracer_provider=provider)
-    client = boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
-        config=Config(retries={"max_attempts": 1}),
-    )
-    spec = scenario_headers(chunks=CHUNKS)[SCENARIO_HEADER]
-    client.meta.events.register(
-        "before-send.bedrock-runtime.*", lambda request, **_: request.headers.update({SCENARIO_HEADER: spec})
-    )
+
+    def new_client() -> Any:
+        client = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        spec = scenario_headers(chunks=CHUNKS)[SCENARIO_HEADER]
+        client.meta.events.register(
+            "before-send.bedrock-runtime.*", lambda request, **_: request.headers.update({SCENARIO_HEADER: spec})
+        )
+        return client
+
+    client, baseline = new_client(), None
     if variant == "rollout":
         from rollout_otel import wrap
 
+        baseline = new_client()
         wrap(client, tracer_provider=provider)
-    return measure(client, OPERATIONS, runs)
+    return measure(client, OPERATIONS, runs, baseline)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,11 +46,13 @@ def worker(variant: str, port: int, runs: int) -> dict[str, Any]:
         GoogleGenAIInstrumentor().instrument(tracer_provider=provider)
     options = types.HttpOptions(base_url=f"http://127.0.0.1:{port}", retry_options=types.HttpRetryOptions(attempts=1))
     client = genai.Client(api_key="k", http_options=options)
+    baseline = None
     if variant == "rollout":
         from rollout_otel import wrap
 
+        baseline = genai.Client(api_key="k", http_options=options)
         wrap(client, tracer_provider=provider)
-    return measure(client, _operations(scenario_headers(chunks=CHUNKS)), runs)
+    return measure(client, _operations(scenario_headers(chunks=CHUNKS)), runs, baseline)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

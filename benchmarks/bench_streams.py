@@ -2,7 +2,9 @@
 worker process of its own, since instrumentations patch the SDK globally; workers take turns, twice each.
 
 1. Python function calls per stream (cProfile, median of the runs), and the extra calls per event over raw.
-2. Wall time per stream (median), and the extra microseconds per event over raw (across processes: noisier).
+2. Wall time per stream (median), and the extra microseconds per event over raw (across processes: noisy on a
+   shared machine). rollout-otel wraps one client, so its worker also times a raw client in the same process,
+   interleaved pair by pair: the "paired" column, the steadier number.
 """
 
 from __future__ import annotations
@@ -39,11 +41,21 @@ def drop_spans_provider(rollout: bool) -> Any:
     return provider
 
 
-def measure(client: Any, operations: Mapping[str, Consume], runs: int) -> dict[str, Any]:
-    """In a worker: calls and seconds per stream for each operation, medians of `runs`."""
+def measure(client: Any, operations: Mapping[str, Consume], runs: int, baseline: Any = None) -> dict[str, Any]:
+    """In a worker: calls and seconds per stream for each operation, medians of `runs`; with a raw `baseline`
+    client, also the median of paired (traced - raw) seconds."""
     found: dict[str, Any] = {}
     for name, consume in operations.items():
         consume(client)  # warm
+        paired: list[float] = []
+        if baseline is not None:
+            consume(baseline)
+            for _ in range(runs * 2):
+                start = time.perf_counter()
+                consume(baseline)
+                middle = time.perf_counter()
+                consume(client)
+                paired.append((time.perf_counter() - middle) - (middle - start))
         calls, seconds, events = [], [], 0
         for _ in range(runs):
             profile = cProfile.Profile()
@@ -55,6 +67,8 @@ def measure(client: Any, operations: Mapping[str, Consume], runs: int) -> dict[s
             consume(client)
             seconds.append(time.perf_counter() - start)
         found[name] = {"calls": statistics.median(calls), "seconds": statistics.median(seconds), "events": events}
+        if paired:
+            found[name]["paired"] = statistics.median(paired)
     return found
 
 
@@ -81,14 +95,16 @@ def tables(results: Mapping[str, list[dict[str, Any]]], operations: Sequence[str
         lines += [
             f"## `{operation}` ({events} events per stream)",
             "",
-            "| variant | calls per stream | extra calls per event | ms per stream | extra µs per event |",
-            "|---|---|---|---|---|",
+            "| variant | calls per stream | extra calls per event | ms per stream | extra µs per event | paired |",
+            "|---|---|---|---|---|---|",
         ]
         for variant in results:
             calls, seconds = median(variant, "calls"), median(variant, "seconds")
             extra_calls = (calls - median("raw", "calls")) / events
             extra_us = (seconds - median("raw", "seconds")) / events * 1e6
             extra = ("-", "-") if variant == "raw" else (f"{extra_calls:.2f}", f"{extra_us:.1f}")
-            lines.append(f"| {variant} | {calls:,.0f} | {extra[0]} | {seconds * 1000:.1f} | {extra[1]} |")
+            runs = [run[operation].get("paired") for run in results[variant]]
+            paired = f"{statistics.median(runs) / events * 1e6:.1f}" if None not in runs else "-"
+            lines.append(f"| {variant} | {calls:,.0f} | {extra[0]} | {seconds * 1000:.1f} | {extra[1]} | {paired} |")
         lines.append("")
     return lines
