@@ -8,8 +8,8 @@ transport mocks do not intercept, so the only faithful fake is a real server on 
 `LocalLLMServer` serves `POST /v1/chat/completions`, `POST /v1/responses` and `POST /v1/messages`, streamed
 (server-sent events over chunked transfer encoding) or not; Gemini's `:generateContent` and
 `:streamGenerateContent?alt=sse`; and Bedrock's `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke` and
-`/invoke-with-response-stream` (binary `application/vnd.amazon.eventstream` framing); on 127.0.0.1. What each reply looks like
-and how it fails is chosen per request by the `x-rollout-scenario` header (or server-wide), see `Scenario`.
+`/invoke-with-response-stream` (binary `application/vnd.amazon.eventstream` framing); on 127.0.0.1. What each reply
+looks like and how it fails is chosen per request by the `x-rollout-scenario` header (or server-wide), see `Scenario`.
 """
 
 from __future__ import annotations

@@ -94,6 +94,25 @@ def server_attributes(client: Any) -> dict[str, Any]:
     return found
 
 
+def server_attributes_from_url(base_url: Any) -> dict[str, Any]:
+    """`server.address` / `server.port` from a base URL string (clients that keep it as text: boto3, google-genai)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(base_url, str):
+        return {}
+    try:
+        url = urlsplit(base_url)
+        host, port = url.hostname, url.port or {"https": 443, "http": 80}.get(url.scheme)
+    except ValueError:
+        return {}
+    if not host:
+        return {}
+    found: dict[str, Any] = {attr.SERVER_ADDRESS: host}
+    if port:
+        found[attr.SERVER_PORT] = port
+    return found
+
+
 def client_of(wrapped: Any, instance: Any) -> Any:
     """The SDK client behind a resource method (bound, or called through its class)."""
     resource = instance if instance is not None else getattr(wrapped, "__self__", None)

@@ -10,6 +10,7 @@ from ..._content import LazyOutput, Request, bedrock
 from ..._content import parts as content_parts
 from ..._usage import bedrock_usage
 from ...trace import LLMSpan
+from .._calls import server_attributes_from_url
 from .._outcome import Choice, ToolCall, lazy_output
 
 _PARAMETERS: Final = (
@@ -31,22 +32,7 @@ def request_attributes(params: Mapping[str, Any], endpoint_url: str | None) -> d
         stop = config.get("stopSequences")
         if isinstance(stop, (list, tuple)) and stop:
             found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
-    found.update(_server(endpoint_url))
-    return found
-
-
-def _server(endpoint_url: str | None) -> dict[str, Any]:
-    if not endpoint_url:
-        return {}
-    from urllib.parse import urlsplit
-
-    url = urlsplit(endpoint_url)
-    if not url.hostname:
-        return {}
-    found: dict[str, Any] = {attr.SERVER_ADDRESS: url.hostname}
-    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
-    if port:
-        found[attr.SERVER_PORT] = port
+    found.update(server_attributes_from_url(endpoint_url))
     return found
 
 

@@ -9,6 +9,7 @@ from ... import _attributes as attr
 from ..._content import LazyOutput, OutputMessages, Request, gemini
 from ..._usage import gemini_usage
 from ...trace import LLMSpan
+from .._calls import server_attributes_from_url
 from .._outcome import Choice, ToolCall, lazy_output
 
 _PARAMETERS: Final = (
@@ -40,24 +41,7 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
         stop = gemini.get(config, "stop_sequences", "stopSequences")
         if isinstance(stop, (list, tuple)) and stop:
             found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
-    found.update(_server(client))
-    return found
-
-
-def _server(client: Any) -> dict[str, Any]:
-    from urllib.parse import urlsplit
-
-    options = getattr(client, "_http_options", None)
-    base_url = getattr(options, "base_url", None)
-    if not isinstance(base_url, str):
-        return {}
-    url = urlsplit(base_url)
-    if not url.hostname:
-        return {}
-    found: dict[str, Any] = {attr.SERVER_ADDRESS: url.hostname}
-    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
-    if port:
-        found[attr.SERVER_PORT] = port
+    found.update(server_attributes_from_url(getattr(getattr(client, "_http_options", None), "base_url", None)))
     return found
 
 
