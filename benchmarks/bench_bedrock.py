@@ -10,14 +10,12 @@ Usage: `python benchmarks/bench_bedrock.py [--runs N] [--write benchmarks/RESULT
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from bench_streams import Consume, drop_spans_provider, measure, run_workers, tables
+import bench_streams
+from bench_streams import Consume, drop_spans_provider, measure
 
 CHUNKS = 2000
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me about streaming."}]}]
@@ -77,37 +75,15 @@ def worker(variant: str, port: int, runs: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--write", type=Path)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.port, args.runs)))
-        return 0
-
-    from bench_core import machine_info, package_version
-    from rollout_otel._llm_server import LocalLLMServer
-
-    started = time.perf_counter()
-    with LocalLLMServer() as server:
-        results = run_workers(__file__, VARIANTS, server.port, args.runs)
-    lines = [
-        "# Bedrock streams: what each instrumentation costs per stream event",
-        "",
-        *machine_info(f"python benchmarks/bench_bedrock.py --runs {args.runs}", time.perf_counter() - started),
-        f"- boto3 {package_version('boto3')}, openinference-instrumentation-bedrock "
-        f"{package_version('openinference-instrumentation-bedrock')}, opentelemetry-instrumentation-botocore "
-        f"{package_version('opentelemetry-instrumentation-botocore')}",
-        "",
-        *tables(results, list(OPERATIONS)),
-    ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text)
-    return 0
+    return bench_streams.main(
+        argv,
+        script=__file__,
+        title="Bedrock streams: what each instrumentation costs per stream event",
+        variants=VARIANTS,
+        operations=list(OPERATIONS),
+        packages=("boto3", "openinference-instrumentation-bedrock", "opentelemetry-instrumentation-botocore"),
+        worker=worker,
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ worker process of its own, since instrumentations patch the SDK globally; worker
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import json
 import pstats
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 Consume = Callable[[Any], int]  # reads one stream with a client, returns how many events it had
@@ -108,3 +110,49 @@ def tables(results: Mapping[str, list[dict[str, Any]]], operations: Sequence[str
             lines.append(f"| {variant} | {calls:,.0f} | {extra[0]} | {seconds * 1000:.1f} | {extra[1]} | {paired} |")
         lines.append("")
     return lines
+
+
+Worker = Callable[[str, int, int], dict[str, Any]]  # (variant, server port, runs) -> measure()'s result
+
+
+def main(
+    argv: Sequence[str] | None,
+    *,
+    script: str,
+    title: str,
+    variants: Sequence[str],
+    operations: Sequence[str],
+    packages: Sequence[str],
+    worker: Worker,
+) -> int:
+    """A provider benchmark's command line: as a worker, measure one variant; else run them all and report."""
+    parser = argparse.ArgumentParser(description=title)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.port, args.runs)))
+        return 0
+
+    from bench_core import machine_info, package_version
+    from rollout_otel._llm_server import LocalLLMServer
+
+    started = time.perf_counter()
+    with LocalLLMServer() as server:
+        results = run_workers(script, variants, server.port, args.runs)
+    name = Path(script).name
+    lines = [
+        f"# {title}",
+        "",
+        *machine_info(f"python benchmarks/{name} --runs {args.runs}", time.perf_counter() - started),
+        "- " + ", ".join(f"{package} {package_version(package)}" for package in packages),
+        "",
+        *tables(results, operations),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+    return 0
