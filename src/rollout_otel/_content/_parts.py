@@ -174,13 +174,23 @@ def _is_strict_json(text: str) -> bool:
     return True
 
 
+_MISSING: Final = object()
+
+
 def field(item: Any, key: str, default: Any = None) -> Any:
-    """`item[key]` for a dict, `item.key` for an SDK object: request bodies hold dicts, responses hold objects."""
-    if type(item) is dict:  # the common case first: an isinstance check against Mapping costs three times more
+    """`item[key]` for a dict, `item.key` for an SDK object: request bodies hold dicts, responses hold objects.
+
+    Ordered by cost: an isinstance check against the `Mapping` ABC runs Python code, so SDK objects (the stream
+    events instrumentations read) are tried with one `getattr` before it; no key read here names a Mapping method.
+    """
+    if isinstance(item, dict):
         return item.get(key, default)
+    value = getattr(item, key, _MISSING)
+    if value is not _MISSING:
+        return value
     if isinstance(item, Mapping):
         return item.get(key, default)
-    return getattr(item, key, default)
+    return default
 
 
 _PLAIN: Final = frozenset({str, dict, list, int, float, bool})
