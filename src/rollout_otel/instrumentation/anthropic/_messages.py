@@ -9,6 +9,7 @@ from typing import Any
 from ... import _attributes as attr
 from ..._content import LazyOutput, Request, anthropic
 from ..._content import parts as content_parts
+from ..._content._parts import field
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
 from .._calls import request_attributes_from, sent
@@ -65,60 +66,68 @@ class MessagesAccumulator:
         else:
             self._other_event(event)
 
-    def _other_delta(self, index: int, delta: Any) -> None:
-        kind = delta.type
+    # Off the per-text-delta path, events are read with `field()`: SDK objects here, plain dicts when Bedrock
+    # streams the same events as JSON (instrumentation/bedrock/_invoke.py).
+
+    def _other_delta(self, index: Any, delta: Any) -> None:
+        kind = field(delta, "type")
         if kind == "input_json_delta":
             call = self._calls_by_block.get(index)
-            if call is not None and delta.partial_json:
-                call.arguments.append(delta.partial_json)
+            partial = field(delta, "partial_json")
+            if call is not None and partial:
+                call.arguments.append(partial)
             self._record(None)
         elif kind == "thinking_delta":
-            self._choice.reasoning.append(delta.thinking)
+            self._choice.reasoning.append(field(delta, "thinking") or "")
             self._record(None)
         # signature and citation deltas annotate a block; they carry no output of their own
 
     def _other_event(self, event: Any) -> None:
-        kind = event.type
+        kind = field(event, "type")
         if kind == "message_start":
-            message = event.message
-            if getattr(message, "id", None):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, message.id)
-            if getattr(message, "model", None):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message.model)
-            self._take_usage(getattr(message, "usage", None))
+            message = field(event, "message")
+            if field(message, "id"):
+                self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, field(message, "id"))
+            if field(message, "model"):
+                self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, field(message, "model"))
+            self._take_usage(field(message, "usage"))
         elif kind == "content_block_start":
-            block = event.content_block
-            if block.type in _TOOL_BLOCKS:
-                server = block.type if block.type != "tool_use" else None
-                call = ToolCall(id=getattr(block, "id", None), name=getattr(block, "name", None), server=server)
-                given_input = getattr(block, "input", None)
+            block = field(event, "content_block")
+            block_type = field(block, "type")
+            if block_type in _TOOL_BLOCKS:
+                server = block_type if block_type != "tool_use" else None
+                call = ToolCall(id=field(block, "id"), name=field(block, "name"), server=server)
+                given_input = field(block, "input")
                 if given_input:  # server tools may arrive with their input whole
                     call.arguments.append(json.dumps(given_input))
-                self._calls_by_block[event.index] = call
+                self._calls_by_block[field(event, "index")] = call
                 self._choice.tool_calls[len(self._choice.tool_calls)] = call
-            elif block.type == "text" and getattr(block, "text", ""):
-                self._record(block.text)
-            elif block.type.endswith("_tool_result"):  # a server tool's result arrives whole
+            elif block_type == "text" and field(block, "text"):
+                self._record(field(block, "text"))
+            elif isinstance(block_type, str) and block_type.endswith(
+                "_tool_result"
+            ):  # a server tool's result arrives whole
                 self._choice.server_results.extend(anthropic.block_parts(block))
         elif kind == "message_delta":
-            reason = getattr(event.delta, "stop_reason", None)
+            reason = field(field(event, "delta"), "stop_reason")
             if reason:
                 self._choice.finish_reason = reason
-            self._take_usage(getattr(event, "usage", None))
+            self._take_usage(field(event, "usage"))
         elif kind == "message_stop":
             self.terminal_seen = True
 
     def _take_usage(self, usage: Any) -> None:
-        """message_start has the input counts; message_delta the cumulative output (and any final input) counts."""
+        """message_start has the input counts; message_delta the cumulative output (and any final input) counts;
+        a null never overwrites a count."""
         if usage is None:
             return
         for key in _USAGE_KEYS:
-            value = getattr(usage, key, None)
+            value = field(usage, key)
             if value is not None:
                 self._usage[key] = value
-        details = getattr(usage, "output_tokens_details", None)
+        details = field(usage, "output_tokens_details")
         if details is not None:
-            self._usage["output_tokens_details"] = {"thinking_tokens": getattr(details, "thinking_tokens", None)}
+            self._usage["output_tokens_details"] = {"thinking_tokens": field(details, "thinking_tokens")}
 
     def outcome(self, text: str) -> dict[str, Any]:
         reason = self._choice.finish_reason
@@ -130,13 +139,13 @@ class MessagesAccumulator:
 
 
 def message_outcome(span: LLMSpan, message: Any) -> dict[str, Any]:
-    """The same outcome for a whole (non-streamed) Message."""
-    if getattr(message, "id", None):
-        span.set_attribute(attr.GEN_AI_RESPONSE_ID, message.id)
-    if getattr(message, "model", None):
-        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message.model)
-    reason = getattr(message, "stop_reason", None)
-    usage = getattr(message, "usage", None)
+    """The same outcome for a whole (non-streamed) Message: the SDK's object, or its JSON from Bedrock."""
+    if field(message, "id"):
+        span.set_attribute(attr.GEN_AI_RESPONSE_ID, field(message, "id"))
+    if field(message, "model"):
+        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, field(message, "model"))
+    reason = field(message, "stop_reason")
+    usage = field(message, "usage")
     return {
         "output": LazyOutput(lambda: anthropic.output(message)),
         "usage": anthropic_usage(usage) if usage is not None else None,

@@ -13,16 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ... import _attributes as attr
-from ..._content import LazyOutput, Request, anthropic, bedrock
-from ..._content import parts as content_parts
-from ..._usage import anthropic_usage
+from ..._content import Request, anthropic, bedrock
 from ...trace import LLMSpan
-from .._outcome import Accumulator, Choice, ToolCall, lazy_output
+from .._outcome import Accumulator
+from ..anthropic._messages import MessagesAccumulator, message_outcome
 from ._converse import ConverseAccumulator, converse_outcome
 
 ANTHROPIC: Final = "anthropic"
 NOVA: Final = "nova"
-_TOOL_BLOCKS: Final = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _ANTHROPIC_PARAMETERS: Final = (
     ("max_tokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
     ("temperature", attr.GEN_AI_REQUEST_TEMPERATURE),
@@ -115,16 +113,9 @@ def invoke_input(family: str | None, body: Mapping[str, Any]) -> Callable[[], Re
     return Request
 
 
-class AnthropicChunks:
-    """Anthropic's Messages events as Bedrock streams them: JSON in each chunk's bytes, read as plain dicts."""
-
-    def __init__(self, span: LLMSpan) -> None:
-        self._span = span
-        self._record = span.record_chunk
-        self._choice = Choice(0)
-        self._calls_by_block: dict[int, ToolCall] = {}
-        self._usage: dict[str, Any] = {}
-        self.terminal_seen = False
+class AnthropicChunks(MessagesAccumulator):
+    """Anthropic's Messages events as Bedrock streams them: JSON in each chunk's bytes, read as plain dicts by the
+    same accumulator the Anthropic SDK's events go through; only the per-chunk decode is Bedrock's."""
 
     def on_item(self, event: Any) -> None:
         """Per text delta: one `bytes.decode`, one scan (inlined: this runs per chunk) and `record_chunk`."""
@@ -143,58 +134,6 @@ class AnthropicChunks:
             self._other_delta(data.get("index"), delta)
         else:
             self._other_event(data)
-
-    def _other_delta(self, index: Any, delta: Mapping[str, Any]) -> None:
-        kind = delta.get("type")
-        if kind == "input_json_delta":
-            call = self._calls_by_block.get(index)
-            if call is not None and delta.get("partial_json"):
-                call.arguments.append(delta["partial_json"])
-            self._record(None)
-        elif kind == "thinking_delta":
-            self._choice.reasoning.append(delta.get("thinking") or "")
-            self._record(None)
-
-    def _other_event(self, data: Mapping[str, Any]) -> None:
-        kind = data.get("type")
-        if kind == "message_start":
-            message = data.get("message") or {}
-            if message.get("id"):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, message["id"])
-            if message.get("model"):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, message["model"])
-            self._take_usage(message.get("usage"))
-        elif kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") in _TOOL_BLOCKS:
-                server = block["type"] if block["type"] != "tool_use" else None
-                call = ToolCall(id=block.get("id"), name=block.get("name"), server=server)
-                if block.get("input"):
-                    call.arguments.append(json.dumps(block["input"]))
-                self._calls_by_block[data.get("index")] = call  # type: ignore[index]
-                self._choice.tool_calls[len(self._choice.tool_calls)] = call
-            elif block.get("type") == "text" and block.get("text"):
-                self._record(block["text"])
-        elif kind == "message_delta":
-            reason = (data.get("delta") or {}).get("stop_reason")
-            if reason:
-                self._choice.finish_reason = reason
-            self._take_usage(data.get("usage"))
-        elif kind == "message_stop":
-            self.terminal_seen = True
-
-    def _take_usage(self, usage: Any) -> None:
-        """message_start has the input counts, message_delta the cumulative output ones; a null never overwrites."""
-        if isinstance(usage, dict):
-            self._usage.update((key, value) for key, value in usage.items() if value is not None)
-
-    def outcome(self, text: str) -> dict[str, Any]:
-        reason = self._choice.finish_reason
-        return {
-            "output": lazy_output({0: self._choice}, text),
-            "usage": anthropic_usage(self._usage) if self._usage else None,
-            "finish_reason": content_parts.finish_reason(reason) if reason else None,
-        }
 
 
 class NovaChunks:
@@ -266,15 +205,4 @@ def whole_outcome(family: str | None, span: LLMSpan, raw: bytes | None) -> dict[
         return {}
     if not isinstance(reply, dict):
         return {}
-    if family == NOVA:
-        return converse_outcome(span, reply)
-    if reply.get("id"):
-        span.set_attribute(attr.GEN_AI_RESPONSE_ID, reply["id"])
-    if reply.get("model"):
-        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, reply["model"])
-    reason, usage = reply.get("stop_reason"), reply.get("usage")
-    return {
-        "output": LazyOutput(lambda: anthropic.output(reply)),
-        "usage": anthropic_usage(usage) if isinstance(usage, dict) else None,
-        "finish_reason": content_parts.finish_reason(reason) if reason else None,
-    }
+    return converse_outcome(span, reply) if family == NOVA else message_outcome(span, reply)
