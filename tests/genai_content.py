@@ -100,3 +100,12 @@ def output_text(attributes: Mapping[str, Any], choice: int = 0) -> str:
 
 def parts_of(message: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
     return [part for part in message["parts"] if part["type"] == kind]
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"content": text, "type": "text"}
+
+
+def reply(*parts: dict[str, Any], finish_reason: str = "stop") -> list[dict[str, Any]]:
+    """`gen_ai.output.messages` (parsed) of one assistant message with these parts."""
+    return [{"role": "assistant", "parts": list(parts), "finish_reason": finish_reason, "name": None}]

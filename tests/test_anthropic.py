@@ -17,7 +17,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from genai_content import content, output_messages, output_text, parts_of
+from genai_content import content, output_messages, output_text, parts_of, reply, text_part
 from rollout_otel import wrap
 from rollout_otel._llm_server import (
     DEFAULT_REPLY,
@@ -96,15 +96,6 @@ def only_span(cap: Capture) -> ReadableSpan:
 
 def text_of(events: list[Any]) -> str:
     return "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
-
-
-def text_part(text: str) -> dict[str, Any]:
-    return {"content": text, "type": "text"}
-
-
-def reply(*parts: dict[str, Any], finish_reason: str = "stop") -> list[dict[str, Any]]:
-    """`gen_ai.output.messages` (parsed) of one assistant message with these parts."""
-    return [{"role": "assistant", "parts": list(parts), "finish_reason": finish_reason, "name": None}]
 
 
 def tool_call_part(call_id: str, arguments: Any, name: str = "get_weather") -> dict[str, Any]:

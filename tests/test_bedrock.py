@@ -22,7 +22,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from genai_content import content, output_messages, output_text
+from genai_content import content, output_messages, output_text, reply, text_part
 from rollout_otel import wrap
 from rollout_otel._llm_server import (
     DEFAULT_REPLY,
@@ -119,14 +119,6 @@ def only_span(cap: Capture) -> ReadableSpan:
 
 def text_of(events: list[dict[str, Any]]) -> str:
     return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
-
-
-def text_part(text: str) -> dict[str, Any]:
-    return {"content": text, "type": "text"}
-
-
-def reply(*parts: dict[str, Any], finish_reason: str = "stop") -> list[dict[str, Any]]:
-    return [{"role": "assistant", "parts": list(parts), "finish_reason": finish_reason, "name": None}]
 
 
 # -- what a span records --------------------------------------------------------------------------------------
