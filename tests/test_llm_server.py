@@ -655,6 +655,18 @@ def test_delay_paces_the_deltas(oai: Any) -> None:
     assert len(arrivals) == 5 and arrivals[0] >= 0.05 and min(gaps) >= 0.04
 
 
+def test_first_delay_and_stall_wait_once_where_asked(oai: Any) -> None:
+    arrivals = []
+    started = time.monotonic()
+    for chunk in chat(oai, stream=True, extra_headers=H(chunks=6, first_delay=0.3, stall=0.4, stall_at=3)):
+        if chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    # Lower bounds only: the waits are sleeps the server must do; a loaded machine can only make them longer.
+    assert len(arrivals) == 6 and arrivals[0] >= 0.3
+    assert gaps[2] >= 0.4 and sum(gaps) - gaps[2] < gaps[2] + 0.4
+
+
 def test_stop_returns_quickly_during_a_slow_stream() -> None:
     server = LocalLLMServer(default_scenario="delay=0.5").start()
     client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)

@@ -188,6 +188,9 @@ def _error_status(value: str) -> int:
 _PARSERS: Final[dict[str, Callable[[str], object]]] = {
     "chunks": _non_negative_int,
     "delay": _non_negative_float,
+    "first_delay": _non_negative_float,
+    "stall_at": _non_negative_int,
+    "stall": _non_negative_float,
     "status": _error_status,
     "drop_after": _non_negative_int,
     "error_after": _non_negative_int,
@@ -208,6 +211,10 @@ class Scenario:
 
     - `chunks=N`: exactly N text deltas, cycling the reply text's words.
     - `delay=SECONDS`: sleep before each content delta (slow streams, the demo).
+    - `first_delay=SECONDS`: streams: wait this long before the first content delta, after the response headers and
+      any bookkeeping events (a model slow to start: time to first chunk, `waiting` in tail, stall events).
+    - `stall=SECONDS` with `stall_at=K`: streams: pause this long once, after K content deltas (a stall mid-stream;
+      `stall_at` defaults to half the reply).
     - `status=CODE`: answer with this HTTP error status, a provider-style JSON error body, `retry-after: 0` and
       `retry-after-ms: 1` (both clients treat a zero delay as "unspecified" and back off ~0.5 s; 1 ms they honour).
     - `drop_after=K`: send K content deltas, then close the connection without the stream's terminal events.
@@ -231,6 +238,9 @@ class Scenario:
 
     chunks: int | None = None
     delay: float = 0.0
+    first_delay: float = 0.0
+    stall_at: int | None = None
+    stall: float = 0.0
     status: int | None = None
     drop_after: int | None = None
     error_after: int | None = None
@@ -493,6 +503,15 @@ class _Plan:
 
     def budget(self) -> _Budget:
         return _Budget(self.scenario.failure(), self.completion_tokens)
+
+    def extra_wait(self, sent: int) -> float:
+        """The scenario's one-off waits before the content delta after `sent` others: first token, then the stall."""
+        wait = self.scenario.first_delay if sent == 0 else 0.0
+        if self.scenario.stall > 0:
+            stall_at = self.scenario.stall_at if self.scenario.stall_at is not None else self.completion_tokens // 2
+            if sent == stall_at:
+                wait += self.scenario.stall
+        return wait
 
 
 def _new_id(prefix: str, length: int = 24) -> str:
@@ -1371,11 +1390,14 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in self._request_id_header(endpoint.flavor).items():
             self.send_header(key, value)
         self.end_headers()
+        paced = 0
         for frame in endpoint.stream(plan):
             if frame.drop:
                 self._drop()
                 return
-            self._pause(plan.scenario.delay if frame.paced else 0.0)
+            if frame.paced:
+                self._pause(plan.scenario.delay + plan.extra_wait(paced))
+                paced += 1
             self.wfile.write(b"%X\r\n%s\r\n" % (len(frame.data), frame.data))
         self.wfile.write(b"0\r\n\r\n")
 
