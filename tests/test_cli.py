@@ -129,7 +129,8 @@ def test_ctrl_c_during_the_demo_ends_the_span_closed_and_exits_130() -> None:
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=15)
     assert process.returncode == 130
-    assert time.monotonic() - started < 5
+    # Prompt, not the rest of the stream: the bound catches waiting, and holds on a loaded 2-core machine.
+    assert time.monotonic() - started < 10
     assert "rollout.stream.end_reason              'closed'" in out
     assert "Traceback" not in err and "interrupted" in err and len(err.splitlines()) <= 2
 

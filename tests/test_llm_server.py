@@ -328,7 +328,8 @@ def test_chat_error_status(oai: Any, server: LocalLLMServer) -> None:
         oai.with_options(max_retries=2).chat.completions.create(
             model="m", messages=MESSAGES, extra_headers=H(status=429)
         )
-    assert time.monotonic() - started < 0.3 and len(server.requests()) == 3  # retry-after-ms: 1 makes retries immediate
+    # retry-after-ms: 1 makes retries immediate; the clients' own backoff would take over 1.1 s for two retries
+    assert time.monotonic() - started < 1.0 and len(server.requests()) == 3
 
 
 def test_chat_drop_mid_stream(oai: Any) -> None:
@@ -613,7 +614,7 @@ def test_anthropic_failures(claude: Any) -> None:
         ) as stream,
     ):
         stream.get_final_message()
-    # A dropped stream surfaces as the transport's own error (httpx2.RemoteProtocolError), not an anthropic class.
+    # A dropped stream surfaces as the transport's own error, or (anthropic 2.17 and later) APIConnectionError around it.
     with pytest.raises(Exception, match="incomplete chunked read"):
         list(claude_create(claude, stream=True, extra_headers=H(drop_after=3)))
     with pytest.raises(anthropic.APIConnectionError):
@@ -664,11 +665,11 @@ def test_first_delay_and_stall_wait_once_where_asked(oai: Any) -> None:
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # Lower bounds only: the waits are sleeps the server must do; a loaded machine can only make them longer.
     assert len(arrivals) == 6 and arrivals[0] >= 0.3
-    assert gaps[2] >= 0.4 and sum(gaps) - gaps[2] < gaps[2] + 0.4
+    assert gaps[2] >= 0.4 and max(gaps) == gaps[2]
 
 
 def test_stop_returns_quickly_during_a_slow_stream() -> None:
-    server = LocalLLMServer(default_scenario="delay=0.5").start()
+    server = LocalLLMServer(default_scenario="stall_at=1;stall=30").start()  # one delta, then a 30 s pause
     client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
     received: list[Any] = []
     errors: list[BaseException] = []
@@ -687,7 +688,7 @@ def test_stop_returns_quickly_during_a_slow_stream() -> None:
         time.sleep(0.01)
     started = time.monotonic()
     server.stop()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3  # not the 30 s pause
     thread.join(5)
     assert not thread.is_alive() and isinstance(errors[0], openai.APIConnectionError)
     server.stop()  # idempotent

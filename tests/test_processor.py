@@ -287,7 +287,7 @@ def test_a_slow_log_exporter_never_makes_end_wait() -> None:
     assert exporting.wait(2)  # an update is being exported, synchronously, on the update thread
     started = time.monotonic()
     span.end()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.2  # the export in progress takes 1.5 s
     processor.shutdown()
 
 

@@ -126,7 +126,9 @@ def run_demo(
     try:
         from openai import OpenAI
     except ImportError:
-        raise SystemExit("rollout-otel demo needs the openai package: pip install 'rollout-otel[demo]'") from None
+        raise SystemExit(
+            "rollout-otel demo needs the openai package: pip install openai (or '.[demo]' in the rollout-otel clone)"
+        ) from None
     metrics = InMemoryMetricReader()
     rollout = Rollout(
         stream_update_interval=interval,
