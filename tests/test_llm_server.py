@@ -614,7 +614,7 @@ def test_anthropic_failures(claude: Any) -> None:
         ) as stream,
     ):
         stream.get_final_message()
-    # A dropped stream surfaces as the transport's own error, or (anthropic 2.17 and later) APIConnectionError around it.
+    # A dropped stream surfaces as the transport's error, or (anthropic 2.17 and later) APIConnectionError around it.
     with pytest.raises(Exception, match="incomplete chunked read"):
         list(claude_create(claude, stream=True, extra_headers=H(drop_after=3)))
     with pytest.raises(anthropic.APIConnectionError):
