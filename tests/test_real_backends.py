@@ -225,7 +225,8 @@ def _stream_through(name: str, target: Target, server: LocalLLMServer) -> Stream
                 consumer = _Consumer(stream)
                 consumer.start()
                 looks = _look_while_open(consumer, destination)
-                consumer.join()
+                consumer.join(60)
+                assert not consumer.is_alive(), "the stream did not end"
             flushed = rollout.flush(timeout=30)
         finally:
             rollout.shutdown(timeout=30)
