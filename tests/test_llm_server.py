@@ -664,8 +664,8 @@ def test_first_delay_and_stall_wait_once_where_asked(oai: Any) -> None:
             arrivals.append(time.monotonic() - started)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # Lower bounds only: the waits are sleeps the server must do; a loaded machine can only make them longer.
-    assert len(arrivals) == 6 and arrivals[0] >= 0.3
-    assert gaps[2] >= 0.4 and max(gaps) == gaps[2]
+    assert len(arrivals) == 6 and arrivals[0] >= 0.25  # a little under the server's sleep: clocks read apart
+    assert gaps[2] >= 0.35 and max(gaps) == gaps[2]
 
 
 def test_stop_returns_quickly_during_a_slow_stream() -> None:
