@@ -169,7 +169,7 @@ def reply_chars(endpoint: str, frames: Sequence[bytes]) -> int:
 
 def capture_replies(sizes: Sequence[int], directory: Path) -> dict[str, dict[int, int]]:
     """Stream each reply once from LocalLLMServer over loopback and save its body; returns the text chars."""
-    from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+    from rollout_otel.serve import LocalLLMServer, scenario_headers
 
     http = http_module()
     chars: dict[str, dict[int, int]] = {endpoint: {} for endpoint in ENDPOINTS}

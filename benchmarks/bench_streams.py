@@ -137,7 +137,7 @@ def main(
         return 0
 
     from bench_core import machine_info, package_version
-    from rollout_otel._llm_server import LocalLLMServer
+    from rollout_otel.serve import LocalLLMServer
 
     started = time.perf_counter()
     with LocalLLMServer() as server:

@@ -102,7 +102,7 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _serve(port: int, delay: float) -> int:
-    from ._llm_server import LocalLLMServer
+    from .serve import LocalLLMServer
 
     try:
         server = LocalLLMServer(port, default_scenario=f"delay={delay}" if delay > 0 else "").start()
