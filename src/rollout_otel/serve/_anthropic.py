@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from ._plan import Plan, new_id
@@ -42,9 +42,9 @@ def _anthropic_message(plan: Plan, message_id: str, content: list[dict[str, Any]
     }
 
 
-def _anthropic_blocks(plan: Plan) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def _anthropic_blocks(plan: Plan) -> list[tuple[dict[str, Any], Iterable[dict[str, Any]]]]:
     """Each content block as (block at start, its deltas): a thinking block, a text block and/or a tool_use block."""
-    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    blocks: list[tuple[dict[str, Any], Iterable[dict[str, Any]]]] = []
     if plan.thinking:
         deltas = [{"type": "thinking_delta", "thinking": p} for p in plan.thinking]
         blocks.append(
@@ -54,7 +54,7 @@ def _anthropic_blocks(plan: Plan) -> list[tuple[dict[str, Any], list[dict[str, A
             )
         )
     if plan.deltas or plan.tool is None:
-        blocks.append(({"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in plan.deltas]))
+        blocks.append(({"type": "text", "text": ""}, ({"type": "text_delta", "text": p} for p in plan.deltas)))
     if plan.tool:
         start = {"type": "tool_use", "id": new_id("toolu_01", 22), "name": plan.tool.name, "input": {}}
         blocks.append((start, [{"type": "input_json_delta", "partial_json": p} for p in plan.tool.pieces]))

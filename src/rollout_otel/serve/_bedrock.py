@@ -7,7 +7,7 @@ import json
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._anthropic import SIGNATURE, anthropic_complete, anthropic_stream
@@ -58,14 +58,14 @@ def _bedrock_usage(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _bedrock_blocks(plan: Plan) -> list[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
+def _bedrock_blocks(plan: Plan) -> list[tuple[dict[str, Any] | None, Iterable[dict[str, Any]]]]:
     """Each content block as (its `start`, if it has one; its deltas): reasoning, text, tool use."""
-    blocks: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = []
+    blocks: list[tuple[dict[str, Any] | None, Iterable[dict[str, Any]]]] = []
     if plan.thinking:
         deltas = [{"reasoningContent": {"text": piece}} for piece in plan.thinking]
         blocks.append((None, [*deltas, {"reasoningContent": SIGNATURE}]))
     if plan.deltas or plan.tool is None:
-        blocks.append((None, [{"text": piece} for piece in plan.deltas]))
+        blocks.append((None, ({"text": piece} for piece in plan.deltas)))
     if plan.tool:
         start = {"toolUse": {"toolUseId": "tooluse_" + plan.tool.call_id[5:], "name": plan.tool.name}}
         blocks.append((start, [{"toolUse": {"input": piece}} for piece in plan.tool.pieces]))

@@ -31,19 +31,19 @@ def _chat_finish_reason(plan: Plan) -> str:
     return "tool_calls" if plan.tool else "stop"
 
 
-def _chat_steps(plan: Plan) -> list[tuple[dict[str, Any], bool]]:
+def _chat_steps(plan: Plan) -> Iterator[tuple[dict[str, Any], bool]]:
     """One choice's deltas in order, each flagged whether it is a content delta (counted, paced, may be cut)."""
     field_name = "refusal" if plan.refusal else "content"
-    steps: list[tuple[dict[str, Any], bool]] = [
-        ({"role": "assistant", "content": None if plan.refusal else "", "refusal": "" if plan.refusal else None}, False)
-    ]
-    steps.extend(({field_name: piece}, True) for piece in plan.deltas)
+    yield (
+        {"role": "assistant", "content": None if plan.refusal else "", "refusal": "" if plan.refusal else None},
+        False,
+    )
+    yield from (({field_name: piece}, True) for piece in plan.deltas)
     if plan.tool:
         tool = plan.tool
         start = {"index": 0, "id": tool.call_id, "type": "function", "function": {"name": tool.name, "arguments": ""}}
-        steps.append(({"tool_calls": [start]}, False))
-        steps.extend(({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, True) for piece in tool.pieces)
-    return steps
+        yield ({"tool_calls": [start]}, False)
+        yield from (({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, True) for piece in tool.pieces)
 
 
 def chat_stream(plan: Plan) -> Iterator[Frame]:

@@ -8,6 +8,7 @@ import re
 import socket
 import socketserver
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,11 +76,11 @@ class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], default_scenario: Scenario) -> None:
+    def __init__(self, address: tuple[str, int], default_scenario: Scenario, max_recorded: int) -> None:
         self.default_scenario = default_scenario
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
-        self.recorded: list[RecordedRequest] = []
+        self.recorded: deque[RecordedRequest] = deque(maxlen=max_recorded)  # the newest, for inspection
         self.lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -149,8 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        with self.server.lock:
-            self.server.recorded.append(RecordedRequest(self.command, path, headers, body))
+        if self.server.recorded.maxlen:
+            with self.server.lock:
+                self.server.recorded.append(RecordedRequest(self.command, path, headers, body))
         endpoint = _ENDPOINTS.get(path)
         bedrock = _BEDROCK_PATH.fullmatch(path)
         if bedrock is not None and isinstance(body, dict):  # the model and streaming are in the path, not the body

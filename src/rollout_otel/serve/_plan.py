@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ._scenarios import Budget, Scenario
-from ._text import DEFAULT_REFUSAL, DEFAULT_REPLY, DEFAULT_THINKING, MAX_DELTA_CHARS, count_prompt_tokens, reply_deltas
+from ._text import (
+    DEFAULT_REFUSAL,
+    DEFAULT_REPLY,
+    DEFAULT_THINKING,
+    MAX_DELTA_CHARS,
+    Deltas,
+    count_prompt_tokens,
+    reply_deltas,
+)
 
 Flavor = Literal["openai", "anthropic", "bedrock", "gemini"]
 
@@ -32,6 +40,8 @@ _DEFAULT_TOOL: Final[tuple[str, dict[str, Any]]] = (
         "required": ["location", "unit"],
     },
 )
+MAX_WHOLE_REPLY_DELTAS: Final = 1_000_000
+"""A non-streamed reply is built whole before it is sent, so it is held to fewer deltas than a stream."""
 _SAMPLE_STRINGS: Final = {"location": "Paris, France", "city": "Paris", "query": "streamed LLM tracing"}
 
 
@@ -141,7 +151,7 @@ class Plan:
     model: str
     stream: bool
     choices: int
-    deltas: tuple[str, ...]
+    deltas: Deltas
     tool: ToolCall | None
     prompt_tokens: int
     include_usage: bool
@@ -157,23 +167,30 @@ class Plan:
         tool = ToolCall.for_schema(*picked) if picked else None
         default_text = DEFAULT_REFUSAL if refusal else DEFAULT_REPLY
         with_text = tool is None or scenario.text is not None or scenario.chunks is not None
-        deltas = reply_deltas(scenario.text if scenario.text is not None else default_text, scenario.chunks)
         n = body.get("n") if endpoint == "chat" and body.get("n") is not None else 1
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128:
             raise ValueError(f"n must be an integer from 1 to 128, got {n!r}")
         options = body.get("stream_options")
         model = body.get("model")
-        return cls(
+        plan = cls(
             scenario=scenario,
             model=model if isinstance(model, str) and model else DEFAULT_MODELS[flavor],
             stream=bool(body.get("stream")),
             choices=n,
-            deltas=tuple(deltas) if with_text else (),
+            deltas=Deltas.of(scenario.text if scenario.text is not None else default_text, scenario.chunks)
+            if with_text
+            else Deltas(),
             tool=tool,
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
             thinking=tuple(reply_deltas(DEFAULT_THINKING)) if scenario.thinking and flavor != "openai" else (),
         )
+        if not plan.stream and plan.completion_tokens > MAX_WHOLE_REPLY_DELTAS:
+            raise ValueError(
+                f"a whole (non-streamed) reply has at most {MAX_WHOLE_REPLY_DELTAS} deltas (the server's limit), "
+                f"this one would have {plan.completion_tokens} (chunks x n): ask for a stream instead"
+            )
+        return plan
 
     @property
     def refusal(self) -> bool:
@@ -181,7 +198,7 @@ class Plan:
 
     @property
     def text(self) -> str:
-        return "".join(self.deltas)
+        return self.deltas.text()
 
     @property
     def deltas_per_choice(self) -> int:

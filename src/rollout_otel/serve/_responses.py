@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Iterator
@@ -89,11 +90,15 @@ def _responses_message(state: _ResponseState, budget: Budget) -> Iterator[Frame]
     part: dict[str, Any] = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
     item["content"].append(part)
     yield state.event("response.content_part.added", **where, part=part)
-    for piece in state.plan.deltas:
-        budget.spend()
-        part["text"] += piece
-        yield state.event("response.output_text.delta", paced=True, **where, delta=piece, logprobs=[])
-    budget.check()
+    sent = io.StringIO()  # `part["text"] += piece` would copy the whole text at every delta
+    try:
+        for piece in state.plan.deltas:
+            budget.spend()
+            sent.write(piece)
+            yield state.event("response.output_text.delta", paced=True, **where, delta=piece, logprobs=[])
+        budget.check()
+    finally:  # a failure event shows the text sent so far, as the done events show all of it
+        part["text"] = sent.getvalue()
     yield state.event("response.output_text.done", **where, text=part["text"], logprobs=[])
     yield state.event("response.content_part.done", **where, part=part)
     item["status"] = "incomplete" if state.plan.scenario.incomplete else "completed"

@@ -28,18 +28,44 @@ def _parse_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _non_negative_int(value: str) -> int:
+LIMITS: Final[dict[str, float]] = {
+    "chunks": 10_000_000,
+    "delay": 60.0,
+    "first_delay": 600.0,
+    "stall": 600.0,
+    "text": 1_000_000,
+}
+"""The largest value of each sized setting: one request must not hold the server's memory or a thread for long."""
+
+
+def _limit(key: str, value: float, raw: str) -> None:
+    if value > LIMITS[key]:
+        raise ValueError(f"at most {LIMITS[key]:.15g} (the server's limit on {key}), got {raw!r}")
+
+
+def _non_negative_int(value: str, key: str = "") -> int:
     number = int(value)
     if number < 0:
         raise ValueError(f"must be >= 0: {value!r}")
+    if key:
+        _limit(key, number, value)
     return number
 
 
-def _non_negative_float(value: str) -> float:
+def _non_negative_float(value: str, key: str = "") -> float:
     number = float(value)
     if not number >= 0:
         raise ValueError(f"must be >= 0: {value!r}")
+    if key:
+        _limit(key, number, value)
     return number
+
+
+def _text(value: str) -> str:
+    text = unquote(value, errors="surrogatepass")  # any text, lone surrogates included
+    if len(text) > LIMITS["text"]:
+        raise ValueError(f"at most {LIMITS['text']:.15g} characters (the server's limit on text), got {len(text)}")
+    return text
 
 
 def _error_status(value: str) -> int:
@@ -50,11 +76,11 @@ def _error_status(value: str) -> int:
 
 
 _PARSERS: Final[dict[str, Callable[[str], object]]] = {
-    "chunks": _non_negative_int,
-    "delay": _non_negative_float,
-    "first_delay": _non_negative_float,
+    "chunks": lambda value: _non_negative_int(value, "chunks"),
+    "delay": lambda value: _non_negative_float(value, "delay"),
+    "first_delay": lambda value: _non_negative_float(value, "first_delay"),
     "stall_at": _non_negative_int,
-    "stall": _non_negative_float,
+    "stall": lambda value: _non_negative_float(value, "stall"),
     "status": _error_status,
     "drop_after": _non_negative_int,
     "error_after": _non_negative_int,
@@ -62,7 +88,7 @@ _PARSERS: Final[dict[str, Callable[[str], object]]] = {
     "incomplete": _parse_bool,
     "tools": _parse_bool,
     "refusal": _parse_bool,
-    "text": lambda value: unquote(value, errors="surrogatepass"),  # any text, lone surrogates included
+    "text": _text,
     "cached": _non_negative_int,
     "cache_write": _non_negative_int,
     "thinking": _parse_bool,

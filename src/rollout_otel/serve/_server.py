@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import Final
 
 from ._http import HTTPServer, RecordedRequest
 from ._scenarios import Scenario
+
+DEFAULT_MAX_REQUESTS: Final = 1000
 
 
 class LocalLLMServer:
@@ -14,10 +17,21 @@ class LocalLLMServer:
 
     Use as a context manager, or call `start()` and `stop()`. Point `OpenAI(base_url=server.base_url, api_key=...)`
     or `Anthropic(base_url=server.anthropic_base_url, api_key=...)` at it; any API key is accepted.
+
+    Args:
+        port: the port on 127.0.0.1 (0: any free port).
+        default_scenario: the scenario of requests that name none, and the base a request's header is layered on.
+        max_requests: how many of the newest requests `requests()` keeps for inspection (0: none), so that a
+            long-running server holds a bounded amount of memory.
     """
 
-    def __init__(self, port: int = 0, *, default_scenario: str | Scenario = "") -> None:
+    def __init__(
+        self, port: int = 0, *, default_scenario: str | Scenario = "", max_requests: int = DEFAULT_MAX_REQUESTS
+    ) -> None:
+        if max_requests < 0:
+            raise ValueError(f"max_requests must be >= 0, got {max_requests!r}")
         self._requested_port = port
+        self._max_requests = max_requests
         self._default = default_scenario if isinstance(default_scenario, Scenario) else Scenario.parse(default_scenario)
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -26,7 +40,7 @@ class LocalLLMServer:
         """Bind and start serving; returns self."""
         if self._server is not None:
             raise RuntimeError("a LocalLLMServer starts once; make a new one to serve again")
-        self._server = HTTPServer(("127.0.0.1", self._requested_port), self._default)
+        self._server = HTTPServer(("127.0.0.1", self._requested_port), self._default, self._max_requests)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="rollout-llm-server", daemon=True
         )
@@ -76,7 +90,7 @@ class LocalLLMServer:
         return f"http://127.0.0.1:{self.port}"
 
     def requests(self) -> list[RecordedRequest]:
-        """The requests received so far, oldest first (a copy)."""
+        """The newest `max_requests` requests received so far, oldest first (a copy)."""
         if self._server is None:
             return []
         with self._server.lock:

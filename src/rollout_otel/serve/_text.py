@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 DEFAULT_REPLY: Final = (
@@ -38,16 +39,46 @@ def tokenize(text: str) -> list[str]:
 
 def reply_deltas(text: str, count: int | None = None) -> list[str]:
     """The deltas of `text`, or exactly `count` deltas made by cycling its words (for very long streams)."""
-    first = tokenize(text)
-    if count is None:
-        return first
-    if not first:
-        text, first = DEFAULT_REPLY, tokenize(DEFAULT_REPLY)
-    again = first if text[:1].isspace() else tokenize(" " + text)
-    deltas = first[:count]
-    while len(deltas) < count:
-        deltas.extend(again[: count - len(deltas)])
-    return deltas
+    return list(Deltas.of(text, count))
+
+
+@dataclass(frozen=True)
+class Deltas:
+    """A reply's deltas, generated as they are sent, so `chunks=10000000` costs nothing before its first byte."""
+
+    first: tuple[str, ...] = ()
+    again: tuple[str, ...] = ()
+    count: int = 0
+
+    @classmethod
+    def of(cls, text: str, count: int | None = None) -> Deltas:
+        """The deltas of `text`, or exactly `count` of them, cycling its words (the default reply's if it has none)."""
+        first = tokenize(text)
+        if count is None:
+            return cls(tuple(first), (), len(first))
+        if not first:
+            text, first = DEFAULT_REPLY, tokenize(DEFAULT_REPLY)
+        again = first if text[:1].isspace() else tokenize(" " + text)
+        return cls(tuple(first), tuple(again), count)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.first[: self.count]
+        left = self.count - len(self.first)
+        while left > 0:
+            yield from self.again[:left]
+            left -= len(self.again)
+
+    def text(self) -> str:
+        """All the deltas joined, built from whole cycles rather than delta by delta."""
+        head = "".join(self.first[: self.count])
+        left = self.count - len(self.first)
+        if left <= 0:
+            return head
+        cycles, rest = divmod(left, len(self.again))
+        return head + "".join(self.again) * cycles + "".join(self.again[:rest])
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -71,4 +102,9 @@ def count_prompt_tokens(body: Mapping[str, Any]) -> int:
     messages: list[Any] = [body[key] for key in ("system", "instructions", "systemInstruction") if body.get(key)]
     conversation = body.get("messages", body.get("input", body.get("contents", [])))
     messages.extend([conversation] if isinstance(conversation, str) else list(conversation or []))
-    return 3 + sum(3 + sum(len(tokenize(text)) for text in _strings(message)) for message in messages)
+    return 3 + sum(3 + sum(_token_count(text) for text in _strings(message)) for message in messages)
+
+
+def _token_count(text: str) -> int:
+    """`len(tokenize(text))` without building the list (prompts can be large)."""
+    return sum(-(-len(match.group()) // MAX_DELTA_CHARS) for match in _TOKEN_RE.finditer(text))
