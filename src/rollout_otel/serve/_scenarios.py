@@ -118,8 +118,11 @@ class Scenario:
     - `refusal=1`: chat only: stream `refusal` deltas instead of content.
     - `text=...`: URL-encoded reply text (replaces the default paragraph).
     - `cached=N`: report N of the prompt tokens as read from the prompt cache.
-    - `cache_write=N`: messages only: report N of the prompt tokens as written to the prompt cache.
-    - `thinking=1`: messages only: stream a thinking block (thinking deltas, then a signature) before the reply.
+    - `cache_write=N`: Anthropic and Bedrock: report N of the prompt tokens as written to the prompt cache.
+    - `thinking=1`: Anthropic, Gemini and Bedrock: stream a thinking block (deltas, then a signature) before the reply.
+
+    The same list, one line and one example each, is `_guide.GUIDE` (`rollout-otel serve --help`, the README).
+    Sized settings are capped by `LIMITS`: a value over its limit is a `ValueError` (a 400 from the server).
 
     Failure points beyond the end of the reply are moved to its end: the failure always happens, at the latest just
     before the terminal events. Non-streamed requests: `drop_after` closes the connection without an answer,
