@@ -193,13 +193,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body, by Content-Length or chunked; reading it all keeps the connection reusable."""
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            data = b""
+            data = bytearray()  # not `bytes +=`, which copies the body at every chunk
             while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
                 data += self.rfile.read(size)
                 self.rfile.readline()
             while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                 pass
-            return data
+            return bytes(data)
         return self.rfile.read(int(self.headers.get("content-length") or 0))
 
     def _request_id_header(self, flavor: Flavor) -> dict[str, str]:

@@ -165,7 +165,7 @@ class Plan:
         if picked is None and scenario.tools and not refusal:
             picked = _DEFAULT_TOOL
         tool = ToolCall.for_schema(*picked) if picked else None
-        default_text = DEFAULT_REFUSAL if refusal else DEFAULT_REPLY
+        text = scenario.text if scenario.text is not None else DEFAULT_REFUSAL if refusal else DEFAULT_REPLY
         with_text = tool is None or scenario.text is not None or scenario.chunks is not None
         n = body.get("n") if endpoint == "chat" and body.get("n") is not None else 1
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128:
@@ -177,9 +177,7 @@ class Plan:
             model=model if isinstance(model, str) and model else DEFAULT_MODELS[flavor],
             stream=bool(body.get("stream")),
             choices=n,
-            deltas=Deltas.of(scenario.text if scenario.text is not None else default_text, scenario.chunks)
-            if with_text
-            else Deltas(),
+            deltas=Deltas.of(text, scenario.chunks) if with_text else Deltas(),
             tool=tool,
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
