@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import re
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import openai
 import pytest
 
 from rollout_otel import cli
-from rollout_otel.serve import SCENARIO_HEADER, LocalLLMServer, Scenario, scenario_headers
+from rollout_otel.serve import DEFAULT_REPLY, SCENARIO_HEADER, LocalLLMServer, Scenario, reply_deltas, scenario_headers
 from rollout_otel.serve._chat import chat_stream
 from rollout_otel.serve._guide import GUIDE, client_call
 from rollout_otel.serve._plan import Plan
@@ -157,3 +159,18 @@ def test_serve_scenario_is_the_default_of_every_request() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_chunked_request_body_is_read_whole(server: LocalLLMServer) -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 50_000}]}).encode()
+    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        headers = {"content-type": "application/json", "transfer-encoding": "chunked", SCENARIO_HEADER: "chunks=1"}
+        connection.request("POST", "/v1/chat/completions", iter(pieces), headers, encode_chunked=True)
+        response = connection.getresponse()
+        reply = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 200 and reply["choices"][0]["message"]["content"] == reply_deltas(DEFAULT_REPLY, 1)[0]
+    assert server.requests()[-1].body == json.loads(body)
