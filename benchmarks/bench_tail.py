@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench_core import BenchRun, Section, Table
+from harness import BenchRun, Section, Table
 from rollout_otel._receiver import ReceivedLog, ReceivedSpan
 from rollout_otel.tail import TailModel
 from rollout_otel.tail._command import FRAME_SECONDS

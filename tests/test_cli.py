@@ -14,7 +14,7 @@ import pytest
 
 from genai_content import output_text
 from otlp_sink import OtlpSink
-from rollout_otel._llm_server import DEFAULT_REPLY
+from rollout_otel.serve import DEFAULT_REPLY
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from genai_content import INPUT, OUTPUT, SYSTEM, TOOLS, content, output_messages, output_text, parts_of
 from rollout_otel import wrap
-from rollout_otel._llm_server import DEFAULT_REFUSAL, DEFAULT_THINKING, LocalLLMServer, scenario_headers
+from rollout_otel.serve import DEFAULT_REFUSAL, DEFAULT_THINKING, LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image").decode()

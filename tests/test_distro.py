@@ -13,7 +13,7 @@ import pytest
 
 from genai_content import output_text
 from otlp_sink import OtlpSink, ReceivedSpan
-from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas
+from rollout_otel.serve import DEFAULT_REPLY, LocalLLMServer, reply_deltas
 
 pytestmark = pytest.mark.integration
 

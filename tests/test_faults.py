@@ -32,7 +32,7 @@ from otlp_sink import OtlpSink
 from rollout_otel import Rollout, RolloutConfigError, StreamingSpanProcessor, trace, wrap
 from rollout_otel._config import resolve_settings
 from rollout_otel._errors import set_raise_internal_errors
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import anthropic
 import openai
 import pytest
 
-from rollout_otel._llm_server import (
+from rollout_otel.serve import (
     DEFAULT_REFUSAL,
     DEFAULT_REPLY,
     SCENARIO_HEADER,
@@ -560,7 +560,7 @@ def test_anthropic_not_streamed_and_helper(claude: Any) -> None:
 
 @needs_anthropic
 def test_anthropic_thinking_and_cache_writes(claude: Any) -> None:
-    from rollout_otel._llm_server import DEFAULT_THINKING
+    from rollout_otel.serve import DEFAULT_THINKING
 
     with claude.messages.stream(
         model="c", max_tokens=64, messages=MESSAGES[1:], extra_headers=H(thinking=1, cached=2, cache_write=3)

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from rollout_otel import RolloutConfigError, trace, wrap
 from rollout_otel._config import reset_environment_settings, resolve_settings
-from rollout_otel._llm_server import LocalLLMServer, count_prompt_tokens, scenario_headers
 from rollout_otel._metrics import SECONDS_BUCKETS, TOKEN_BUCKETS
+from rollout_otel.serve import LocalLLMServer, count_prompt_tokens, scenario_headers
 from rollout_otel.testing import Capture
 
 # The released names, spelled out here on purpose: dashboards written for the official instrumentation use these.

@@ -38,7 +38,7 @@ from backends.servers import BackendProcess, missing, mlflow_process, phoenix_pr
 from backends.targets import Destination, MlflowTarget, PhoenixTarget, Target
 from conftest import reset_otel_globals
 from rollout_otel import Rollout, _config
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 pytestmark = [pytest.mark.backends, pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -21,8 +21,8 @@ import pytest
 from rich.console import Console
 
 from otlp_sink import OtlpSink
-from rollout_otel._llm_server import LocalLLMServer
 from rollout_otel._receiver import ReceivedLog, ReceivedSpan
+from rollout_otel.serve import LocalLLMServer
 from rollout_otel.tail import TailModel
 from rollout_otel.tail._view import render
 from rotel_collector import RotelCollector

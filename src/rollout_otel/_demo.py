@@ -21,7 +21,7 @@ from . import _attributes as attr
 from ._client import Rollout
 from ._config import resolve_settings
 from ._exporters import metric_exporters, new_failure_count
-from ._llm_server import LocalLLMServer, Scenario, reply_deltas
+from .serve import LocalLLMServer, Scenario, reply_deltas
 
 PROMPT = "Explain in a few sentences why streamed LLM responses are hard to trace."
 REPLY = (

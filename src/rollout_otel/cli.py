@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from ._errors import RolloutConfigError
+from .serve._guide import guide_text
 from .version import __version__
 
 SERVE_PORT = 8765
@@ -36,13 +37,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--forward", metavar="URL", help="pass everything on to this OTLP/HTTP collector, unchanged")
     tail.add_argument("--max-finished", type=int, default=200, help="finished calls kept in memory (200)")
+    serve_help = (
+        "run the bundled streaming server (OpenAI, Anthropic, Gemini and Bedrock APIs), to try examples locally"
+    )
     serve = commands.add_parser(
         "serve",
-        help="run the bundled streaming server (OpenAI, Anthropic, Gemini and Bedrock APIs), to try examples locally",
+        help=serve_help,
+        description=serve_help + ", and to rehearse slow, failing and stalling providers.",
+        epilog=guide_text(SERVE_PORT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port on 127.0.0.1 ({SERVE_PORT}; 0: any free)")
     serve.add_argument(
         "--delay", type=float, default=0.05, help="seconds between streamed deltas (0.05), to watch streams live"
+    )
+    serve.add_argument(
+        "--scenario",
+        default="",
+        metavar="SPEC",
+        help="the scenario of every request that names none, e.g. 'status=429' or 'stall=15;stall_at=20' (see below)",
     )
     return parser
 
@@ -50,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return _serve(args.port, args.delay)
+        return _serve(args.port, args.delay, args.scenario)
     if args.command == "tail":
         return _tail(args)
     if args.command == "demo":
@@ -101,11 +114,17 @@ def _tail(args: argparse.Namespace) -> int:
     )
 
 
-def _serve(port: int, delay: float) -> int:
-    from ._llm_server import LocalLLMServer
+def _serve(port: int, delay: float, spec: str) -> int:
+    from .serve import SCENARIO_HEADER, LocalLLMServer, Scenario
 
     try:
-        server = LocalLLMServer(port, default_scenario=f"delay={delay}" if delay > 0 else "").start()
+        scenario = Scenario.parse(f"delay={delay}" if delay else "").with_spec(spec)
+    except ValueError as exc:
+        print(f"rollout-otel serve: bad --delay or --scenario: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Nothing can read a running server's requests back, so it keeps none: its memory stays flat.
+        server = LocalLLMServer(port, default_scenario=scenario, max_requests=0).start()
     except OSError as exc:
         print(f"rollout-otel serve: cannot listen on 127.0.0.1:{port} ({exc}); try --port 0", file=sys.stderr)
         return 1
@@ -122,6 +141,8 @@ def _serve(port: int, delay: float) -> int:
         "export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1\n",
         flush=True,
     )
+    if spec:
+        print(f"Requests that send no {SCENARIO_HEADER} header get: {scenario.to_spec()}\n", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
