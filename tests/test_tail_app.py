@@ -3,6 +3,7 @@ text, and SVG snapshots pin it at 80x24 and 120x40 with 10 and 100 open streams 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -66,7 +67,9 @@ def populated(streams: int, *, clock: list[float] | None = None) -> tuple[TailMo
                     gen_ai__usage__input_tokens=20 + i,
                     gen_ai__usage__output_tokens=100 + i,
                     gen_ai__response__time_to_first_chunk=0.25,
-                    gen_ai__output__messages='[{"role":"assistant","parts":[{"type":"text","content":"Done %d"}]}]' % i,
+                    gen_ai__output__messages='[{"role":"assistant","parts":[{"type":"text","content":"Done '
+                    + str(i)
+                    + '"}]}]',
                     **extra,
                 )
             ]
@@ -119,7 +122,7 @@ def test_columns_drop_in_priority_order() -> None:
     keys = [[c.key for c in layout(width)] for width in (44, 66, 80, 120, 200)]
     assert keys[0] == ["name", "state", "time"]  # too narrow for a preview: the essentials only
     assert "preview" in keys[1] and "chunks" not in keys[1]
-    assert all(set(narrow) <= set(wide) for narrow, wide in zip(keys, keys[1:], strict=False))
+    assert all(set(narrow) <= set(wide) for narrow, wide in itertools.pairwise(keys))
     assert sum(c.width + 2 for c in layout(120)) <= 120
 
 

@@ -94,6 +94,7 @@ class TailApp(App[None]):
         self._drawn_version = -1
         self._drawn_at = float("-inf")
         self._drawn_width = -1
+        self._drawn_header: tuple[Text, Text | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
@@ -189,11 +190,14 @@ class TailApp(App[None]):
             status.append("ERRORS ONLY")
         if self.paused:
             status.append("PAUSED")
-        self.query_one("#header", Static).update(header(totals, address=self.address, status=status))
+        top = header(totals, address=self.address, status=status)
         line = errors_line(self.model.errors()[:1], totals.errors, now, self.forward_status())
-        errors = self.query_one("#errors", Static)
-        errors.set_class(line is not None, "shown")
-        errors.update(line or "")
+        if (top, line) != self._drawn_header:  # unchanged: nothing to send to the terminal
+            self._drawn_header = (top, line)
+            self.query_one("#header", Static).update(top)
+            errors = self.query_one("#errors", Static)
+            errors.set_class(line is not None, "shown")
+            errors.update(line or "")
 
     def _selected_key(self) -> str | None:
         table = self.query_one(DataTable)
@@ -221,7 +225,7 @@ class TailApp(App[None]):
         box = self.query_one("#filter", Input)
         box.value = self.filter_text
         box.add_class("shown")
-        box.focus()
+        self.screen.set_focus(box)  # at once, so keys typed right after `/` land in the box, not on shortcuts
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
@@ -230,7 +234,7 @@ class TailApp(App[None]):
 
     def _close_filter(self) -> None:
         self.query_one("#filter", Input).remove_class("shown")
-        self.query_one(DataTable).focus()
+        self.screen.set_focus(self.query_one(DataTable))
 
     def action_leave(self) -> None:
         if self.query_one("#filter", Input).has_class("shown"):
