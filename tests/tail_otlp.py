@@ -58,7 +58,8 @@ def update(span_id: str, *, chunks: int, elapsed: float, preview: str | None = "
     extra["rollout__stream__elapsed"] = elapsed
     if preview is not None:
         extra["rollout__stream__preview"] = preview
-    return stream_record("rollout.stream.update", span_id, **extra, **attributes)
+    extra.update(attributes)  # a test's own values win, bad ones included
+    return stream_record("rollout.stream.update", span_id, **extra)
 
 
 def stall(span_id: str, *, gap: float, chunks: int, elapsed: float) -> logs_pb2.LogRecord:

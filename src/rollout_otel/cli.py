@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         "tail", help="receive OTLP on loopback and show LLM calls live: open streams with their previews, then results"
     )
     tail.error = _one_line_error(tail)  # type: ignore[method-assign,assignment]
+    tail.set_defaults(command_parser=tail)
     tail.add_argument("--port", type=_port, default=4318, help="OTLP/HTTP port (4318, the SDK's default)")
     tail.add_argument("--grpc-port", type=_port, default=4317, help="OTLP/gRPC port (4317, the SDK's default)")
     tail.add_argument(
@@ -58,7 +59,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # `tail` answers a bad argument with its own one line; the other commands as argparse does.
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "serve":
         return _serve(args.port, args.delay)
     if args.command == "tail":
