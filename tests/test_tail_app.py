@@ -7,10 +7,11 @@ import itertools
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from rollout_otel.tail import TailModel
 from rollout_otel.tail._app import DetailScreen, HelpScreen, TailApp
+from rollout_otel.tail._table import RowTable
 from rollout_otel.tail._view import NO_CAPTURE, NO_TEXT, layout
 from tail_otlp import received_log, received_span
 
@@ -109,9 +110,10 @@ async def test_readable_at_each_size_nothing_wraps(size: tuple[int, int]) -> Non
         for word in ("waiting", "streaming", "STALLED", "name", "state", "time", "preview"):
             assert word in text, word
         assert "2 errors" in text and "RateLimitError" in text  # pinned, whatever scrolls
-        table = app.query_one(DataTable)
-        assert all(row.height == 1 for row in table.ordered_rows)  # one line per stream
-        columns = [str(c.key.value) for c in table.ordered_columns]
+        table = app.query_one(RowTable)
+        rows_shown = [line for line in lines if line.startswith(" openai.chat")]
+        assert len(rows_shown) == 17  # one line per stream and per call: 10 open, 7 finished
+        columns = [c.key for c in table.columns]
         if size[0] == 80:
             assert "model" not in columns and "rate" in columns and "[length] Done 4" in text
         else:
@@ -131,21 +133,22 @@ async def test_one_hundred_open_streams_scroll() -> None:
     app = app_for(model, clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        table = app.query_one(DataTable)
+        table = app.query_one(RowTable)
         assert table.row_count == 100 + 1 + 7  # the streams, the separator, the finished calls
         for _ in range(60):
             await pilot.press("j")
         await pilot.pause()
-        assert table.cursor_row == 60 and table.scroll_y > 0
+        assert table.cursor == 60 and table.scroll_offset.y > 0
+        assert app._keys[60] in screen_text(app) or "openai.chat" in screen_text(app)
         await pilot.press("k")
-        assert table.cursor_row == 59
+        assert table.cursor == 59
 
 
 async def test_keys_detail_filter_sort_pause_errors_help_quit() -> None:
     model, clock = populated(10)
     app = app_for(model, clock)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(RowTable)
         await pilot.press("down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)

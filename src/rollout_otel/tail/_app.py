@@ -12,10 +12,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from ._model import TailModel
 from ._rows import FinishedCall, OpenStream, Totals
+from ._table import RowTable
 from ._view import (
     KEYS,
     Column,
@@ -55,7 +56,6 @@ class TailApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "down", "down", show=False),
         Binding("k", "up", "up", show=False),
-        Binding("enter", "detail", "details"),
         Binding("slash", "filter", "filter"),
         Binding("s", "sort", "sort"),
         Binding("p", "pause", "pause"),
@@ -90,7 +90,6 @@ class TailApp(App[None]):
         self.frames = 0
         self._columns: list[Column] = []
         self._keys: list[str] = []
-        self._cells: dict[str, list[Text]] = {}
         self._drawn_version = -1
         self._drawn_at = float("-inf")
         self._drawn_width = -1
@@ -98,13 +97,13 @@ class TailApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
-        yield DataTable(id="table", cursor_type="row", zebra_stripes=False, show_row_labels=False)
+        yield RowTable(id="table")
         yield Static(id="errors")
         yield Input(placeholder="filter: part of a name, model or service (Enter: apply, Esc: cancel)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(RowTable).focus()
         self.redraw()
         if self.ticking:
             self.set_interval(TICK_SECONDS, self._tick)
@@ -143,37 +142,18 @@ class TailApp(App[None]):
 
     def redraw(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
-        table = self.query_one(DataTable)
+        table = self.query_one(RowTable)
         width = table.size.width or self.size.width
         if width != self._drawn_width:
-            self._set_columns(table, width)
+            self._drawn_width = width
+            self._columns = layout(width)
+            table.set_columns(self._columns)
         rows, totals = self.rows(now)
-        cells = {key: self._row_cells(row, now) for key, row in rows}
-        keys = [key for key, _ in rows]
-        if keys == self._keys:
-            for key in keys:
-                for column, old, new in zip(self._columns, self._cells.get(key, []), cells[key], strict=False):
-                    if old != new:
-                        table.update_cell(key, column.key, new)
-        else:
-            selected = self._selected_key()
-            table.clear()
-            for key in keys:
-                table.add_row(*cells[key], key=key)
-            if selected in keys:
-                table.move_cursor(row=keys.index(selected), animate=False)
-        self._keys, self._cells = keys, cells
+        table.set_rows([(key, self._row_cells(row, now)) for key, row in rows])
+        self._keys = table.keys
         self._draw_header(now, totals)
         self._drawn_version, self._drawn_at = self.model.version, now
         self.frames += 1
-
-    def _set_columns(self, table: DataTable[Any], width: int) -> None:
-        self._drawn_width = width
-        self._columns = layout(width)
-        table.clear(columns=True)
-        for column in self._columns:
-            table.add_column(Text(column.title, style="bold"), width=column.width, key=column.key)
-        self._keys, self._cells = [], {}
 
     def _row_cells(self, row: OpenStream | FinishedCall | None, now: float) -> list[Text]:
         if isinstance(row, OpenStream):
@@ -200,25 +180,22 @@ class TailApp(App[None]):
             errors.update(line or "")
 
     def _selected_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not self._keys or not 0 <= table.cursor_row < len(self._keys):
-            return None
-        return self._keys[table.cursor_row]
+        return self.query_one(RowTable).selected_key
 
     # -- keys
 
     def action_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
+        self.query_one(RowTable).action_move(1)
 
     def action_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
+        self.query_one(RowTable).action_move(-1)
 
     def action_detail(self) -> None:
         key = self._selected_key()
         if key is not None and key != SEPARATOR:
             self.push_screen(DetailScreen(key.removeprefix("done:")))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
         self.action_detail()
 
     def action_filter(self) -> None:
@@ -234,7 +211,7 @@ class TailApp(App[None]):
 
     def _close_filter(self) -> None:
         self.query_one("#filter", Input).remove_class("shown")
-        self.screen.set_focus(self.query_one(DataTable))
+        self.screen.set_focus(self.query_one(RowTable))
 
     def action_leave(self) -> None:
         if self.query_one("#filter", Input).has_class("shown"):

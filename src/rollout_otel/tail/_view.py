@@ -23,8 +23,8 @@ REASON_STYLES: Final = {
 STATE_STYLES: Final = {"waiting": "cyan", "streaming": "green", "STALLED": "bold yellow"}
 CELL_PADDING: Final = 1  # the table's padding on each side of a cell
 PREVIEW_MIN: Final = 20
-NO_CAPTURE: Final = "(counts only: content capture is off)"
-NO_TEXT: Final = "(no text yet: tool calls or thinking)"
+NO_CAPTURE: Final = "(content capture off)"
+NO_TEXT: Final = "(no text: tools/thinking)"
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,8 @@ def header(totals: Totals, *, address: str, status: list[str]) -> Text:
     second.append(f"  done {totals.finished}  ")
     second.append(f"errors {totals.errors}", style="bold red" if totals.errors else "")
     second.append(
-        f"  1st chunk p50 {seconds_text(totals.ttfc_p50)} p95 {seconds_text(totals.ttfc_p95)}"
-        f"  took p50 {seconds_text(totals.duration_p50)} p95 {seconds_text(totals.duration_p95)}"
+        f"  p50/p95: 1st chunk {seconds_text(totals.ttfc_p50)}/{seconds_text(totals.ttfc_p95)}"
+        f"  took {seconds_text(totals.duration_p50)}/{seconds_text(totals.duration_p95)}"
     )
     if totals.bad_records:
         second.append(f"  unreadable {totals.bad_records}", style="yellow")
