@@ -133,7 +133,8 @@ class OtlpReceiver:
             if signal in self.accept:
                 adders[signal](_servicer(self, signal), grpc_server)
         try:
-            grpc_port = grpc_server.add_insecure_port(f"{self.host}:{self._requested_grpc_port}")
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            grpc_port = grpc_server.add_insecure_port(f"{host}:{self._requested_grpc_port}")
             if not grpc_port:
                 raise OSError(f"the gRPC server could not bind {self.host}:{self._requested_grpc_port}")
             grpc_server.start()

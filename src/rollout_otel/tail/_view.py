@@ -43,7 +43,7 @@ COLUMNS: Final = (
     Column("preview", "preview / output", PREVIEW_MIN),
     Column("rate", "chars/s", 7, right=True),
     Column("finish", "finish", 8),
-    Column("chunks", "chunks/tok", 9, right=True),
+    Column("chunks", "chunk/tok", 9, right=True),
     Column("first", "1st chunk", 8, right=True),
     Column("model", "model", 12),
     Column("service", "service", 12),
