@@ -97,7 +97,9 @@ def stream_cells(stream: OpenStream, columns: list[Column], now: float, stalled_
     state = stream.state(now, stalled_after)
     state_text = f"STALLED {stream.quiet_for(now):.0f}s" if state == "STALLED" else state
     text = one_line(stream.preview, last=400) if stream.preview is not None else ""
-    if stream.preview is None:
+    if stream.preview is None and not stream.updates:
+        preview = Text("")  # no update yet: nothing to say about content
+    elif stream.preview is None:
         preview = Text(NO_CAPTURE, style="dim")
     elif not text and (stream.chunks or stream.updates):
         preview = Text(NO_TEXT, style="dim")
