@@ -166,6 +166,9 @@ async def test_keys_detail_filter_sort_pause_errors_help_quit() -> None:
         assert len([k for k in shown if not k.startswith(("done:", "--"))]) == 3  # streams 1, 4, 7
         await pilot.press("slash", "ctrl+u", "enter")
         assert app.filter_text == ""
+        await pilot.press("slash", "x", "escape")  # Esc leaves the box without filtering
+        await pilot.pause()
+        assert app.filter_text == "" and not app.query_one("#filter").has_class("shown")
 
         await pilot.press("s")
         assert app.sort == "longest" and "sort longest" in screen_text(app)

@@ -153,7 +153,7 @@ class TailModel:
             stream.chars = max(stream.chars, chars)
         preview = a.get(attr.STREAM_PREVIEW)
         if isinstance(preview, str):
-            stream.preview = clean(preview, lines=True, limit=20_000)
+            stream.preview = clean(preview, lines=True, limit=4000)
         ttfc = seconds(a.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
         if ttfc is not None:
             stream.time_to_first_chunk = ttfc
