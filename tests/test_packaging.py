@@ -53,3 +53,16 @@ def test_the_wheel_carries_the_version_and_the_entry_points(tmp_path: Path) -> N
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "rollout_otel/py.typed" in names
     assert "rollout_otel = rollout_otel.distro:RolloutDistro" in entry_points
+
+
+def test_every_install_hint_the_commands_print_is_one_the_readme_gives() -> None:
+    readme = (ROOT / "README.md").read_text()
+    hints = []
+    for path in (ROOT / "src" / "rollout_otel").rglob("*.py"):
+        hints += re.findall(r"pip install ([a-z0-9_-]+) \(or '\.\[([a-z]+)\]' in the", path.read_text())
+    assert {extra for _, extra in hints} >= {"demo", "tail"}
+    for package, extra in hints:
+        assert f"python -m pip install '.[{extra}]'" in readme, extra  # the README's way from a clone
+        extras = re.search(rf"^{extra} = \[(.*?)\]$", (ROOT / "pyproject.toml").read_text(), re.MULTILINE | re.DOTALL)
+        assert extras and f'"{package}' in extras.group(1), (package, extra)  # the package the extra brings
+    assert "pip install rollout-otel" not in readme.split("## Install", 1)[1].split("\n## ", 1)[0]

@@ -158,7 +158,10 @@ def _tail(args: argparse.Namespace) -> int:
         try:
             import textual  # noqa: F401
         except ImportError:
-            print("rollout-otel tail: the live view needs textual: pip install 'rollout-otel[tail]'", file=sys.stderr)
+            print(
+                "rollout-otel tail: the live view needs textual: pip install textual (or '.[tail]' in the clone)",
+                file=sys.stderr,
+            )
             mode = "plain"
     return run_tail(
         port=args.port,
