@@ -128,13 +128,9 @@ class TracedStream(_TracedProxy):
 
     def _self_iterate(self) -> Iterator[Any]:
         on_item = self._self_on_item
-        first = True
         try:
             for item in self.__wrapped__:
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -165,7 +161,6 @@ class TracedStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")
@@ -198,13 +193,9 @@ class TracedAsyncStream(_TracedProxy):
 
     async def _self_iterate(self) -> AsyncIterator[Any]:
         on_item = self._self_on_item
-        first = True
         try:
             async for item in self.__wrapped__:
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -241,7 +232,6 @@ class TracedAsyncStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")

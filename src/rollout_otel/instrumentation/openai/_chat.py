@@ -56,22 +56,22 @@ class ChatAccumulator:
     def _other_delta(self, index: int, delta: Any) -> None:
         """Anything but choice 0's plain text: other choices, refusals, tool-call deltas."""
         choice = self._choice(index)
-        carried = False
+        carried = answered = False
         if delta.content:
-            carried = True
+            carried = answered = True
             if index == 0:
                 self._record(delta.content)
             else:
                 choice.text.append(delta.content)
         if delta.refusal:
-            carried = True
+            carried = answered = True
             choice.refusal.append(delta.refusal)
         reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
         if isinstance(reasoning, str) and reasoning:
             carried = True
             choice.reasoning.append(reasoning)
         for call_delta in delta.tool_calls or ():
-            carried = True
+            carried = answered = True
             call = choice.tool_calls.get(call_delta.index)
             if call is None:
                 call = choice.tool_calls[call_delta.index] = ToolCall()
@@ -85,6 +85,8 @@ class ChatAccumulator:
                     call.arguments.append(function.arguments)
         if carried and not (index == 0 and delta.content):
             self._record(None)  # a chunk of output that is not choice 0's text: counted, not previewed
+        if answered and not self._span._first_text_ns:  # reasoning alone is no answer yet
+            self._span._mark_text()
 
     def _finish_choice(self, index: int, reason: str) -> None:
         self._choice(index).finish_reason = reason
