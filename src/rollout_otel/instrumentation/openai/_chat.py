@@ -12,7 +12,9 @@ from .._outcome import Choice, ToolCall, lazy_output
 class ChatAccumulator:
     """Gathers a chat stream: choice 0's text goes to the span (preview, updates); the rest is kept here."""
 
-    def __init__(self, span: LLMSpan, *, expected_choices: int = 1, usage_requested: bool = False) -> None:
+    def __init__(
+        self, span: LLMSpan, *, expected_choices: int = 1, usage_requested: bool = False, usage_added: bool = False
+    ) -> None:
         self._span = span
         self._record = span.record_chunk
         self._expected_choices = max(1, expected_choices)
@@ -22,6 +24,7 @@ class ChatAccumulator:
         self._usage: Any = None
         self._seen_id = False
         self.terminal_seen = False
+        self.hide = _conceal_added_usage if usage_added else None  # the stream proxy asks it about each chunk
 
     def on_item(self, chunk: Any) -> None:
         """Per chunk: the common case (one choice, a text delta) costs one call, `record_chunk`."""
@@ -101,6 +104,17 @@ class ChatAccumulator:
             "usage": self._usage,
             "finish_reason": [r for r in reasons if r] or None,
         }
+
+
+def _conceal_added_usage(chunk: Any) -> bool:
+    """For a stream rollout asked for usage: whether `chunk` is the usage-only chunk the caller never asked for
+    (rollout reads it, the caller never sees it); any other chunk is left as the caller would have received it."""
+    if not chunk.choices and chunk.usage is not None:
+        return True
+    fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+    if fields_set is not None:
+        fields_set.discard("usage")  # `usage: null` came only because rollout asked: to_dict() stays the same
+    return False
 
 
 def completion_outcome(span: LLMSpan, completion: Any) -> dict[str, Any]:
