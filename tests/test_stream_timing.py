@@ -124,7 +124,10 @@ def manual(server: LocalLLMServer, cap: Capture, scenario: dict[str, Any]) -> No
     raw = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
     with cap.llm("manual.chat", model="m", stream=True) as span:
         stream = raw.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "Hi"}], stream=True, extra_headers=scenario_headers(**scenario)
+            model="m",
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
+            extra_headers=scenario_headers(**scenario),
         )
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
