@@ -209,7 +209,7 @@ def test_reasoning_stops_time_to_first_chunk_but_not_time_to_first_text(
     CALLERS[caller](server, cap, {"chunks": CHUNKS, "thinking": True, "stall": STALL, "stall_at": thinking})
     attributes = _llm_span(cap).attributes or {}
     ttfc = attributes["gen_ai.response.time_to_first_chunk"]
-    assert attributes["rollout.stream.time_to_first_text"] - ttfc >= STALL  # the text came after the pause
+    assert attributes["rollout.stream.time_to_first_text"] - ttfc >= STALL * 0.8  # the text came after the pause
 
 
 def test_a_fast_stream_has_no_stall(server: LocalLLMServer, cap: Capture) -> None:

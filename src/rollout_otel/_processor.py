@@ -252,8 +252,9 @@ class StreamingSpanProcessor(SpanProcessor):
         """Start, stall and update records in that order, then the live span: each on its own, never raising."""
         context = otel_trace.set_span_in_context(llm._span)
         elapsed = {attr.UPDATE_ELAPSED: due.elapsed, **due.identity}
+        started = getattr(llm._span, "start_time", None) or due.timestamp - int(due.elapsed * 1e9)
         if due.start:  # stamped with the request's own time: the record says when the stream opened
-            self._log(attr.START_EVENT, due.timestamp - int(due.elapsed * 1e9), context, elapsed, SeverityNumber.INFO)
+            self._log(attr.START_EVENT, started, context, elapsed, SeverityNumber.INFO)
         if due.stall:
             self._log(attr.STALL_EVENT, due.timestamp, context, {**due.stall, **elapsed}, SeverityNumber.WARN)
         if due.update:
@@ -262,9 +263,8 @@ class StreamingSpanProcessor(SpanProcessor):
             self._log(attr.UPDATE_EVENT, due.timestamp, context, {**due.update, **elapsed}, SeverityNumber.INFO)
         if due.live and llm._span_tracer is not None:
             try:
-                start = due.timestamp - int(due.elapsed * 1e9)
                 name = str(due.identity.get(attr.STREAM_NAME, "llm"))
-                send_live_span(llm._span_tracer, llm._span, name, due.live, start, due.timestamp)
+                send_live_span(llm._span_tracer, llm._span, name, due.live, started, due.timestamp)
             except Exception:
                 log_internal_error("sending a live span")
 
