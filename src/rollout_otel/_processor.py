@@ -112,7 +112,7 @@ class StreamingSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
-    # -- called by LLMSpan -------------------------------------------------------------------------------------
+    # -- live spans -----------------------------------------------------------------------------------------
 
     def follow_refusals(self, refused: Collection[str]) -> None:
         """Read which signals the endpoint refuses from `refused` (kept up to date by this set-up's exporters)."""
@@ -122,6 +122,8 @@ class StreamingSpanProcessor(SpanProcessor):
         """Whether open streams are shown as live spans: asked for, or (auto) update events cannot be exported."""
         mode = self.settings.live_spans
         return mode == "on" or (mode == "auto" and ("logs" in self._refused or not self.settings.logs_exporter))
+
+    # -- called by LLMSpan -------------------------------------------------------------------------------------
 
     def watch(self, llm: OpenStream) -> None:
         """Show a stream that just opened: its start record goes out at once, on the update thread."""
