@@ -233,7 +233,7 @@ class StreamingSpanProcessor(SpanProcessor):
                 )
                 if llm._first_chunk_ns:
                     due.live[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
-                due.live.update(live_content(llm._text.text(), self.settings))
+                due.live_text = llm._text.text() if self.settings.capture_content else ""
             if not (due.start or due.stall or due.update or due.live):
                 return None
             watch.in_flight = due.handed_over
@@ -266,6 +266,7 @@ class StreamingSpanProcessor(SpanProcessor):
         if due.live and llm._span_tracer is not None:
             try:
                 name = str(due.identity.get(attr.STREAM_NAME, "llm"))
+                due.live.update(live_content(due.live_text, self.settings))  # built here, outside the lock
                 send_live_span(llm._span_tracer, llm._span, name, due.live, started, due.timestamp)
             except Exception:
                 log_internal_error("sending a live span")
@@ -307,6 +308,7 @@ class _Due:
     stall: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
+    live_text: str = ""
     handed_over: threading.Event = field(default_factory=threading.Event)
 
 
