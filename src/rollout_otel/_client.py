@@ -84,6 +84,9 @@ class Rollout:
         max_content_bytes: int | None = None,
         anthropic_sdk_spans: bool | None = None,
         metrics: bool | None = None,
+        live_spans: str | None = None,
+        stall_after: float | None = None,
+        openai_include_usage: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         logger_provider: LoggerProvider | None = None,
         meter_provider: MeterProvider | None = None,
@@ -105,6 +108,12 @@ class Rollout:
                 rollout's; off by default, so each call has one span (`ROLLOUT_ANTHROPIC_SDK_SPANS`).
             metrics: record the GenAI client metrics (duration, time to first chunk, time per output chunk,
                 token usage) and export them (`ROLLOUT_METRICS`; `OTEL_METRICS_EXPORTER=none` keeps them local).
+            live_spans: also show open streams as spans, for backends that take no logs: "auto" (where the
+                endpoint refuses logs), "on" or "off" (`ROLLOUT_LIVE_SPANS`).
+            stall_after: seconds without a chunk before a `rollout.stream.stall` event; 0 turns them off
+                (`ROLLOUT_STALL_AFTER`, default 10).
+            openai_include_usage: ask OpenAI chat streams for usage when the caller did not; the caller's stream
+                stays as it would have been (`ROLLOUT_OPENAI_INCLUDE_USAGE`).
             tracer_provider: use this provider instead of the global one.
             logger_provider: use this provider for update events instead of the global one.
             meter_provider: use this provider for metrics instead of the global one.
@@ -124,6 +133,9 @@ class Rollout:
             max_content_bytes=max_content_bytes,
             anthropic_sdk_spans=anthropic_sdk_spans,
             metrics=metrics,
+            live_spans=live_spans,
+            stall_after=stall_after,
+            openai_include_usage=openai_include_usage,
         )
         _warn_if_key_sent_in_clear(self.settings)
         self._closed = False

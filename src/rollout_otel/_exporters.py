@@ -28,6 +28,7 @@ class _FailureCount:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures = 0
+        self.refused: set[str] = set()  # signals the endpoint refuses ("logs"...): live spans stand in for logs
 
     def add(self) -> None:
         with self._lock:
@@ -307,6 +308,8 @@ class _GuardedExport:
 
     def _switch_off(self) -> None:
         self.switched_off = True
+        if self._failures is not None:
+            self._failures.refused.add(self.signal)
         logger.warning(
             "%s refuses OTLP %s (%s): it accepts only some signals, as trace-only backends do. rollout-otel stops "
             "sending %s there; spans are not affected. Set %s to stop trying.",

@@ -101,6 +101,33 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
     after_close(response, method, closed_by_someone)
 
 
+def _hidden(hide: Callable[[Any], bool], on_item: Callable[[Any], None], item: Any) -> bool:
+    """Whether `item` is one only rollout asked for: read here, kept from the caller. Never raises."""
+    try:
+        if hide(item):
+            on_item(item)
+            return True
+    except Exception:
+        log_internal_error("reading a stream item")
+    return False
+
+
+def _visible(source: Any, hide: Callable[[Any], bool], on_item: Callable[[Any], None]) -> Iterator[Any]:
+    """The items of `source` the caller would have had without rollout's additions."""
+    for item in source:
+        if not _hidden(hide, on_item, item):
+            yield item
+
+
+async def _visible_async(
+    source: Any, hide: Callable[[Any], bool], on_item: Callable[[Any], None]
+) -> AsyncIterator[Any]:
+    """The async twin of `_visible`."""
+    async for item in source:
+        if not _hidden(hide, on_item, item):
+            yield item
+
+
 class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """What both stream proxies share: the span, the accumulator, and ending as abandoned when collected."""
 
@@ -111,6 +138,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_span = span
         self._self_acc = acc
         self._self_on_item = acc.on_item
+        self._self_hide: Callable[[Any], bool] | None = getattr(acc, "hide", None)  # items only rollout asked for
         span._finisher = lambda reason: finish(span, acc, reason)  # at shutdown: end with what the stream gave
         _hook_response_close(self, stream, self._response_close)
 
@@ -128,13 +156,11 @@ class TracedStream(_TracedProxy):
 
     def _self_iterate(self) -> Iterator[Any]:
         on_item = self._self_on_item
-        first = True
+        hide = self._self_hide
+        source = self.__wrapped__ if hide is None else _visible(self.__wrapped__, hide, on_item)
         try:
-            for item in self.__wrapped__:
+            for item in source:
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -155,6 +181,8 @@ class TracedStream(_TracedProxy):
     def __next__(self) -> Any:
         try:
             item = self.__wrapped__.__next__()
+            while self._self_hide is not None and _hidden(self._self_hide, self._self_on_item, item):
+                item = self.__wrapped__.__next__()
         except StopIteration:
             finish(self._self_span, self._self_acc, attr.END_COMPLETED)
             raise
@@ -165,7 +193,6 @@ class TracedStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")
@@ -198,13 +225,11 @@ class TracedAsyncStream(_TracedProxy):
 
     async def _self_iterate(self) -> AsyncIterator[Any]:
         on_item = self._self_on_item
-        first = True
+        hide = self._self_hide
+        source = self.__wrapped__ if hide is None else _visible_async(self.__wrapped__, hide, on_item)
         try:
-            async for item in self.__wrapped__:
+            async for item in source:
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -228,6 +253,8 @@ class TracedAsyncStream(_TracedProxy):
     async def __anext__(self) -> Any:
         try:
             item = await self.__wrapped__.__anext__()
+            while self._self_hide is not None and _hidden(self._self_hide, self._self_on_item, item):
+                item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
             finish(self._self_span, self._self_acc, attr.END_COMPLETED)
             raise
@@ -241,7 +268,6 @@ class TracedAsyncStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")
