@@ -46,6 +46,11 @@ def test_a_stream_appears_from_its_request_and_follows_its_records(tail: TailRec
     assert post(tail.http_port, "/v1/logs", logs_body(records))[0] == 200
     assert state(tail, span_id) == "streaming"  # the next chunk ends the stall
 
+    # A live span (live_spans=on, DESIGN §9) is a stream's snapshot, not a finished call: nothing changes.
+    live = llm_span("00f067aa0ba902b8", "openai.chat.completions (live)", rollout__live=True, rollout__live__seq=1)
+    assert post(tail.http_port, "/v1/traces", traces_body([live]))[0] == 200
+    assert state(tail, span_id) == "streaming" and tail.model.snapshot()[1] == []
+
     span = llm_span(span_id, rollout__stream__end_reason="completed", gen_ai__response__finish_reasons=["length"])
     assert post(tail.http_port, "/v1/traces", traces_body([span]))[0] == 200
     assert tail.model.snapshot()[0] == []

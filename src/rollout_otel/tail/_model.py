@@ -25,9 +25,9 @@ from ._rows import FinishedCall, OpenStream, Totals
 from ._values import count, seconds
 
 # DESIGN §4: the records a stream sends while open (same trace/span ids and naming attributes as the updates).
-START_EVENT: Final = "rollout.stream.start"
-STALL_EVENT: Final = "rollout.stream.stall"
-STALL_GAP: Final = "rollout.stream.gap"
+START_EVENT: Final = attr.START_EVENT
+STALL_EVENT: Final = attr.STALL_EVENT
+STALL_GAP: Final = attr.STALL_GAP
 STREAM_EVENTS: Final = frozenset({START_EVENT, attr.UPDATE_EVENT, STALL_EVENT})
 
 STALLED_AFTER: Final = 5.0  # seconds without an update while streaming: marked stalled even without a stall record
@@ -178,6 +178,8 @@ class TailModel:
 
     def _on_span(self, span: ReceivedSpan, now: float) -> dict[str, Any] | None:
         a = span.attributes
+        if a.get(attr.LIVE) is True:  # a live span (DESIGN §9) repeats what the stream's records already show
+            return None
         if attr.GEN_AI_OPERATION_NAME not in a:
             if span.parent_span_id:
                 self._add_child(span.parent_span_id, clean(span.name, limit=200))
