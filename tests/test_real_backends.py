@@ -263,7 +263,6 @@ def _describe(looks: list[Look]) -> str:
 # -- while the stream is open ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="needs live spans")
 @pytest.mark.parametrize("run", LIVE, indirect=True)
 def test_the_text_so_far_is_shown_while_the_stream_is_open(run: StreamRun) -> None:
     assert run.error is None, run.error
