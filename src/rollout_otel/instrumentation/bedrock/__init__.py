@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import log_internal_error, logger
+from ..._sdk_versions import requirement
 from ...trace import LLMSpan
 from .._calls import Wrapper
 from .._guard import should_trace, traced_call
@@ -178,7 +179,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces Converse and InvokeModel, streamed or not, for every `bedrock-runtime` client; other calls pass."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("botocore >= 1.34",)
+        return (requirement("botocore"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch when the program imports botocore (at once if it already has)."""

@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
+from ..._sdk_versions import requirement
 from .._calls import Endpoint, Provider, Wrapper, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._generate import GenerateAccumulator, generate_input, generate_outcome, provider_name, request_attributes
@@ -70,7 +71,7 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces `models.generate_content` and `generate_content_stream`, sync and async, for every client."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("google-genai >= 1.0",)
+        return (requirement("google-genai"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch when the program imports google.genai (at once if it already has)."""
