@@ -92,3 +92,33 @@ def test_too_old(package: str, version: str, old: bool) -> None:
 
 def test_requirement_names_the_package_and_its_oldest_release() -> None:
     assert requirement("boto3") == f"boto3 >= {OLDEST['botocore']}"
+
+
+@pytest.mark.parametrize(
+    ("module", "package", "instrumentor", "patched"),
+    [
+        ("openai", "openai", OpenAIInstrumentor, "openai.resources.chat.completions.completions:Completions.create"),
+        ("anthropic", "anthropic", AnthropicInstrumentor, "anthropic.resources.messages.messages:Messages.create"),
+        ("botocore", "botocore", BedrockInstrumentor, "botocore.client:BaseClient._make_api_call"),
+        ("google.genai", "google-genai", GoogleGenAIInstrumentor, "google.genai.models:Models.generate_content"),
+    ],
+)
+def test_a_release_older_than_the_oldest_is_left_alone_and_said_so(
+    module: str, package: str, instrumentor: Any, patched: str, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """`opentelemetry-instrument` skips the dependency check: each instrumentor checks the release itself."""
+    import importlib
+
+    import wrapt
+
+    monkeypatch.setattr(importlib.import_module(module), "__version__", "0.0.1")
+    where, attribute = patched.split(":")
+    owner_name, method = attribute.split(".")
+    owner = getattr(importlib.import_module(where), owner_name)
+    with caplog.at_level("WARNING", logger="rollout_otel"):
+        instrumentor().instrument(skip_dep_check=True)
+    try:
+        assert not isinstance(owner.__dict__.get(method), wrapt.FunctionWrapper)
+        assert f"cannot trace {package} 0.0.1" in caplog.text and f"Supported: {requirement(package)}" in caplog.text
+    finally:
+        instrumentor().uninstrument()
