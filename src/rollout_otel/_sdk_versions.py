@@ -14,7 +14,7 @@ from typing import Final
 OLDEST: Final = {
     "openai": "1.97.2",  # older ones yield a Responses in-stream `error` event unparsed: the span would not fail
     "anthropic": "1.0.0",  # older ones make isinstance(traced_stream, anthropic.Stream) False
-    "botocore": "1.37.24",  # Converse with cachePoint and reasoning content (Converse itself came in 1.34.116)
+    "botocore": "1.34.116",  # the first with Converse and ConverseStream
     "google-genai": "1.50.0",  # older ones swallow an in-stream error: the span would say the stream completed
 }
 PAIRED: Final = {"boto3": "botocore"}  # released in step: boto3 X.Y.Z requires botocore X.Y.Z
