@@ -29,6 +29,7 @@ from rollout_otel.serve import (
     scenario_headers,
 )
 from rollout_otel.testing import Capture
+from sdk_features import needs_anthropic_sdk_spans
 
 pytestmark = pytest.mark.anthropic
 
@@ -659,6 +660,7 @@ def global_cap(cap: Capture) -> Capture:
     return cap
 
 
+@needs_anthropic_sdk_spans
 def test_sdk_spans_are_left_out_of_traced_calls_by_default(
     raw_client: anthropic.Anthropic, global_cap: Capture
 ) -> None:
@@ -678,6 +680,7 @@ def test_sdk_spans_are_left_out_of_traced_calls_by_default(
     assert [s.name for s in sdk_spans(global_cap)] == ["anthropic.messages.create", "anthropic.models.list"]
 
 
+@needs_anthropic_sdk_spans
 def test_sdk_spans_kept_on_request_nest_under_ours(raw_client: anthropic.Anthropic, monkeypatch: Any) -> None:
     capture = Capture(anthropic_sdk_spans=True)
     otel_trace.set_tracer_provider(capture.tracer_provider)

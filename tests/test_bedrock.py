@@ -34,6 +34,7 @@ from rollout_otel.serve import (
     scenario_headers,
 )
 from rollout_otel.testing import Capture
+from sdk_features import needs_bedrock_apply_guardrail, needs_bedrock_cache_points, needs_bedrock_reasoning
 
 pytestmark = pytest.mark.bedrock
 
@@ -124,6 +125,7 @@ def text_of(events: list[dict[str, Any]]) -> str:
 # -- what a span records --------------------------------------------------------------------------------------
 
 
+@needs_bedrock_cache_points
 def test_streamed_converse_span(client: Any, server: LocalLLMServer, cap: Capture, scenarios: Scenarios) -> None:
     scenarios.set(cached=2, cache_write=1)
     response = client.converse_stream(
@@ -205,6 +207,7 @@ def test_tool_use(client: Any, cap: Capture, streamed: bool) -> None:
     assert "rollout.stream.preview" not in a or a["rollout.stream.preview"] == ""  # tool input is not text
 
 
+@needs_bedrock_reasoning
 def test_reasoning_stays_out_of_the_preview(client: Any, cap: Capture, scenarios: Scenarios) -> None:
     scenarios.set(thinking=1, text="Short answer.")
     list(converse_stream(client))
@@ -388,6 +391,7 @@ def test_wrap_plus_instrumentor_gives_one_span(raw_client: Any, server: LocalLLM
     assert len(cap.spans()) == 3  # uninstrument restored the original
 
 
+@needs_bedrock_apply_guardrail
 def test_other_aws_operations_pass_through(server: LocalLLMServer, cap: Capture) -> None:
     """Only Converse calls on bedrock-runtime get a span; the instrumentor patches the class every client shares."""
     instrumentor = BedrockInstrumentor()

@@ -201,7 +201,7 @@ def test_chat_stream_cut_short_keeps_its_partial_output(oai: openai.OpenAI, cap:
                 received += chunk.choices[0].delta.content
                 if how == "break" and len(received) > 10:
                     break
-    except openai.APIError:
+    except Exception:  # APIError, or the transport's own error for a drop on older openai
         pass
     span = only_span(cap)
     (message,) = output_messages(span.attributes)

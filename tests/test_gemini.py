@@ -194,16 +194,18 @@ def test_incomplete_reply(client: genai.Client, cap: Capture) -> None:
     assert a["rollout.stream.end_reason"] == "completed" and a["gen_ai.response.finish_reasons"] == ("length",)
 
 
-def test_chat_sessions_give_one_span_per_message(client: genai.Client, cap: Capture) -> None:
+def test_chat_sessions_give_one_span_per_message(client: genai.Client, server: LocalLLMServer, cap: Capture) -> None:
     chat = client.chats.create(model=MODEL)
     for _ in chat.send_message_stream("Hello"):
         pass
     chat.send_message("And again?")
     first, second = sorted(cap.spans(), key=lambda s: s.start_time)
     assert content(first.attributes)["gen_ai.input.messages"][0]["parts"] == [text_part("Hello")]
-    sent = content(second.attributes)["gen_ai.input.messages"]  # the history the chat sent, as the SDK keeps it
-    assert sent[0]["parts"] == [text_part("Hello")] and sent[-1]["parts"] == [text_part("And again?")]
-    assert {m["role"] for m in sent[1:-1]} == {"assistant"}
+    sent = content(second.attributes)["gen_ai.input.messages"]  # the history the chat sent, as this SDK curates it
+    wire = server.requests()[-1].body["contents"]
+    assert [m["role"] for m in sent] == [{"model": "assistant"}.get(c["role"], c["role"]) for c in wire]
+    assert sent[0]["parts"][0]["content"] == wire[0]["parts"][0]["text"]
+    assert sent[-1]["parts"] == [text_part("And again?")]
 
 
 def test_content_capture_off_records_counts_only(server: LocalLLMServer) -> None:

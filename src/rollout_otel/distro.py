@@ -34,6 +34,7 @@ from ._exporters import (
 )
 from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor
+from ._sdk_versions import too_old
 
 # Where the OTLP exporter classes live, by protocol: the API key header goes to whichever the SDK picks.
 _HTTP_EXPORTERS = (
@@ -98,7 +99,6 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
             os.environ.setdefault("OTEL_SPAN_EVENT_COUNT_LIMIT", "1000000")
 
 
-_OLDEST: Final = {"openai": (1, 66), "anthropic": (0, 40), "botocore": (1, 34), "google-genai": (1, 0)}
 _PACKAGE_OF: Final = {
     "bedrock": "botocore",
     "google_genai": "google-genai",
@@ -112,10 +112,10 @@ def _we_trace(name: str) -> bool:
 
     package = _PACKAGE_OF.get(name, name)
     try:
-        major, minor = (int(part) for part in version(package).split(".")[:2])
-    except (PackageNotFoundError, ValueError):
-        return True  # not installed (nothing to trace twice), or a version rollout cannot read
-    return (major, minor) >= _OLDEST[package]
+        installed = version(package)
+    except PackageNotFoundError:
+        return True  # not installed: nothing to trace twice
+    return not too_old(package, installed)  # a version rollout cannot read counts as traced
 
 
 def _keep_both(ours: str) -> bool:

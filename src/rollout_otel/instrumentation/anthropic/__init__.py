@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
+from ..._sdk_versions import requirement, too_old
 from .._calls import Endpoint, Provider, Wrapper, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._helper import stream_wrapper
@@ -92,7 +93,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces `messages.create`, `messages.stream` and `messages.parse` (beta included) for every client."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("anthropic >= 0.40",)
+        return (requirement("anthropic"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch when the program imports anthropic (at once if it already has): start-up does not pay for it."""
@@ -105,12 +106,13 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _on_anthropic(self, provider: TracerProvider | None) -> None:
         core = importlib.import_module(_MODULES[0])  # loaded by `import anthropic` itself
-        if not (callable(getattr(core, "Messages", None)) and callable(getattr(core, "AsyncMessages", None))):
-            version = getattr(sys.modules["anthropic"], "__version__", "?")
+        version = str(getattr(sys.modules["anthropic"], "__version__", "?"))
+        found = callable(getattr(core, "Messages", None)) and callable(getattr(core, "AsyncMessages", None))
+        if too_old("anthropic", version) or not found:
             logger.warning(
-                "rollout-otel cannot trace anthropic %s (Messages.create not found); Anthropic calls will not be "
-                "traced. Supported: anthropic >= 0.40",
+                "rollout-otel cannot trace anthropic %s; Anthropic calls will not be traced. Supported: %s",
                 version,
+                requirement("anthropic"),
             )
             return
         leave_out_sdk_spans()

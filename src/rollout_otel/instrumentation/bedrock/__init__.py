@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import log_internal_error, logger
+from ..._sdk_versions import requirement, too_old
 from ...trace import LLMSpan
 from .._calls import Wrapper
 from .._guard import should_trace, traced_call
@@ -178,7 +179,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces Converse and InvokeModel, streamed or not, for every `bedrock-runtime` client; other calls pass."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("botocore >= 1.34",)
+        return (requirement("botocore"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch when the program imports botocore (at once if it already has)."""
@@ -193,8 +194,17 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         global _class_patch
         if not getattr(self, "_active", False):
             return  # uninstrumented before botocore was imported
+        import botocore  # type: ignore[import-untyped]
         from botocore.client import BaseClient  # type: ignore[import-untyped]
 
+        version = str(getattr(botocore, "__version__", "?"))
+        if too_old("botocore", version):
+            logger.warning(
+                "rollout-otel cannot trace botocore %s; Bedrock calls will not be traced. Supported: %s",
+                version,
+                requirement("botocore"),
+            )
+            return
         current = BaseClient.__dict__.get("_make_api_call")
         if _class_patch is not None and _in_chain(current, _class_patch):
             _class_patch.provider, _class_patch.active = provider, True  # turned off earlier, under another wrapper

@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
+from ..._sdk_versions import requirement, too_old
 from .._calls import Endpoint, Provider, Wrapper, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._generate import GenerateAccumulator, generate_input, generate_outcome, provider_name, request_attributes
@@ -70,7 +71,7 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces `models.generate_content` and `generate_content_stream`, sync and async, for every client."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("google-genai >= 1.0",)
+        return (requirement("google-genai"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch when the program imports google.genai (at once if it already has)."""
@@ -83,6 +84,14 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _patch(self, provider: TracerProvider | None) -> None:
         if not getattr(self, "_active", False):
+            return
+        version = str(getattr(sys.modules.get("google.genai"), "__version__", "?"))
+        if too_old("google-genai", version):
+            logger.warning(
+                "rollout-otel cannot trace google-genai %s; Gemini calls will not be traced. Supported: %s",
+                version,
+                requirement("google-genai"),
+            )
             return
         module = sys.modules[_MODULE]
         for owner, method, kind, endpoint in _METHODS:

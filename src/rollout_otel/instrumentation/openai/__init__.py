@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
 
 from ..._errors import logger
+from ..._sdk_versions import requirement, too_old
 from .._calls import Endpoint, async_wrapper, is_rollout_patch, sync_wrapper
 from .._hooks import when_imported
 from ._endpoints import CHAT, RESPONSES
@@ -33,7 +34,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces `chat.completions.create` and `responses.create` (and the helpers built on them) for every client."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("openai >= 1.66",)
+        return (requirement("openai"),)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch each resource module when the program imports it (at once if it already has).
@@ -50,10 +51,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _on_openai(self, provider: TracerProvider | None) -> None:
         version = str(getattr(sys.modules["openai"], "__version__", "0"))
-        if _too_old(version):
+        if too_old("openai", version):
             logger.warning(
-                "rollout-otel cannot trace openai %s; OpenAI calls will not be traced. Supported: openai >= 1.66",
+                "rollout-otel cannot trace openai %s; OpenAI calls will not be traced. Supported: %s",
                 version,
+                requirement("openai"),
             )
             return
         for module in dict.fromkeys(module for module, *_ in _TARGETS):
@@ -73,10 +75,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if not callable(getattr(cls, method, None)):
                 logger.warning(
                     "rollout-otel cannot trace openai %s (%s.%s not found); those calls will not be traced. "
-                    "Supported: openai >= 1.66",
+                    "Supported: %s",
                     getattr(sys.modules.get("openai"), "__version__", "?"),
                     module_name,
                     name,
+                    requirement("openai"),
                 )
                 continue
             wrapper = async_wrapper(endpoint, provider) if is_async else sync_wrapper(endpoint, provider)
@@ -89,15 +92,6 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             owner = getattr(module, name.split(".")[0], None)
             if owner is not None and isinstance(owner.__dict__.get(name.split(".")[1]), wrapt.FunctionWrapper):
                 unwrap(owner, name.split(".")[1])
-
-
-def _too_old(version: str) -> bool:
-    """Whether this openai predates 1.66 (the oldest with every method rollout traces)."""
-    try:
-        major, minor = (int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return False  # a version string rollout cannot read: try, and say so per method if one is missing
-    return (major, minor) < (1, 66)
 
 
 def is_openai_client(client: Any) -> bool:
