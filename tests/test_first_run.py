@@ -69,7 +69,9 @@ def test_no_collector_exits_at_once_with_one_line_per_signal(tmp_path: Path, dis
     port = free_port()  # nothing listens there
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
     elapsed, _, stderr = run(tmp_path, env, distro=distro)
-    assert elapsed < 3.0, stderr  # no wait (a refusal is final): tens of milliseconds when the machine is idle
+    # No wait (a refusal is final): tens of milliseconds when the machine is idle, seconds when it is very loaded,
+    # and never the 5 s that retrying until the exit bound would take.
+    assert elapsed < 4.5, stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert all("nothing listens there (connection refused)" in line for line in lines), stderr
     assert 1 <= len(lines) <= 3  # one per signal that had something to send
