@@ -59,6 +59,26 @@ def test_demo_exports_to_the_endpoint_it_is_given(sink: OtlpSink) -> None:
     assert span.resource["service.name"] == "rollout-otel-demo"
 
 
+@pytest.mark.integration
+def test_demo_to_a_trace_only_backend_shows_its_live_spans_in_one_line_each() -> None:
+    with OtlpSink(accept={"traces"}) as traces_only:
+        result = run(
+            ["rollout-otel", "demo", "--seconds", "2.5", "--interval", "0.2", "--endpoint", traces_only.http_endpoint]
+        )
+        assert result.returncode == 0, result.stderr
+        live_lines = [line for line in result.stdout.splitlines() if "live span #" in line]
+        assert live_lines and all("(sent as 'openai.chat.completions (live)'" in line for line in live_lines)
+        assert result.stdout.count("finished span ") == 1  # the LLM span alone is printed whole
+        live = [s for s in traces_only.spans() if s.attributes.get("rollout.live") is True]
+        assert len(live) == len(live_lines)
+
+
+def test_demo_without_an_endpoint_prints_no_live_span() -> None:
+    result = run([sys.executable, "-m", "rollout_otel.cli", "demo", "--seconds", "0.6", "--interval", "0.2"])
+    assert result.returncode == 0, result.stderr
+    assert "live span" not in result.stdout and result.stdout.count("finished span ") == 1
+
+
 def test_demo_reports_bad_configuration_clearly() -> None:
     result = run(["rollout-otel", "demo"], env={"ROLLOUT_STREAM_PREVIEW_CHARS": "-1"})
     assert result.returncode == 2

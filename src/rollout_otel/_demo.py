@@ -96,6 +96,14 @@ class _PrintSpans(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        a: Any = span.attributes or {}
+        if a.get(attr.LIVE) is True:  # a snapshot of the open stream, for backends that take no logs: one line
+            self._out.write(
+                f"  [{duration:5.2f}s] live span #{a.get(attr.LIVE_SEQ)}  chunks={a.get(attr.STREAM_CHUNKS, 0):<4} "
+                f"(sent as {span.name!r}: the logs were refused)\n"
+            )
+            self._out.flush()
+            return
         context = span.get_span_context()
         assert context is not None
         self._out.write(
@@ -130,11 +138,14 @@ def run_demo(
             "rollout-otel demo needs the openai package: pip install openai (or '.[demo]' in the rollout-otel clone)"
         ) from None
     metrics = InMemoryMetricReader()
+    planned = resolve_settings(endpoint=endpoint, protocol=protocol)
     rollout = Rollout(
         stream_update_interval=interval,
         service_name="rollout-otel-demo",
         endpoint=endpoint,
         protocol=protocol,
+        # With nothing exported, the update events printed below are the live view; live spans would only repeat it.
+        live_spans=None if planned.traces_exporter and planned.endpoint_configured else "off",
         meter_provider=_demo_meter_provider(metrics, endpoint, protocol),
     )
     s = rollout.settings
