@@ -44,6 +44,7 @@ class Settings:
     metrics_exporter: tuple[str, ...] = ("otlp",)
     endpoint_configured: bool = False
     endpoint_explicit: bool = False  # given as an argument or ROLLOUT_ENDPOINT, not left to the OTEL_* variables
+    max_export_bytes: int = 4_000_000
 
     @property
     def export_headers(self) -> dict[str, str]:
@@ -138,6 +139,17 @@ MAX_CONTENT_BYTES = SPAN_CONTENT_BUDGET
 def _parse_content_bytes(value: Any, src: _Source) -> int:
     allowed = f"a whole number of bytes from {MIN_CONTENT_BYTES} to {MAX_CONTENT_BYTES} (a default collector's limit)"
     return _parse_whole_number(value, src, allowed, MIN_CONTENT_BYTES, MAX_CONTENT_BYTES)
+
+
+# The largest OTLP request sent. 4 MiB is receivers' default gRPC limit; the HTTP exporter refuses over 64 MiB itself.
+DEFAULT_MAX_EXPORT_BYTES = 4_000_000
+MIN_EXPORT_BYTES = 65_536
+MAX_EXPORT_BYTES = 64 * 1024 * 1024
+
+
+def _parse_export_bytes(value: Any, src: _Source) -> int:
+    allowed = f"a whole number of bytes from {MIN_EXPORT_BYTES} to {MAX_EXPORT_BYTES} (largest OTLP request sent)"
+    return _parse_whole_number(value, src, allowed, MIN_EXPORT_BYTES, MAX_EXPORT_BYTES)
 
 
 # Faster than 20 updates a second is a busy loop; slower than hourly is no live view (and overflows timers).
@@ -261,6 +273,7 @@ def resolve_settings(
     max_content_bytes: int | None = None,
     anthropic_sdk_spans: bool | None = None,
     metrics: bool | None = None,
+    max_export_bytes: int | None = None,
     environ: Mapping[str, str] | None = None,
     lenient: bool = False,
 ) -> Settings:
@@ -331,6 +344,15 @@ def resolve_settings(
         lenient=lenient,
     )
     record_metrics, _ = _pick("metrics", metrics, ("ROLLOUT_METRICS",), env, _parse_bool, True, lenient=lenient)
+    export_bytes, _ = _pick(
+        "max_export_bytes",
+        max_export_bytes,
+        ("ROLLOUT_MAX_EXPORT_BYTES",),
+        env,
+        _parse_export_bytes,
+        DEFAULT_MAX_EXPORT_BYTES,
+        lenient=lenient,
+    )
     otlp_only: tuple[str, ...] = ("otlp",)
     traces, _ = _pick(
         "traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
@@ -357,6 +379,7 @@ def resolve_settings(
         logs_exporter=logs,
         endpoint_configured=url_set,
         endpoint_explicit=explicit and url_set,
+        max_export_bytes=export_bytes,
     )
 
 

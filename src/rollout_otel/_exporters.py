@@ -17,25 +17,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
-from ._config import Settings
+from ._config import DEFAULT_MAX_EXPORT_BYTES, Settings
 from ._errors import log_internal_error, logger
-
-
-class _FailureCount:
-    """Failed exports so far, only ever growing; shared by the exporters of one set-up. A flush compares the count
-    before and after itself, so concurrent flushes never erase each other's failures."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures = 0
-
-    def add(self) -> None:
-        with self._lock:
-            self._failures += 1
-
-    def total(self) -> int:
-        with self._lock:
-            return self._failures
+from ._export import DropCount, SizedSend, fit_log, fit_span, logs_size, spans_size, split_metrics
 
 
 class _Exporting(threading.local):
@@ -152,6 +136,8 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             result = submit(*args, **kwargs)
             status = getattr(result, "status_code", None)
             guard.status = status
+            if status == 413:
+                guard.too_large = True
             if status in _REJECTING_HTTP_STATUSES:
                 guard.rejected = f"HTTP {status}"
             error = getattr(result, "error", None)
@@ -181,6 +167,9 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                 name = getattr(code(), "name", None) if callable(code) else None
                 if name == "UNIMPLEMENTED":
                     guard.rejected = "gRPC UNIMPLEMENTED"
+                elif name == "RESOURCE_EXHAUSTED" and _says_too_large(error):
+                    guard.too_large = True  # split and sent again: retrying the same request cannot help
+                    raise _final_rpc_error(error) from error
                 elif name == "UNAVAILABLE" and _refused(error):
                     guard.refused = True
                     reconnect = getattr(inner, "_initialize_channel_and_stub", None)
@@ -211,6 +200,11 @@ def _no_http_answer(error: BaseException) -> bool:
     return any(sign in text for sign in ("RemoteDisconnected", "BadStatusLine", "Connection aborted", "reset by peer"))
 
 
+def _says_too_large(error: BaseException) -> bool:
+    details = str(getattr(error, "details", lambda: "")()).lower()
+    return "larger than" in details or "too large" in details or "exceeds" in details
+
+
 def _not_grpc(error: BaseException) -> bool:
     details = str(getattr(error, "details", lambda: "")())
     return "HTTP/2" in details or "SETTINGS frame" in details or "Trying to connect an http1.x server" in details
@@ -236,19 +230,22 @@ def _final_rpc_error(error: BaseException) -> BaseException:
 
 
 class _GuardedExport:
-    """What the three guarded exporters share: failures counted for `flush()`, and a signal the endpoint refuses
-    switched off with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
+    """What the three guarded exporters share: requests that fit `max_bytes` (split again when the receiver says
+    "too large"), lost items counted for `flush()` and its warning, and a signal the endpoint refuses switched off
+    with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
     """
 
     signal = ""
 
-    def __init__(self, inner: Any, failures: _FailureCount | None) -> None:
+    def __init__(self, inner: Any, drops: DropCount | None, max_bytes: int = DEFAULT_MAX_EXPORT_BYTES) -> None:
         self.inner = inner
-        self._failures = failures
+        self._drops = drops
+        self.max_bytes = max_bytes
         self.rejected: str | None = None  # how the endpoint refused this signal
-        self.refused = False  # nothing listened at the endpoint, this export
-        self.problem: str | None = None  # the exporter's own account of this export's failure
-        self.status: int | None = None  # the HTTP status of this export's last answer
+        self.refused = False  # nothing listened at the endpoint, this request
+        self.too_large = False  # the endpoint refused this request for its size (HTTP 413, RESOURCE_EXHAUSTED)
+        self.problem: str | None = None  # the exporter's own account of this request's failure
+        self.status: int | None = None  # the HTTP status of this request's last answer
         self.switched_off = False
         self._failing = False  # a failure was reported and no export has succeeded since
         _install_log_filter()
@@ -257,27 +254,35 @@ class _GuardedExport:
         except Exception:
             log_internal_error("watching an exporter's answers")
 
-    def _guarded(self, export: Callable[[], Any], success: Any) -> Any:
-        if self.switched_off:
-            return success  # dropped on purpose: the endpoint does not take this signal
-        result = None
-        self.refused, self.problem, self.status = False, None, None
+    def _attempt(self, export: Callable[[], Any], success: Any) -> bool:
+        """One request; True if it succeeded, or if the signal is refused here (dropped on purpose)."""
+        if self.switched_off or self.rejected is not None:
+            return True
+        self.refused, self.too_large, self.problem, self.status = False, False, None, None
         previous, _exporting.current = _exporting.current, self
         try:
             result = export()
         finally:
             _exporting.current = previous
-            if self.rejected is not None and self.signal in _SWITCH_OFF:
-                self._switch_off()
-                result = success
-            elif result is not success:
-                if self._failures is not None:
-                    self._failures.add()
-                self._report_failure()
-            elif self._failing:
-                self._failing = False
-                logger.warning("rollout-otel exports %s to %s again", _WHAT[self.signal], self._endpoint())
-        return result
+        return result is success or (self.rejected is not None and self.signal in _SWITCH_OFF)
+
+    def _guarded(self, send_all: Callable[[], int], success: Any, failure: Any) -> Any:
+        """Run `send_all` (which returns how many items were lost) and account for its outcome."""
+        if self.switched_off:
+            return success  # dropped on purpose: the endpoint does not take this signal
+        lost = send_all()
+        if self.rejected is not None and self.signal in _SWITCH_OFF:
+            self._switch_off()
+            return success
+        if lost:
+            if self._drops is not None:
+                self._drops.add(self.signal, "refused", lost)
+            self._report_failure()
+            return failure
+        if self._failing:
+            self._failing = False
+            logger.warning("rollout-otel exports %s to %s again", _WHAT[self.signal], self._endpoint())
+        return success
 
     def _endpoint(self) -> str:
         return str(getattr(self.inner, "_endpoint", None) or "the OTLP endpoint")
@@ -342,12 +347,21 @@ def _likely_fix(problem: str, status: int | None) -> str:
 
 
 class GuardedSpanExporter(_GuardedExport, SpanExporter):
-    """Delegates to a span exporter and counts the exports that did not succeed."""
+    """Sends spans in requests that fit, through a span exporter, and counts the spans it could not send."""
 
     signal = "traces"
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._guarded(lambda: self.inner.export(spans), SpanExportResult.SUCCESS)  # type: ignore[no-any-return]
+        sized: SizedSend[ReadableSpan] = SizedSend(
+            self.max_bytes,
+            spans_size,
+            fit_span,
+            lambda part: self._attempt(lambda: self.inner.export(part), SpanExportResult.SUCCESS),
+            lambda: self.too_large,
+        )
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: sized.send_all(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -357,12 +371,22 @@ class GuardedSpanExporter(_GuardedExport, SpanExporter):
 
 
 class GuardedLogExporter(_GuardedExport, LogRecordExporter):
-    """Delegates to a log record exporter; counts failed exports and stops if the endpoint refuses logs."""
+    """Sends log records in requests that fit; counts the records it could not send, and stops if the endpoint
+    refuses logs."""
 
     signal = "logs"
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        return self._guarded(lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS)  # type: ignore[no-any-return]
+        sized: SizedSend[ReadableLogRecord] = SizedSend(
+            self.max_bytes,
+            logs_size,
+            fit_log,
+            lambda part: self._attempt(lambda: self.inner.export(part), LogRecordExportResult.SUCCESS),
+            lambda: self.too_large,
+        )
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: sized.send_all(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -372,23 +396,38 @@ class GuardedLogExporter(_GuardedExport, LogRecordExporter):
 
 
 class GuardedMetricExporter(_GuardedExport, MetricExporter):
-    """Delegates to a metric exporter (keeping its temporality and aggregation); counts failed exports and stops
-    if the endpoint refuses metrics."""
+    """Sends metrics in requests that fit, through a metric exporter (keeping its temporality and aggregation);
+    counts the points it could not send, and stops if the endpoint refuses metrics."""
 
     signal = "metrics"
 
-    def __init__(self, inner: MetricExporter, failures: _FailureCount | None) -> None:
+    def __init__(
+        self, inner: MetricExporter, drops: DropCount | None, max_bytes: int = DEFAULT_MAX_EXPORT_BYTES
+    ) -> None:
         MetricExporter.__init__(
             self,
             preferred_temporality=inner._preferred_temporality,
             preferred_aggregation=inner._preferred_aggregation,
         )
-        _GuardedExport.__init__(self, inner, failures)
+        _GuardedExport.__init__(self, inner, drops, max_bytes)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        def send(data: MetricsData, limit: int, depth: int) -> int:
+            parts, lost = split_metrics(data, limit)
+            for part in parts:
+                if self._attempt(
+                    lambda: self.inner.export(part, timeout_millis=timeout_millis, **kwargs),  # noqa: B023
+                    MetricExportResult.SUCCESS,
+                ):
+                    continue
+                if self.too_large and depth < 6:
+                    lost += send(part, max(1024, limit // 2), depth + 1)
+                else:
+                    lost += _points_in(part)
+            return lost
+
         return self._guarded(  # type: ignore[no-any-return]
-            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
-            MetricExportResult.SUCCESS,
+            lambda: send(metrics_data, self.max_bytes, 0), MetricExportResult.SUCCESS, MetricExportResult.FAILURE
         )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -396,6 +435,15 @@ class GuardedMetricExporter(_GuardedExport, MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _points_in(data: MetricsData) -> int:
+    return sum(
+        len(getattr(metric.data, "data_points", ()))
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    )
 
 
 def _headers(settings: Settings, signal: str) -> dict[str, str] | None:
@@ -459,35 +507,39 @@ def _otlp_metric_exporter(settings: Settings) -> MetricExporter:
     return HttpMetricExporter(**_http_args(settings, "METRICS", "v1/metrics"))
 
 
-def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExporter]:
+def span_exporters(settings: Settings, drops: DropCount) -> list[SpanExporter]:
     """The span exporters named by OTEL_TRACES_EXPORTER (OTLP by default)."""
     builders: dict[str, Callable[[Settings], SpanExporter]] = {
         "otlp": _otlp_span_exporter,
         "console": lambda _: ConsoleSpanExporter(),
     }
-    return [GuardedSpanExporter(builders[name](settings), failures) for name in settings.traces_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedSpanExporter(builders[name](settings), drops, limit) for name in settings.traces_exporter]
 
 
-def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecordExporter]:
+def log_exporters(settings: Settings, drops: DropCount) -> list[LogRecordExporter]:
     """The log exporters named by OTEL_LOGS_EXPORTER (OTLP by default), for the update events."""
     builders: dict[str, Callable[[Settings], LogRecordExporter]] = {
         "otlp": _otlp_log_exporter,
         "console": lambda _: ConsoleLogRecordExporter(),
     }
-    return [GuardedLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedLogExporter(builders[name](settings), drops, limit) for name in settings.logs_exporter]
 
 
-def metric_exporters(settings: Settings, failures: _FailureCount) -> list[MetricExporter]:
+def metric_exporters(settings: Settings, drops: DropCount) -> list[MetricExporter]:
     """The metric exporters named by OTEL_METRICS_EXPORTER (OTLP by default), for the GenAI metrics."""
     builders: dict[str, Callable[[Settings], MetricExporter]] = {
         "otlp": _otlp_metric_exporter,
         "console": lambda _: ConsoleMetricExporter(),
     }
-    return [GuardedMetricExporter(builders[name](settings), failures) for name in settings.metrics_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedMetricExporter(builders[name](settings), drops, limit) for name in settings.metrics_exporter]
 
 
-def new_failure_count() -> _FailureCount:
-    return _FailureCount()
+def new_failure_count() -> DropCount:
+    """The count of lost items one set-up's exports share."""
+    return DropCount()
 
 
 def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> bool:

@@ -1,0 +1,224 @@
+"""How large an OTLP request is, measured with the exporters' own encoders, and how to make one item fit.
+
+The size that counts is the encoded request a receiver reads (gRPC's 4 MiB limit applies to it), so items are
+measured by encoding them as the OTLP exporters do. An item alone over the limit keeps its identity and loses
+content: its longest strings are cut (JSON stays JSON), then its last events go, and it says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
+from opentelemetry.sdk.trace import Event, ReadableSpan
+
+from .. import _attributes as attr
+from .._content._encode import TRUNCATION_MARKER, encode
+from .._safe import utf8_size
+
+# Strings shorter than this are never cut: names, ids and counts are what make an item findable.
+_KEEP_BYTES: Final = 1024
+_MAX_PASSES: Final = 8
+
+
+def spans_size(spans: Sequence[ReadableSpan]) -> int:
+    """Bytes of the OTLP request that exports `spans`."""
+    return int(encode_spans(spans).ByteSize())
+
+
+def logs_size(records: Sequence[ReadableLogRecord]) -> int:
+    """Bytes of the OTLP request that exports `records`."""
+    return int(encode_logs(records).ByteSize())
+
+
+def metrics_size(data: MetricsData) -> int:
+    """Bytes of the OTLP request that exports `data`."""
+    return int(encode_metrics(data).ByteSize())
+
+
+def cut_text(value: str, max_bytes: int) -> str:
+    """`value` within `max_bytes` of UTF-8: JSON content stays valid JSON of the same shape, other text is cut at
+    the end with a marker."""
+    if utf8_size(value) <= max_bytes:
+        return value
+    if value[:1] in "[{":
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            pass
+        else:
+            return encode(parsed, max_bytes)[0]
+    keep = max(0, max_bytes - len(TRUNCATION_MARKER))
+    return value.encode("utf-8")[:keep].decode("utf-8", "ignore") + TRUNCATION_MARKER
+
+
+def _cut_largest(attributes: dict[str, Any], excess: int) -> bool:
+    """Cut the longest string attribute by `excess` bytes (or to `_KEEP_BYTES`); False when none is long enough."""
+    sizes = {key: utf8_size(value) for key, value in attributes.items() if isinstance(value, str)}
+    sizes = {key: size for key, size in sizes.items() if size > _KEEP_BYTES}
+    if not sizes:
+        return False
+    largest = max(sizes, key=lambda key: sizes[key])
+    attributes[largest] = cut_text(attributes[largest], max(_KEEP_BYTES, sizes[largest] - excess - 64))
+    return True
+
+
+def fit_span(span: ReadableSpan, limit: int) -> ReadableSpan:
+    """`span` as it fits a request of `limit` bytes: the same span, with its longest attributes cut, then its last
+    events dropped, marked `rollout.content.truncated` (and `rollout.stream.chunk_events_dropped`)."""
+    size = spans_size([span])
+    if size <= limit:
+        return span
+    attributes: dict[str, Any] = dict(span.attributes or {})
+    events = list(span.events)
+    dropped = 0
+    for _ in range(_MAX_PASSES * 2):
+        excess = size - limit
+        if excess <= 0:
+            break
+        if not _cut_largest(attributes, excess) and not _cut_event_text(events, excess):
+            if not events:
+                break
+            gone = max(1, len(events) // 2) if excess > size // 4 else max(1, len(events) // 8)
+            del events[-gone:]
+            dropped += gone
+        attributes[attr.CONTENT_TRUNCATED] = True
+        if dropped:
+            before = attributes.get(attr.STREAM_CHUNK_EVENTS_DROPPED)
+            attributes[attr.STREAM_CHUNK_EVENTS_DROPPED] = (before if isinstance(before, int) else 0) + dropped
+            dropped = 0
+        span = _span_with(span, attributes, events)
+        size = spans_size([span])
+    return span
+
+
+def _cut_event_text(events: list[Event], excess: int) -> bool:
+    """Cut the longest string attribute of the event that holds the most text; False when none is long enough."""
+    best, best_size = -1, _KEEP_BYTES
+    for index, event in enumerate(events):
+        for value in (event.attributes or {}).values():
+            if isinstance(value, str) and utf8_size(value) > best_size:
+                best, best_size = index, utf8_size(value)
+    if best < 0:
+        return False
+    event = events[best]
+    attributes = dict(event.attributes or {})
+    _cut_largest(attributes, excess)
+    events[best] = Event(event.name, attributes, event.timestamp)
+    return True
+
+
+def _span_with(span: ReadableSpan, attributes: dict[str, Any], events: list[Event]) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def fit_log(record: ReadableLogRecord, limit: int) -> ReadableLogRecord:
+    """`record` as it fits a request of `limit` bytes: its longest attributes (then its body) cut, marked."""
+    size = logs_size([record])
+    if size <= limit:
+        return record
+    inner = record.log_record
+    attributes = dict(inner.attributes or {})
+    body = inner.body
+    for _ in range(_MAX_PASSES):
+        excess = size - limit
+        if excess <= 0:
+            break
+        if not _cut_largest(attributes, excess):
+            if not isinstance(body, str) or utf8_size(body) <= _KEEP_BYTES:
+                break
+            body = cut_text(body, max(_KEEP_BYTES, utf8_size(body) - excess - 64))
+        attributes[attr.CONTENT_TRUNCATED] = True
+        copy = type(inner).__new__(type(inner))
+        copy.__dict__.update(inner.__dict__)
+        copy.attributes = attributes
+        copy.body = body
+        record = dataclasses.replace(record, log_record=copy)
+        size = logs_size([record])
+    return record
+
+
+def split_metrics(data: MetricsData, limit: int) -> tuple[list[MetricsData], int]:
+    """`data` as requests of at most `limit` bytes each, split between data points; returns them and how many
+    points could not fit even alone (dropped)."""
+    if metrics_size(data) <= limit:
+        return [data], 0
+    parts: list[MetricsData] = []
+    dropped = 0
+    current: list[tuple[ResourceMetrics, ScopeMetrics, Metric, Any]] = []
+    current_size = 0
+    for resource, scope, metric, point in _points(data):
+        one = _metrics_of([(resource, scope, metric, point)])
+        size = metrics_size(one)
+        if size > limit:
+            dropped += 1
+            continue
+        if current and current_size + size > limit:
+            parts.append(_metrics_of(current))
+            current, current_size = [], 0
+        current.append((resource, scope, metric, point))
+        current_size += size
+    if current:
+        parts.append(_metrics_of(current))
+    return parts, dropped
+
+
+def _points(data: MetricsData) -> list[tuple[ResourceMetrics, ScopeMetrics, Metric, Any]]:
+    found = []
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in getattr(metric.data, "data_points", ()):
+                    found.append((resource, scope, metric, point))
+    return found
+
+
+def _metrics_of(points: list[tuple[ResourceMetrics, ScopeMetrics, Metric, Any]]) -> MetricsData:
+    """The MetricsData holding exactly `points`, grouped back under their resource, scope and metric."""
+    tree: dict[int, tuple[ResourceMetrics, dict[int, tuple[ScopeMetrics, dict[int, tuple[Metric, list[Any]]]]]]] = {}
+    for resource, scope, metric, point in points:
+        scopes = tree.setdefault(id(resource), (resource, {}))[1]
+        metrics = scopes.setdefault(id(scope), (scope, {}))[1]
+        metrics.setdefault(id(metric), (metric, []))[1].append(point)
+    return MetricsData(
+        resource_metrics=[
+            dataclasses.replace(
+                resource,
+                scope_metrics=[
+                    dataclasses.replace(
+                        scope,
+                        metrics=[
+                            dataclasses.replace(metric, data=_with_points(metric.data, chosen))
+                            for metric, chosen in metrics.values()
+                        ],
+                    )
+                    for scope, metrics in scopes.values()
+                ],
+            )
+            for resource, scopes in tree.values()
+        ]
+    )
+
+
+def _with_points(data: Any, points: list[Any]) -> Any:
+    return dataclasses.replace(data, data_points=points)
