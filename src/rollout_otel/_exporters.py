@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
@@ -229,6 +230,17 @@ def _final_rpc_error(error: BaseException) -> BaseException:
     return FinalRpcError(details)
 
 
+# Endpoints already reported as unreachable: one line for all the signals sent there, until one export succeeds.
+_unreachable: set[str] = set()
+_unreachable_lock = threading.Lock()
+
+
+def _base_url(endpoint: str) -> str:
+    """The scheme, host and port of an endpoint, without the signal's path."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else endpoint
+
+
 class _GuardedExport:
     """What the three guarded exporters share: requests that fit `max_bytes` (split again when the receiver says
     "too large"), lost items counted for `flush()` and its warning, and a signal the endpoint refuses switched off
@@ -247,7 +259,8 @@ class _GuardedExport:
         self.problem: str | None = None  # the exporter's own account of this request's failure
         self.status: int | None = None  # the HTTP status of this request's last answer
         self.switched_off = False
-        self._failing = False  # a failure was reported and no export has succeeded since
+        self._failing = False  # this exporter's line about a failure was logged, and no export has succeeded since
+        self._lost_in_streak = 0  # items lost since the last export that succeeded
         _install_log_filter()
         try:
             _watch_transport(self, inner)
@@ -275,40 +288,56 @@ class _GuardedExport:
             self._switch_off()
             return success
         if lost:
+            first = self._lost_in_streak == 0
+            self._lost_in_streak += lost
+            if first:
+                self._report_failure()  # its line says they are dropped: the count follows a minute later
             if self._drops is not None:
-                self._drops.add(self.signal, "refused", lost)
-            self._report_failure()
+                self._drops.add(self.signal, "refused", lost, announced=first)
             return failure
-        if self._failing:
-            self._failing = False
-            logger.warning("rollout-otel exports %s to %s again", _WHAT[self.signal], self._endpoint())
+        if self._lost_in_streak:
+            with _unreachable_lock:
+                _unreachable.discard(_base_url(self._endpoint()))
+            if self._failing:
+                logger.warning(
+                    "rollout-otel exports %s to %s again; %d were dropped while it failed",
+                    _WHAT[self.signal],
+                    self._endpoint(),
+                    self._lost_in_streak,
+                )
+            self._failing, self._lost_in_streak = False, 0
         return success
 
     def _endpoint(self) -> str:
         return str(getattr(self.inner, "_endpoint", None) or "the OTLP endpoint")
 
     def _report_failure(self) -> None:
-        """One line per signal while exports fail, instead of the exporter's line per retry."""
+        """One line per signal while exports fail, instead of the exporter's line per retry; one line per endpoint
+        when nothing listens there at all."""
         if self._failing:
             return
-        self._failing = True
-        what = _WHAT[self.signal]
         if self.refused:
-            logger.warning(
-                "rollout-otel cannot reach %s: nothing listens there (connection refused). %s are dropped until it "
-                "answers: start your collector (`docker compose up -d` in the rollout-otel repository starts one), "
-                "or set ROLLOUT_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT) to where yours listens",
-                self._endpoint(),
-                what.capitalize(),
-            )
-        else:
-            logger.warning(
-                "rollout-otel could not export %s to %s (%s); they are dropped, and exports go on. %s",
-                what,
-                self._endpoint(),
-                self.problem or (f"HTTP {self.status}" if self.status else "the exporter gave no reason"),
-                _likely_fix(self.problem or "", self.status),
-            )
+            base = _base_url(self._endpoint())
+            with _unreachable_lock:
+                said = base in _unreachable
+                _unreachable.add(base)
+            self._failing = not said
+            if not said:
+                logger.warning(
+                    "rollout-otel: nothing listens at %s (connection refused); telemetry is dropped. Run "
+                    "`rollout-otel tail` to see traces without a collector, set ROLLOUT_ENDPOINT to yours, or set "
+                    "OTEL_TRACES_EXPORTER=none (and OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER) to silence this",
+                    base,
+                )
+            return
+        self._failing = True
+        logger.warning(
+            "rollout-otel could not export %s to %s (%s); they are dropped, and exports go on. %s",
+            _WHAT[self.signal],
+            self._endpoint(),
+            self.problem or (f"HTTP {self.status}" if self.status else "the exporter gave no reason"),
+            _likely_fix(self.problem or "", self.status),
+        )
 
     def _switch_off(self) -> None:
         self.switched_off = True
@@ -340,7 +369,7 @@ def _likely_fix(problem: str, status: int | None) -> str:
     if status in (401, 403):
         return "The endpoint refused the credentials: check ROLLOUT_API_KEY or OTEL_EXPORTER_OTLP_HEADERS"
     if status == 413:
-        return "The endpoint takes smaller requests: lower OTEL_BSP_MAX_EXPORT_BATCH_SIZE or ROLLOUT_MAX_CONTENT_BYTES"
+        return "The endpoint takes smaller requests: lower ROLLOUT_MAX_EXPORT_BYTES to its limit"
     if "timed out" in problem.lower() or "timeout" in problem.lower() or "DEADLINE_EXCEEDED" in problem:
         return "The endpoint did not answer in time: is it overloaded, or behind a proxy that holds requests?"
     return "Check that it is an OTLP receiver and that ROLLOUT_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL match it"

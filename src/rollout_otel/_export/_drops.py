@@ -40,12 +40,16 @@ class DropCount:
         self._warn_every_s = warn_every_s
         self._last_warning = -float("inf")
 
-    def add(self, signal: str, reason: str, count: int = 1) -> None:
-        """`count` items of `signal` lost, because of `reason` ("queue" or "refused")."""
+    def add(self, signal: str, reason: str, count: int = 1, *, announced: bool = False) -> None:
+        """`count` items of `signal` lost, because of `reason` ("queue" or "refused"). `announced`: the caller has
+        just said so in a line of its own; the next count comes a minute later at the earliest."""
         if count <= 0:
             return
         with self._lock:
             self._total += count
+            if announced:
+                self._last_warning = time.monotonic()
+                return
             key = (signal, reason)
             self._pending[key] = self._pending.get(key, 0) + count
             now = time.monotonic()
