@@ -11,7 +11,7 @@ from .._errors import logger
 
 WARN_EVERY_S: Final = 60.0
 # What a lost item is called, by signal; why it was lost and what to change, by reason.
-_ITEMS: Final = {"traces": "spans", "logs": "update events", "metrics": "metric points"}
+_ITEMS: Final = {"traces": "span", "logs": "update event", "metrics": "metric point"}
 _WHY: Final = {
     "queue": "the export queue was full",
     "refused": "the endpoint did not take them (unreachable, or it refused the request)",
@@ -76,7 +76,7 @@ def _warn(pending: dict[tuple[str, str], int]) -> None:
         logger.warning(
             "rollout-otel dropped %d %s: %s; %s",
             count,
-            _ITEMS.get(signal, signal),
+            _ITEMS.get(signal, signal) + ("" if count == 1 else "s"),
             _WHY.get(reason, reason),
             _FIX.get((signal, reason), "check the endpoint"),
         )
