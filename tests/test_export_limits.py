@@ -119,6 +119,31 @@ def test_a_span_the_receiver_refuses_for_size_is_cut_until_it_is_taken() -> None
     assert output_text(span.attributes).startswith("bbb")
 
 
+def test_an_update_event_over_the_limit_arrives_cut(sink: OtlpSink) -> None:
+    limit = 65_536
+    rollout = Rollout(
+        endpoint=sink.grpc_endpoint,
+        protocol="grpc",
+        metrics=False,
+        max_export_bytes=limit,
+        stream_preview_chars=200_000,
+        stream_update_interval=0.05,
+    )
+    try:
+        with trace.llm("openai.chat", stream=True) as span:
+            span.record_chunk("p" * 150_000)
+            sink.wait_for_logs(1, event_name="rollout.stream.update", timeout=10)
+        assert rollout.flush(timeout=10)
+    finally:
+        rollout.shutdown()
+    update = sink.logs("rollout.stream.update")[0]
+    assert update.attributes["rollout.content.truncated"] is True
+    assert update.attributes["rollout.stream.preview"].startswith("ppp")
+    assert update.attributes["rollout.stream.chars"] == 150_000
+    requests = [r for r in sink.requests() if "Logs" in r.path or r.path.endswith("/v1/logs")]
+    assert requests and max(r.payload_size for r in requests) <= limit
+
+
 def test_the_largest_documented_settings_give_a_span_a_grpc_receiver_takes(sink: OtlpSink) -> None:
     """max_content_bytes=3,500,000, a 1,000,000-character preview and chunk events: 4.22 MB before, now within."""
     rollout = Rollout(

@@ -3,7 +3,7 @@ default 4 MiB, an HTTP receiver answering 413 above 20 MiB), and a receiver kill
 
 The receiver runs in a process of its own (tests/load_receiver.py) so that it can be killed as a collector dies.
 The short runs belong to the fast suite; the 60-second ones are marked `load` and run apart
-(`python -m pytest -m load -p no:xdist -s tests/test_load.py`, which prints what each run measured).
+(`python -m pytest -m load -n 0 -s tests/test_load.py`, which prints what each run measured).
 """
 
 from __future__ import annotations

@@ -20,7 +20,19 @@ from opentelemetry.util.re import parse_env_headers
 
 from ._config import DEFAULT_MAX_EXPORT_BYTES, Settings
 from ._errors import log_internal_error, logger
-from ._export import DropCount, SizedSend, fit_log, fit_span, logs_size, spans_size, split_metrics
+from ._export import (
+    DropCount,
+    SizedSend,
+    fit_log,
+    fit_span,
+    log_size,
+    logs_bound,
+    logs_framing,
+    span_size,
+    spans_bound,
+    spans_framing,
+    split_metrics,
+)
 
 
 class _Exporting(threading.local):
@@ -383,10 +395,12 @@ class GuardedSpanExporter(_GuardedExport, SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         sized: SizedSend[ReadableSpan] = SizedSend(
             self.max_bytes,
-            spans_size,
+            span_size,
+            spans_framing,
             fit_span,
             lambda part: self._attempt(lambda: self.inner.export(part), SpanExportResult.SUCCESS),
             lambda: self.too_large,
+            spans_bound,
         )
         return self._guarded(  # type: ignore[no-any-return]
             lambda: sized.send_all(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE
@@ -408,10 +422,12 @@ class GuardedLogExporter(_GuardedExport, LogRecordExporter):
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         sized: SizedSend[ReadableLogRecord] = SizedSend(
             self.max_bytes,
-            logs_size,
+            log_size,
+            logs_framing,
             fit_log,
             lambda part: self._attempt(lambda: self.inner.export(part), LogRecordExportResult.SUCCESS),
             lambda: self.too_large,
+            logs_bound,
         )
         return self._guarded(  # type: ignore[no-any-return]
             lambda: sized.send_all(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from ._drops import DropCount
 from ._processors import SPAN_EXPORT_DELAY_MS, LogExport, SpanExport, in_worker_process
-from ._size import fit_log, fit_span, logs_size, metrics_size, spans_size, split_metrics
+from ._size import (
+    fit_log,
+    fit_span,
+    log_size,
+    logs_bound,
+    logs_framing,
+    logs_size,
+    metrics_size,
+    span_size,
+    spans_bound,
+    spans_framing,
+    spans_size,
+    split_metrics,
+)
 from ._split import SizedSend
 
 __all__ = [
@@ -16,8 +29,14 @@ __all__ = [
     "fit_log",
     "fit_span",
     "in_worker_process",
+    "log_size",
+    "logs_bound",
+    "logs_framing",
     "logs_size",
     "metrics_size",
+    "span_size",
+    "spans_bound",
+    "spans_framing",
     "spans_size",
     "split_metrics",
 ]

@@ -22,20 +22,26 @@ class SizedSend(Generic[_T]):
     """Sends items in requests of at most `limit` encoded bytes through `send`.
 
     `send(items)` returns whether the request succeeded; `too_large()` says whether its last failure was a refusal
-    for size. `measure(items)` is the encoded size of one request holding `items`; `fit(item, limit)` is the item cut
-    to fit a request of `limit` bytes. Returns from `send_all` how many items were lost.
+    for size. `size(item)` is what one item adds to a request, `framing(items)` what a request of `items` adds
+    around them (an upper bound for any part of them); `fit(item, limit)` is the item cut to fit a request of `limit`
+    bytes; `bound(items)`, an upper bound of a request's size that costs no encoding. `send_all` returns how many
+    items were lost.
     """
 
     def __init__(
         self,
         limit: int,
-        measure: Callable[[Sequence[_T]], int],
+        size: Callable[[_T], int],
+        framing: Callable[[Sequence[_T]], int],
         fit: Callable[[_T, int], _T],
         send: Callable[[list[_T]], bool],
         too_large: Callable[[], bool],
+        bound: Callable[[Sequence[_T]], int] | None = None,
     ) -> None:
         self.limit = limit
-        self._measure = measure
+        self._bound = bound
+        self._size = size
+        self._framing = framing
         self._fit = fit
         self._send = send
         self._too_large = too_large
@@ -51,18 +57,21 @@ class SizedSend(Generic[_T]):
         """`items` in order, as requests of at most `limit` bytes (an item alone over it is cut to fit)."""
         if not items:
             return []
-        if self._measure(items) <= self.limit:
+        if self._bound is not None and self._bound(items) <= self.limit:
+            return [list(items)]  # far under the limit: known without encoding anything
+        framing = self._framing(items)
+        sizes = [self._size(item) for item in items]
+        if sum(sizes) + framing <= self.limit:
             return [list(items)]
+        budget = self.limit - framing
         parts: list[list[_T]] = []
         current: list[_T] = []
         current_size = 0
-        for item in items:
-            size = self._measure([item])
-            if size > self.limit:
+        for item, size in zip(items, sizes, strict=True):
+            if size > budget:
                 item = self._fit(item, self.limit)
-                size = self._measure([item])
-            # Each item measured alone carries its own resource and scope: the sum bounds the request from above.
-            if current and current_size + size > self.limit:
+                size = self._size(item)
+            if current and current_size + size > budget:
                 parts.append(current)
                 current, current_size = [], 0
             current.append(item)
@@ -79,7 +88,7 @@ class SizedSend(Generic[_T]):
         if len(part) > 1:
             middle = len(part) // 2
             return self._send_part(part[:middle], cuts) + self._send_part(part[middle:], cuts)
-        size = self._measure(part)
+        size = self._size(part[0]) + self._framing(part)
         if size <= _SMALLEST or cuts >= _MAX_CUTS:
             return 1
         return self._send_part([self._fit(part[0], size // 2)], cuts + 1)
