@@ -2,7 +2,7 @@
 
 1. Cost per span: a batch of 512 LLM spans (whole `trace.llm` spans with input, output and usage) handed to the
    guarded exporter, whose inner exporter encodes the request as the OTLP/HTTP exporter does (no network), against
-   that encoding alone. Small spans (a batch within the limit: measured once as a whole) and 50 KB spans (a 25 MB
+   that encoding alone. Small spans (a batch whose length-based bound fits: sent as is) and 50 KB spans (a 25 MB
    batch: measured span by span, then sent as requests of at most 4,000,000 bytes). Median of interleaved rounds.
 2. Loopback: 200 calls a second with 50 KB of output each, for a few seconds, through `Rollout()` to a receiver
    with a collector's ordinary limits (gRPC 4 MiB; HTTP 413 above 20 MiB). Calls sent and received, requests,
@@ -91,9 +91,10 @@ def bench_cost(rounds: int) -> Section:
                 rows,
             )
         ],
-        "Within the limit the batch is measured once as a whole (one extra encoding). Over it, each span is "
-        "measured alone, so the 25 MB batch costs about two encodings per span and leaves as requests under "
-        "4,000,000 bytes instead of one refused request.",
+        "A batch whose length-based bound fits the limit is sent as it is, with no extra encoding: the small spans "
+        "pay only that bound and the guard. A 25 MB batch is measured span by span with the encoder's per-span "
+        "encoding and leaves as 7 requests under 4,000,000 bytes; encoding 7 requests of 4 MB costs less than the "
+        "one 25 MB request the SDK alone would encode (and a 4 MiB receiver would refuse), so the total is lower.",
     )
 
 
