@@ -462,3 +462,22 @@ def test_loss_warnings_are_rate_limited_and_carry_the_count(caplog: pytest.LogCa
     assert "dropped 1 update event:" in lines[1] and "OTEL_BLRP_MAX_QUEUE_SIZE" in lines[1]
     assert "dropped 98 spans" in lines[2] and len(lines) == 3
     assert drops.total() == 101
+
+
+# -- the setting ----------------------------------------------------------------------------------------------------
+
+
+def test_max_export_bytes_is_validated_like_the_other_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_otel import RolloutConfigError
+    from rollout_otel._config import resolve_settings
+
+    assert resolve_settings(environ={}).max_export_bytes == 4_000_000
+    assert resolve_settings(max_export_bytes=1_000_000, environ={}).max_export_bytes == 1_000_000
+    assert resolve_settings(environ={"ROLLOUT_MAX_EXPORT_BYTES": "2000000"}).max_export_bytes == 2_000_000
+    for bad in ("-1", "4MB", "100", str(10**9)):
+        with pytest.raises(RolloutConfigError, match=r"^ROLLOUT_MAX_EXPORT_BYTES=.*65536 to 67108864"):
+            resolve_settings(environ={"ROLLOUT_MAX_EXPORT_BYTES": bad})
+    with pytest.raises(RolloutConfigError, match=r"^Rollout\(max_export_bytes=True\)"):
+        resolve_settings(max_export_bytes=True, environ={})  # type: ignore[arg-type]
+    lenient = resolve_settings(environ={"ROLLOUT_MAX_EXPORT_BYTES": "lots"}, lenient=True)
+    assert lenient.max_export_bytes == 4_000_000  # logged, and the default used, where nothing may stop the program
