@@ -324,7 +324,7 @@ def test_without_content_capture_no_error_message_leaves_only_its_type() -> None
 # -- processes ----------------------------------------------------------------------------------------------------
 
 POOL_APP = """
-import multiprocessing, os, sys
+import concurrent.futures, multiprocessing, os, sys
 from rollout_otel import trace
 
 if os.environ.get("USE_ROLLOUT") == "1":
@@ -339,10 +339,26 @@ def work(index):
     return os.getpid()
 
 
+def four(first):
+    return [work(index) for index in range(first, first + 4)]
+
+
 if __name__ == "__main__":
-    context = multiprocessing.get_context(sys.argv[1])
-    with context.Pool(2) as pool:  # leaving the block terminates the workers: no exit handler runs there
-        pids = pool.map(work, range(8))
+    method, kind = sys.argv[1], sys.argv[2]
+    context = multiprocessing.get_context(method)
+    if kind == "pool":
+        with context.Pool(2) as pool:  # leaving the block terminates the workers: no exit handler runs there
+            pids = pool.map(work, range(8))
+    elif kind == "executor":
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as executor:
+            pids = list(executor.map(work, range(8)))
+    else:  # two processes of four spans each, ending normally (os._exit: atexit handlers do not run)
+        processes = [context.Process(target=four, args=(first,)) for first in (0, 4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        pids = [p.pid for p in processes]
     print("done", len(set(pids)))
 """
 
@@ -362,13 +378,25 @@ def run_app(
 @pytest.mark.parametrize("distro", [False, True], ids=["Rollout", "opentelemetry-instrument"])
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_pool_workers_export_everything_they_traced(sink: OtlpSink, tmp_path: Path, method: str, distro: bool) -> None:
+    assert_eight_of_eight(sink, tmp_path, method, "pool", distro)
+
+
+@pytest.mark.parametrize("kind", ["executor", "process"])
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_other_multiprocessing_children_export_everything_they_traced(
+    sink: OtlpSink, tmp_path: Path, method: str, kind: str
+) -> None:
+    assert_eight_of_eight(sink, tmp_path, method, kind, distro=False)
+
+
+def assert_eight_of_eight(sink: OtlpSink, tmp_path: Path, method: str, kind: str, distro: bool) -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "USE_ROLLOUT": "0" if distro else "1",
     }
-    result = run_app(POOL_APP, tmp_path, env, method, distro=distro)
+    result = run_app(POOL_APP, tmp_path, env, method, kind, distro=distro)
     assert result.returncode == 0 and result.stdout.startswith("done"), result.stderr
     spans = sink.wait_for_spans(8, name="pool.task", timeout=15)
     assert sorted(s.attributes["task"] for s in spans) == list(range(8))

@@ -1,15 +1,18 @@
 """The SDK's batch processors with what rollout-otel adds: a full queue counted as a loss, finished spans sent
-within a second, and a multiprocessing worker that exports what it traced before it can be stopped.
+within a second, and multiprocessing children that export what they traced before they end.
 
-A pool worker is ended by `os._exit` or SIGTERM as soon as its results are sent: nothing at exit runs there, so a
-span still queued is lost (0 of 8 with `fork`). In a multiprocessing child, each span and event is therefore
-exported when it ends, before the task's result can travel back to the parent.
+A multiprocessing child ends with `os._exit`: exit handlers (the SDK's, rollout's) never run there, only
+multiprocessing's own finalizers, so the export is flushed by one of those. A pool worker is not even given that:
+`Pool.terminate()` (what leaving `with Pool(...)` does) stops it with SIGTERM as soon as the results are in, so a
+span still queued was lost (0 of 8 with `fork`). In a pool worker each span and event is therefore exported when it
+ends, before the task's result can travel back to the parent. Other children (a web server's workers) keep batching.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 from typing import Any, Final
 
@@ -34,8 +37,20 @@ def span_export_delay_ms() -> float:
 
 
 def in_worker_process() -> bool:
-    """Whether this process is a multiprocessing child (pool worker or Process), whichever start method made it."""
-    return multiprocessing.parent_process() is not None
+    """Whether this process is a multiprocessing pool worker (ForkPoolWorker-1, SpawnPoolWorker-1...), whichever
+    start method made it: one the pool may stop with SIGTERM at any moment after a task."""
+    return multiprocessing.parent_process() is not None and "PoolWorker" in multiprocessing.current_process().name
+
+
+def _flush_when_the_child_ends(processor: Any) -> None:
+    """In a multiprocessing child (made now, or forked later), flush `processor` as the child ends normally."""
+
+    def arm(target: Any) -> None:
+        multiprocessing.util.Finalize(None, target.force_flush, exitpriority=100)
+
+    if multiprocessing.parent_process() is not None:  # made in the child (spawn, forkserver)
+        arm(processor)
+    multiprocessing.util.register_after_fork(processor, arm)  # inherited by a child forked later
 
 
 def _queue_full(processor: Any) -> bool:
@@ -59,12 +74,14 @@ def _quiet_queue_full_lines() -> None:
 
 
 class SpanExport(BatchSpanProcessor):
-    """A BatchSpanProcessor that counts what a full queue drops and exports at once in a multiprocessing child."""
+    """A BatchSpanProcessor that counts what a full queue drops, and exports what a multiprocessing child traced
+    before it ends (at once, in a pool worker)."""
 
     def __init__(self, exporter: SpanExporter, drops: DropCount | None) -> None:
         super().__init__(exporter, schedule_delay_millis=span_export_delay_ms())
         self._drops = drops
         _quiet_queue_full_lines()
+        _flush_when_the_child_ends(self)
 
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
@@ -77,13 +94,14 @@ class SpanExport(BatchSpanProcessor):
 
 
 class LogExport(BatchLogRecordProcessor):
-    """A BatchLogRecordProcessor that counts what a full queue drops and exports at once in a multiprocessing
-    child."""
+    """A BatchLogRecordProcessor that counts what a full queue drops, and exports what a multiprocessing child
+    emitted before it ends (at once, in a pool worker)."""
 
     def __init__(self, exporter: LogRecordExporter, drops: DropCount | None, schedule_delay_millis: float) -> None:
         super().__init__(exporter, schedule_delay_millis=schedule_delay_millis)
         self._drops = drops
         _quiet_queue_full_lines()
+        _flush_when_the_child_ends(self)
 
     def on_emit(self, log_record: Any) -> None:
         if self._drops is not None and _queue_full(self):
