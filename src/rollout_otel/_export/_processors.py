@@ -11,9 +11,8 @@ ends, before the task's result can travel back to the parent. Other children (a 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.util
 import os
+import sys
 from typing import Any, Final
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
@@ -39,11 +38,15 @@ def span_export_delay_ms() -> float:
 def in_worker_process() -> bool:
     """Whether this process is a multiprocessing pool worker (ForkPoolWorker-1, SpawnPoolWorker-1...), whichever
     start method made it: one the pool may stop with SIGTERM at any moment after a task."""
-    return multiprocessing.parent_process() is not None and "PoolWorker" in multiprocessing.current_process().name
+    process = sys.modules.get("multiprocessing.process")  # a pool worker has imported it; others need not
+    if process is None:
+        return False
+    return process.parent_process() is not None and "PoolWorker" in process.current_process().name
 
 
 def _flush_when_the_child_ends(processor: Any) -> None:
     """In a multiprocessing child (made now, or forked later), flush `processor` as the child ends normally."""
+    import multiprocessing.util  # with the first export set-up, not at `import rollout_otel`
 
     def arm(target: Any) -> None:
         multiprocessing.util.Finalize(None, target.force_flush, exitpriority=100)

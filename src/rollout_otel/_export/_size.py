@@ -8,13 +8,12 @@ content: its longest strings are cut (JSON stays JSON), then its last events go,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
 from collections.abc import Sequence
 from typing import Any, Final
 
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -23,12 +22,6 @@ from .. import _attributes as attr
 from .._content._encode import TRUNCATION_MARKER, encode
 from .._safe import utf8_size
 
-try:  # one item's own encoding, without building a whole request around it (three times cheaper for a 50 KB span)
-    from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import _encode_log
-    from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_span
-except ImportError:  # pragma: no cover - another layout of the encoder package: measure whole requests instead
-    _encode_log = _encode_span = None  # type: ignore[assignment]
-
 # A repeated field's tag (one byte) and length (up to five): what each item adds to a request beside its encoding.
 _FRAMING: Final = 6
 # Strings shorter than this are never cut: names, ids and counts are what make an item findable.
@@ -36,28 +29,49 @@ _KEEP_BYTES: Final = 1024
 _MAX_PASSES: Final = 8
 
 
+@functools.cache
+def _encoders() -> Any:
+    """The OTLP exporters' encoders, imported when first needed: `import rollout_otel` stays as quick as it was."""
+    from opentelemetry.exporter.otlp.proto.common import _log_encoder, metrics_encoder, trace_encoder
+
+    try:  # one item's own encoding, without a whole request around it (three times cheaper for a 50 KB span)
+        from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import _encode_log
+        from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_span
+    except ImportError:  # another layout of the encoder package: whole requests are measured instead
+        _encode_log = _encode_span = None  # type: ignore[assignment]
+    return types.SimpleNamespace(
+        spans=trace_encoder.encode_spans,
+        logs=_log_encoder.encode_logs,
+        metrics=metrics_encoder.encode_metrics,
+        span=_encode_span,
+        log=_encode_log,
+    )
+
+
 def spans_size(spans: Sequence[ReadableSpan]) -> int:
     """Bytes of the OTLP request that exports `spans`."""
-    return int(encode_spans(spans).ByteSize())
+    return int(_encoders().spans(spans).ByteSize())
 
 
 def logs_size(records: Sequence[ReadableLogRecord]) -> int:
     """Bytes of the OTLP request that exports `records`."""
-    return int(encode_logs(records).ByteSize())
+    return int(_encoders().logs(records).ByteSize())
 
 
 def span_size(span: ReadableSpan) -> int:
     """Bytes one span adds to a request: its encoding and framing."""
-    if _encode_span is None:
+    encode = _encoders().span
+    if encode is None:
         return spans_size([span])
-    return int(_encode_span(span).ByteSize()) + _FRAMING
+    return int(encode(span).ByteSize()) + _FRAMING
 
 
 def log_size(record: ReadableLogRecord) -> int:
     """Bytes one log record adds to a request: its encoding and framing."""
-    if _encode_log is None:
+    encode = _encoders().log
+    if encode is None:
         return logs_size([record])
-    return int(_encode_log(record).ByteSize()) + _FRAMING
+    return int(encode(record).ByteSize()) + _FRAMING
 
 
 def spans_framing(spans: Sequence[ReadableSpan]) -> int:
@@ -120,7 +134,7 @@ def _value_bound(value: Any) -> int:
 
 def metrics_size(data: MetricsData) -> int:
     """Bytes of the OTLP request that exports `data`."""
-    return int(encode_metrics(data).ByteSize())
+    return int(_encoders().metrics(data).ByteSize())
 
 
 def cut_text(value: str, max_bytes: int) -> str:
