@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 GRPC_LIMIT = 4 * 1024 * 1024  # what a receiver takes by default
 FIFTY_KB = "y" * 50_000
+DURATION = "gen_ai.client.operation.duration"
 
 
 @pytest.fixture
@@ -229,6 +230,22 @@ def test_five_thousand_models_keep_metrics_flowing_within_the_limit(sink: OtlpSi
         rollout.shutdown()
 
 
+def test_a_metrics_request_the_receiver_refuses_for_size_is_split(sink: OtlpSink) -> None:
+    """max_export_bytes above gRPC's 4 MiB: the receiver answers RESOURCE_EXHAUSTED, and the points go in halves."""
+    rollout = Rollout(endpoint=sink.grpc_endpoint, protocol="grpc", max_export_bytes=32_000_000)
+    try:
+        for index in range(3_000):  # within the series bound (3,906 for 32 MB), 9,000 points of about 1 KB
+            with trace.llm("openai.chat", model=f"model-{index:05d}-" + "w" * 1_000) as span:
+                span.end(output="x", usage={"input_tokens": 3, "output_tokens": 4})
+        assert rollout.flush(timeout=60)
+    finally:
+        rollout.shutdown()
+    models = {p.attributes.get("gen_ai.request.model") for m in sink.metrics(DURATION) for p in m.points}
+    assert len(models - {None}) == 3_000
+    requests = [r for r in sink.requests() if "Metrics" in r.path]
+    assert len(requests) > 1 and max(r.payload_size for r in requests) <= GRPC_LIMIT
+
+
 # -- counted losses -------------------------------------------------------------------------------------------------
 
 
@@ -254,6 +271,29 @@ def test_a_full_queue_is_counted_warned_once_and_flush_says_so(
     assert counts[0] == 1 and sum(counts) == 100 - 16
     assert "Queue full" not in caplog.text
     assert len(sink.wait_for_spans(19)) == 19
+
+
+def test_a_full_update_event_queue_is_counted_too(
+    sink: OtlpSink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "4")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4")
+    rollout = Rollout(endpoint=sink.http_endpoint, metrics=False, stream_update_interval=0.05)
+    try:
+        (export,) = rollout._log_exports
+        with export.inner._batch_processor._export_lock:  # the export thread is busy: the queue fills up
+            streams = [trace.llm("openai.chat", stream=True) for _ in range(10)]
+            for _ in range(6):
+                for stream in streams:
+                    stream.record_chunk("x")
+                time.sleep(0.06)  # an update event per stream and interval
+            for stream in streams:
+                stream.end()
+        assert not rollout.flush(timeout=10)
+    finally:
+        rollout.shutdown()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("update event" in line and "OTEL_BLRP_MAX_QUEUE_SIZE" in line for line in lines), lines
 
 
 def test_spans_lost_while_the_receiver_was_down_make_the_next_flush_false(
