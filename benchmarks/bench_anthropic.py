@@ -34,10 +34,10 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from bench_core import Section, Table, machine_info, package_version, render_markdown, render_text
+from harness import Section, Table, machine_info, package_version, render_markdown, render_text
 from rollout_otel import StreamingSpanProcessor, wrap
 from rollout_otel._config import resolve_settings
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
 

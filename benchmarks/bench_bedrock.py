@@ -38,7 +38,7 @@ def worker(variant: str, port: int, runs: int) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
-    from rollout_otel._llm_server import SCENARIO_HEADER, scenario_headers
+    from rollout_otel.serve import SCENARIO_HEADER, scenario_headers
 
     provider = drop_spans_provider(variant == "rollout")
     if variant == "openinference":  # before the client exists: it patches client creation

@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench_core import BenchRun, Section, Table
+from harness import BenchRun, Section, Table
 from rollout_otel import StreamingSpanProcessor
 from rollout_otel._config import resolve_settings
 from rollout_otel._content import Request, content_attributes, openai

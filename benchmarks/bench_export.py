@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench_core import BenchRun, Section, Table
+from harness import BenchRun, Section, Table
 from rollout_otel import Rollout, trace
 from rollout_otel._exporters import GuardedSpanExporter, new_failure_count
 from rollout_otel._receiver import OtlpReceiver, ReceivedRequest, ReceivedSpan
@@ -123,7 +123,7 @@ class Counter(OtlpReceiver):
 def bench_loopback(seconds: float) -> Section:
     rows = []
     for protocol in ("grpc", "http/protobuf"):
-        receiver = Counter(max_body_bytes=20 * 1024 * 1024)
+        receiver = Counter(max_body_bytes=(4 if protocol == "grpc" else 20) * 1024 * 1024)
         receiver.start()
         endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
         rollout = Rollout(endpoint=endpoint, protocol=protocol, metrics=False)

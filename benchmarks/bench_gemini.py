@@ -34,7 +34,7 @@ def worker(variant: str, port: int, runs: int) -> dict[str, Any]:
     from google import genai
     from google.genai import types
 
-    from rollout_otel._llm_server import scenario_headers
+    from rollout_otel.serve import scenario_headers
 
     provider = drop_spans_provider(variant == "rollout")
     if variant == "openinference":

@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from bench_core import BenchRun, Section, Table
+from harness import BenchRun, Section, Table
 from rollout_otel import StreamingSpanProcessor
 from rollout_otel._config import resolve_settings
 from rollout_otel.trace import llm

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from bench_core import BenchRun, Section, Table
+from harness import BenchRun, Section, Table
 
 OTHERS = "openai,anthropic"  # other instrumentations' entry-point names, kept out of every run
 OURS = "rollout_openai,rollout_anthropic"

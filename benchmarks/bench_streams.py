@@ -136,8 +136,8 @@ def main(
         print(json.dumps(worker(args.worker, args.port, args.runs)))
         return 0
 
-    from bench_core import machine_info, package_version
-    from rollout_otel._llm_server import LocalLLMServer
+    from harness import machine_info, package_version
+    from rollout_otel.serve import LocalLLMServer
 
     started = time.perf_counter()
     with LocalLLMServer() as server:

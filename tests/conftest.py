@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace as otel_trace
@@ -12,6 +15,14 @@ from opentelemetry.util._once import Once
 
 from rollout_otel import _config, _errors, _metrics
 from rollout_otel.testing import Capture
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Commands the tests run (`opentelemetry-instrument`, `rollout-otel`) come from this interpreter's environment,
+    even when it was not activated (`.venv/bin/python -m pytest`)."""
+    scripts = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
 
 
 def reset_otel_globals() -> None:

@@ -1,8 +1,8 @@
 """An OTLP receiver in a process of its own, for load tests that kill it: it appends the `call.index` of every span
-it takes to a file, one line per request, and enforces a collector's ordinary limits (gRPC 4 MiB, an HTTP body
-limit answered with 413).
+it takes to a file, one line per request, and refuses requests over a size as a collector does (gRPC
+RESOURCE_EXHAUSTED, HTTP 413).
 
-    python tests/load_receiver.py OUT_FILE HTTP_PORT GRPC_PORT MAX_HTTP_BODY_BYTES
+    python tests/load_receiver.py OUT_FILE HTTP_PORT GRPC_PORT MAX_REQUEST_BYTES
 """
 
 from __future__ import annotations

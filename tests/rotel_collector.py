@@ -9,6 +9,7 @@ process, ports and log.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -21,7 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RotelCollector", "RotelStartError", "find_free_port", "rotel_binary"]
+import pytest
+
+__all__ = ["RotelCollector", "RotelStartError", "find_free_port", "rotel_binary", "rotel_unavailable"]
 
 HOST = "127.0.0.1"
 
@@ -38,6 +41,22 @@ def rotel_binary() -> Path | None:
         candidate = Path(location) / "rotel-agent"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
+    return None
+
+
+@functools.cache
+def rotel_unavailable() -> str | None:
+    """Why the rotel binary cannot run here, or None: the wheel's binary links against a shared libpython, which
+    some interpreters (pyenv builds without --enable-shared) do not have."""
+    binary = rotel_binary()
+    if binary is None:
+        return "the rotel-agent binary is not installed (the 'rotel' package, in the test extra)"
+    try:
+        probe = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        return f"rotel-agent cannot start: {exc}"
+    if probe.returncode != 0:
+        return f"rotel-agent cannot start on this interpreter: {probe.stderr.strip()[:200]}"
     return None
 
 
@@ -135,6 +154,8 @@ class RotelCollector:
         """
         if self._proc is not None:
             raise RuntimeError("RotelCollector already started")
+        if self._binary is None and (reason := rotel_unavailable()) is not None:
+            pytest.skip(reason)
         if self._log_dir is None:
             self._log_dir = Path(tempfile.mkdtemp(prefix="rotel-"))
         self._log_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ from opentelemetry.trace import StatusCode
 
 from genai_content import content, output_messages, output_text, reply, text_part
 from rollout_otel import wrap
-from rollout_otel._llm_server import (
+from rollout_otel.instrumentation.bedrock import BedrockInstrumentor
+from rollout_otel.serve import (
     DEFAULT_REPLY,
     DEFAULT_THINKING,
     SCENARIO_HEADER,
@@ -32,7 +33,6 @@ from rollout_otel._llm_server import (
     reply_deltas,
     scenario_headers,
 )
-from rollout_otel.instrumentation.bedrock import BedrockInstrumentor
 from rollout_otel.testing import Capture
 
 pytestmark = pytest.mark.bedrock

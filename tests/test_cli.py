@@ -14,7 +14,7 @@ import pytest
 
 from genai_content import output_text
 from otlp_sink import OtlpSink
-from rollout_otel._llm_server import DEFAULT_REPLY
+from rollout_otel.serve import DEFAULT_REPLY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,8 @@ def test_demo_prints_updates_while_streaming_then_the_span() -> None:
     out = result.stdout
     assert "not exporting" in out
     updates = re.findall(r"update #(\d+)\s+chunks=(\d+)", out)
-    assert 3 <= len(updates) <= 6
+    duration = float(re.search(r"duration\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
+    assert 3 <= len(updates) <= duration / 0.25 + 1  # one per interval at most, however long a loaded machine took
     assert [int(seq) for seq, _ in updates] == list(range(1, len(updates) + 1))
     assert out.index("update #1") < out.index("finished span 'openai.chat.completions'")
     assert "rollout.stream.end_reason              'completed'" in out
@@ -129,7 +130,8 @@ def test_ctrl_c_during_the_demo_ends_the_span_closed_and_exits_130() -> None:
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=15)
     assert process.returncode == 130
-    assert time.monotonic() - started < 5
+    # Prompt, not the rest of the stream: the bound catches waiting, and holds on a loaded 2-core machine.
+    assert time.monotonic() - started < 10
     assert "rollout.stream.end_reason              'closed'" in out
     assert "Traceback" not in err and "interrupted" in err and len(err.splitlines()) <= 2
 

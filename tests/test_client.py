@@ -116,15 +116,16 @@ def test_dead_collector_costs_no_exception_and_no_wait(protocol: str) -> None:
                 span.end(usage={"input_tokens": 1, "output_tokens": 100})
         traced = time.monotonic() - started
         # A blocking export to a refused port would retry with backoff for seconds per call.
-        assert traced < 1.0, f"20 traced calls took {traced:.2f} s with a dead collector"
+        # Bounds catch waiting (backoff is seconds per call: tens of seconds here), not a loaded machine's slowness.
+        assert traced < 5.0, f"20 traced calls took {traced:.2f} s with a dead collector"
 
         started = time.monotonic()
         assert rollout.flush(timeout=0.5) is False
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.5
     finally:
         started = time.monotonic()
         rollout.shutdown(timeout=1.0)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 4.0
 
 
 def test_flush_returns_within_its_timeout_when_the_collector_never_answers() -> None:
@@ -138,10 +139,10 @@ def test_flush_returns_within_its_timeout_when_the_collector_never_answers() -> 
             span.end(output="x")
         started = time.monotonic()
         assert rollout.flush(timeout=0.5) is False
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 4.0  # not the exporter's own 10 s
         started = time.monotonic()
         rollout.shutdown(timeout=0.5)
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 4.0
 
 
 def test_update_events_name_the_same_service_as_their_spans() -> None:

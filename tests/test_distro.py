@@ -13,7 +13,7 @@ import pytest
 
 from genai_content import output_text
 from otlp_sink import OtlpSink, ReceivedSpan
-from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas
+from rollout_otel.serve import DEFAULT_REPLY, LocalLLMServer, reply_deltas
 
 pytestmark = pytest.mark.integration
 
@@ -319,6 +319,8 @@ def test_other_openai_instrumentations_are_skipped_unless_kept(
     assert result.returncode == 0, result.stderr
     assert ("OTHER OPENAI INSTRUMENTATION LOADED" in result.stderr) is other_loaded
     assert len(ours(sink)) == rollout_spans
+    notice = [line for line in result.stderr.splitlines() if "rollout-otel skips the 'openai' instrumentation" in line]
+    assert len(notice) == (0 if other_loaded else 1), result.stderr  # shown at the default log level
 
 
 def test_other_bedrock_instrumentations_are_skipped_but_botocore_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

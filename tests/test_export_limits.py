@@ -34,7 +34,8 @@ DURATION = "gen_ai.client.operation.duration"
 
 @pytest.fixture
 def sink() -> Iterator[OtlpSink]:
-    with OtlpSink() as running:
+    """A receiver with a collector's ordinary limit: 4 MiB a request, over gRPC and HTTP."""
+    with OtlpSink(max_body_bytes=GRPC_LIMIT) as running:
         yield running
 
 

@@ -32,7 +32,7 @@ from otlp_sink import OtlpSink
 from rollout_otel import Rollout, RolloutConfigError, StreamingSpanProcessor, trace, wrap
 from rollout_otel._config import resolve_settings
 from rollout_otel._errors import set_raise_internal_errors
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 pytestmark = pytest.mark.integration
@@ -277,12 +277,13 @@ def test_streams_open_at_exit_end_abandoned(sink: OtlpSink, llm: LocalLLMServer,
                 time.sleep(0.01)
     threading.Thread(target=worker, daemon=True).start()
     time.sleep(0.2)
-    print("exiting")
+    print("exiting", time.monotonic())
     """
-    started = time.monotonic()
     result = run_python(code, {}, tmp_path)
+    exited = time.monotonic()  # system-wide on Linux: comparable with the child's last reading
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 10
+    # The exit alone, not start-up: open streams must not hold it (the daemon stream never ends by itself).
+    assert exited - float(result.stdout.split()[-1]) < 8
     spans = {s.name: s for s in sink.wait_for_spans(3)}
     assert set(spans) == {"openai.chat.completions", "manual.open", "daemon.stream"}
     for span in spans.values():

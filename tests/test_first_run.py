@@ -1,7 +1,9 @@
 """A first run without a collector, or with the endpoint set wrong: fast exit, one clear line, the likely fix.
 
-Programs run in subprocesses, as a user runs them; the bounds here are generous (a shared 2-core machine), the real
-figures are in benchmarks/RESULTS-startup.md and the README.
+Programs run in subprocesses, as a user runs them. The bounds are on the exit alone (from the script's last line to
+the process's end, on the system-wide monotonic clock), not on interpreter start-up, which a loaded 2-core machine
+can stretch several-fold; what bounds the exit is waiting, not computing. The real figures are in
+benchmarks/RESULTS-startup.md and the README.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from otlp_sink import OtlpSink
 pytestmark = pytest.mark.integration
 
 APP = """
+import time
 from rollout_otel import Rollout, trace
 {setup}
 with trace.llm("openai.chat", stream=True) as span:
     span.record_chunk("hello")
-print("done")
+print("done", time.monotonic())
 """
 
 
@@ -46,17 +49,18 @@ def silent_port() -> Iterator[int]:
 
 
 def run(tmp_path: Path, env: dict[str, str], *, distro: bool, setup: str = "Rollout()") -> tuple[float, str, str]:
+    """Run the app; returns the seconds from its last line to its exit, its stdout and its stderr."""
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(APP.format(setup="" if distro else setup)))
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
     clean["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai,anthropic"
     command = ["opentelemetry-instrument", sys.executable, str(script)] if distro else [sys.executable, str(script)]
-    started = time.monotonic()
     result = subprocess.run(command, env={**clean, **env}, capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - started
+    exited = time.monotonic()  # CLOCK_MONOTONIC is system-wide on Linux: comparable with the child's reading
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "done"
-    return elapsed, result.stdout, result.stderr
+    word, last_line = result.stdout.split()
+    assert word == "done"
+    return exited - float(last_line), result.stdout, result.stderr
 
 
 @pytest.mark.parametrize("distro", [False, True], ids=["Rollout", "opentelemetry-instrument"])
@@ -65,7 +69,7 @@ def test_no_collector_exits_at_once_with_one_short_line(tmp_path: Path, distro: 
     port = free_port()  # nothing listens there
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
     elapsed, _, stderr = run(tmp_path, env, distro=distro)
-    assert elapsed < 3.0, stderr  # about 0.5 s of interpreter and SDK start-up, and no wait: a refusal is final
+    assert elapsed < 3.0, stderr  # no wait (a refusal is final): tens of milliseconds when the machine is idle
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr  # one line for the endpoint, whichever signals had something to send
     (line,) = lines
@@ -81,7 +85,7 @@ def test_a_collector_that_never_answers_holds_the_exit_five_seconds_at_most(
 ) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent_port}"}
     elapsed, _, stderr = run(tmp_path, env, distro=distro)
-    assert elapsed < 9.0, stderr  # the 5 s bound, plus start-up
+    assert elapsed < 8.0, stderr  # the 5 s bound, plus the SDK's shutdown
     assert "Transient error" not in stderr
 
 
@@ -149,4 +153,4 @@ def test_any_endpoint_variable_is_used_as_checked(tmp_path: Path, variable: str,
 def test_two_rollouts_and_a_silent_collector_still_exit_within_the_bound(tmp_path: Path, silent_port: int) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent_port}"}
     elapsed, _, stderr = run(tmp_path, env, distro=False, setup="library = Rollout()\napplication = Rollout()")
-    assert elapsed < 9.0, stderr  # one 5 s bound for the shared set-up, not one per Rollout
+    assert elapsed < 8.0, stderr  # one 5 s bound for the shared set-up, not one per Rollout (that would be 10 s)

@@ -21,7 +21,8 @@ from opentelemetry.trace import StatusCode
 
 from genai_content import content, output_messages, output_text, reply, text_part
 from rollout_otel import wrap
-from rollout_otel._llm_server import (
+from rollout_otel.instrumentation.google_genai import GoogleGenAIInstrumentor
+from rollout_otel.serve import (
     DEFAULT_REPLY,
     DEFAULT_THINKING,
     LocalLLMServer,
@@ -29,7 +30,6 @@ from rollout_otel._llm_server import (
     reply_deltas,
     scenario_headers,
 )
-from rollout_otel.instrumentation.google_genai import GoogleGenAIInstrumentor
 from rollout_otel.testing import Capture
 
 pytestmark = pytest.mark.gemini

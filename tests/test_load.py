@@ -27,21 +27,30 @@ pytestmark = pytest.mark.integration
 RATE = 200  # calls a second
 CONTENT = ("All work and no play makes a long answer. " * 1_200)[:50_000]  # 50 KB
 HTTP_LIMIT = 20 * 1024 * 1024
+GRPC_LIMIT = 4 * 1024 * 1024
 RECEIVER = Path(__file__).with_name("load_receiver.py")
 
 
 class Receiver:
     """tests/load_receiver.py in a subprocess, on fixed ports once started, so it can come back where it was."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, max_body: int) -> None:
         self.out = out
+        self.max_body = max_body
         self.http_port = 0
         self.grpc_port = 0
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(RECEIVER), str(self.out), str(self.http_port), str(self.grpc_port), str(HTTP_LIMIT)],
+            [
+                sys.executable,
+                str(RECEIVER),
+                str(self.out),
+                str(self.http_port),
+                str(self.grpc_port),
+                str(self.max_body),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -81,8 +90,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Receiver]:
-    running = Receiver(tmp_path / "received.txt")
+def receiver(tmp_path: Path, protocol: str) -> Iterator[Receiver]:
+    """gRPC with its default 4 MiB message limit; HTTP answering 413 above 20 MiB."""
+    running = Receiver(tmp_path / "received.txt", GRPC_LIMIT if protocol == "grpc" else HTTP_LIMIT)
     running.start()
     yield running
     running.stop()
@@ -181,10 +191,11 @@ def test_a_short_run_at_200_calls_a_second_loses_nothing(receiver: Receiver, pro
     steady_run(receiver, protocol, seconds=3)
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf"])
 def test_a_short_run_with_the_receiver_killed_loses_nothing_after_it_is_back(
-    receiver: Receiver, caplog: pytest.LogCaptureFixture
+    receiver: Receiver, protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    killed_run(receiver, "http/protobuf", seconds=6, caplog=caplog)
+    killed_run(receiver, protocol, seconds=6, caplog=caplog)
 
 
 @pytest.mark.load

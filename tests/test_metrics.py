@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from rollout_otel import RolloutConfigError, trace, wrap
 from rollout_otel._config import reset_environment_settings, resolve_settings
-from rollout_otel._llm_server import LocalLLMServer, count_prompt_tokens, scenario_headers
 from rollout_otel._metrics import SECONDS_BUCKETS, TOKEN_BUCKETS
+from rollout_otel.serve import LocalLLMServer, count_prompt_tokens, scenario_headers
 from rollout_otel.testing import Capture
 
 # The released names, spelled out here on purpose: dashboards written for the official instrumentation use these.
@@ -60,14 +60,17 @@ def test_streamed_call_records_every_metric_once(cap: Capture) -> None:
     started = time.monotonic()
     with cap.llm("openai.chat", model="gpt-4o", stream=True, attributes=attributes) as span:
         time.sleep(0.05)
+        chunk_times = []
         for _ in range(11):
             span.record_chunk("word ")
+            chunk_times.append(time.monotonic())
             time.sleep(0.01)
         span.set_attribute("gen_ai.response.model", "gpt-4o-2024-08-06")
         span.end(
             usage={"input_tokens": 30, "output_tokens": 11, "cache_read_input_tokens": 8, "reasoning_output_tokens": 2}
         )
-    elapsed = time.monotonic() - started
+    ended_at = time.monotonic()
+    elapsed = ended_at - started
     expected = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
@@ -82,9 +85,10 @@ def test_streamed_call_records_every_metric_once(cap: Capture) -> None:
     assert duration.count == 1 and 0.15 < duration.sum <= elapsed
     assert tuple(duration.explicit_bounds) == SECONDS_BUCKETS
     ttfc = one_point(cap, TTFC)
-    assert dict(ttfc.attributes) == expected and 0.05 <= ttfc.sum < 0.15
+    # Upper bounds from the test's own clock, so that a loaded machine's longer sleeps cannot break them.
+    assert dict(ttfc.attributes) == expected and 0.05 <= ttfc.sum <= chunk_times[0] - started
     per_chunk = one_point(cap, TPOC)
-    assert per_chunk.count == 1 and 0.009 < per_chunk.sum < 0.03  # the stream's mean, one measurement
+    assert per_chunk.count == 1 and 0.009 < per_chunk.sum <= (ended_at - chunk_times[0]) / 10  # the mean of 10 gaps
     for token_type, value in (("input", 30), ("output", 11)):  # cache and reasoning counts are parts of these
         (histogram,) = tokens(cap, token_type)
         assert (histogram.count, histogram.sum) == (1, value)
@@ -312,7 +316,9 @@ def test_metrics_reach_an_otlp_receiver(server: LocalLLMServer, protocol: str) -
             "rollout.stream.end_reason": "completed",
         }
         (per_chunk,) = by_name[TPOC].points
-        assert per_chunk.count == 1 and per_chunk.sum >= 0.004
+        # From the first content chunk (not the role-only one) to the end: 5 ms a chunk on the server, less where the
+        # client reads a late first chunk and the next ones at once.
+        assert per_chunk.count == 1 and per_chunk.sum >= 0.002
         usage = by_name[TOKENS]
         assert (usage.kind, usage.unit) == ("histogram", "{token}")
         (output,) = [p for p in usage.points if p.attributes["gen_ai.token.type"] == "output"]

@@ -18,8 +18,8 @@ from opentelemetry.trace import StatusCode
 
 from genai_content import content, input_messages, output_messages, output_text, parts_of
 from rollout_otel import wrap
-from rollout_otel._llm_server import DEFAULT_REPLY, LocalLLMServer, reply_deltas, scenario_headers
 from rollout_otel.instrumentation.openai import OpenAIInstrumentor
+from rollout_otel.serve import DEFAULT_REPLY, LocalLLMServer, reply_deltas, scenario_headers
 from rollout_otel.testing import Capture
 
 MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]

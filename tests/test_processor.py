@@ -28,7 +28,8 @@ def test_updates_carry_preview_counts_and_the_span_ids(cap: Capture) -> None:
     _stream(cap, deltas=40, seconds=0.4)
     span = cap.span()
     updates = cap.updates(span)
-    assert 4 <= len(updates) <= 9
+    seconds = (span.end_time - span.start_time) / 1e9  # 0.4 s, or more on a loaded machine
+    assert 4 <= len(updates) <= seconds / 0.05 + 1  # one per 0.05 s interval at most
     seqs = [u.log_record.attributes["rollout.stream.update.seq"] for u in updates]
     assert seqs == list(range(1, len(updates) + 1))
     assert span.attributes["rollout.stream.updates"] == len(updates)
@@ -44,7 +45,7 @@ def test_updates_carry_preview_counts_and_the_span_ids(cap: Capture) -> None:
         text = "".join(f"t{i} " for i in range(attrs["rollout.stream.chunks"]))
         assert attrs["rollout.stream.chars"] == len(text)
         assert attrs["rollout.stream.preview"] == text[-4096:]
-        assert 0 < attrs["rollout.stream.elapsed"] < 1
+        assert 0 < attrs["rollout.stream.elapsed"] < (span.end_time - span.start_time) / 1e9
         assert record.timestamp is not None and record.timestamp < span.end_time
 
 
@@ -287,7 +288,7 @@ def test_a_slow_log_exporter_never_makes_end_wait() -> None:
     assert exporting.wait(2)  # an update is being exported, synchronously, on the update thread
     started = time.monotonic()
     span.end()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.2  # the export in progress takes 1.5 s
     processor.shutdown()
 
 

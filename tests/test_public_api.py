@@ -8,7 +8,7 @@ import rollout_otel
 def test_public_names_match_all() -> None:
     public = sorted(name for name in dir(rollout_otel) if not name.startswith("_") or name == "__version__")
     # importable submodules, not in __all__
-    modules = {"cli", "distro", "instrumentation", "tail", "testing", "version"}
+    modules = {"cli", "distro", "instrumentation", "serve", "tail", "testing", "version"}
     assert sorted(set(public) - modules) == sorted(rollout_otel.__all__)
     assert rollout_otel.__all__ == sorted(rollout_otel.__all__)
 

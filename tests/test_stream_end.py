@@ -22,8 +22,8 @@ from openai.types.chat import ChatCompletionChunk
 
 from rollout_otel import wrap
 from rollout_otel._content import Request, content_attributes, parts
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
 from rollout_otel.instrumentation.openai._chat import ChatAccumulator
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 MODEL = "gemini-2.5-flash"

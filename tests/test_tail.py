@@ -3,28 +3,31 @@ running tail, and what tail prints (JSON lines, plain lines, the live view in a 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyte
 import pytest
-from rich.console import Console
 
 from otlp_sink import OtlpSink
-from rollout_otel._llm_server import LocalLLMServer
 from rollout_otel._receiver import ReceivedLog, ReceivedSpan
+from rollout_otel.serve import LocalLLMServer
 from rollout_otel.tail import TailModel
-from rollout_otel.tail._view import render
+from rollout_otel.tail._view import call_cells, layout, stream_cells
 from rotel_collector import RotelCollector
 
 pytestmark = pytest.mark.integration
@@ -116,12 +119,13 @@ def test_json_lines_follow_a_stream_from_open_to_finished(llm: LocalLLMServer, t
     assert kinds[0] == "stream.opened" and kinds[-1] == "call.finished" and kinds.count("stream.update") >= 3
     opened = stream[0]
     assert (opened["service"], opened["model"]) == ("tail-app", "gpt-4o-mini")
-    assert opened["preview"] and opened["time_to_first_chunk"] > 0
+    first = next(e for e in stream if e["preview"])  # the first update (a start record has no preview yet)
+    assert first["time_to_first_chunk"] > 0
     chunks = [e["chunks"] for e in stream[:-1]]
     assert chunks == sorted(chunks) and chunks[-1] < 25  # seen growing while the stream was open
     finished = stream[-1]
     assert finished["end_reason"] == "completed" and finished["output_tokens"] == 25
-    assert finished["output"].startswith(opened["preview"][:10])
+    assert finished["output"].startswith(first["preview"][:10])
     (step,) = [e for e in events if e["name"] == "agent.step"]
     assert step["end_reason"] == "" and step["output"] == "planned" and step["children"] == ["tool.search"]
 
@@ -141,38 +145,65 @@ def test_plain_lines_without_a_terminal(llm: LocalLLMServer, tmp_path: Path) -> 
     assert not ANSI.search(out)
 
 
-def test_the_live_view_shows_the_preview_while_the_stream_is_open(llm: LocalLLMServer, tmp_path: Path) -> None:
-    """In a pseudo-terminal, as a user sees it: the preview on screen before the stream ends, then its result."""
+def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: LocalLLMServer, tmp_path: Path) -> None:
+    """The real command in a pseudo-terminal, rendered by pyte as a user sees it: the alternate screen, the preview on
+    screen before the stream ends, then its result; `q` quits with status 0 and restores the screen."""
     master, slave = pty.openpty()
-    tail, port = start_tail(stdout=slave)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    port = free_port()
+    env = {k: v for k, v in clean_env(TERM="xterm-256color").items() if k not in ("COLUMNS", "LINES")}
+    tail = subprocess.Popen(
+        ["rollout-otel", "tail", "--port", str(port), "--grpc-port", str(free_port())],
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,  # where Textual draws
+    )
     os.close(slave)
-    screen = ""
+    screen = pyte.Screen(120, 40)
+    stream = pyte.ByteStream(screen)
+    raw = bytearray()
+
+    def shown() -> str:
+        return "\n".join(screen.display)
 
     def read_for(seconds: float, until: str | None = None) -> None:
-        nonlocal screen
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not (until and until in screen):
+        while time.monotonic() < deadline and not (until and until in shown()):
             ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:
-                    screen += ANSI.sub("", os.read(master, 65536).decode("utf-8", "replace"))
+                    data = os.read(master, 65536)
                 except OSError:
                     return
+                raw.extend(data)
+                stream.feed(data)
 
     try:
+        wait_listening(port)
         app = start_app(llm, port, tmp_path)
-        read_for(15, until="Streaming responses arrive")  # the stream takes about 2 s once the app has started
+        read_for(20, until="Streaming")  # the stream takes about 2 s once the app has started
         assert app.poll() is None, "the stream should still be running"
-        assert "open streams (1)" in screen and "Streaming responses arrive" in screen
-        assert "gpt-4o-mini" in screen
+        assert b"\x1b[?1049h" in raw  # the alternate screen
+        assert "Streaming" in shown() and "streaming" in shown() and "open 1" in shown()
         assert app.wait(timeout=60) == 0
-        read_for(5, until="completed")
-        assert "completed" in screen and "finished calls" in screen
-        assert "tool.search" in screen  # the child span under its LLM span
+        read_for(10, until="completed")
+        assert "completed" in shown() and "finished" in shown()
+        for keys in (b"/", b"agent\r", b"j", b"\r"):  # filter, select, open the detail pane
+            os.write(master, keys)
+            read_for(1)
+        read_for(5, until="child spans")
+        assert "agent.step" in shown() and "tool.search" in shown()  # the child span under its LLM span
+        os.write(master, b"\x1b")
+        read_for(5, until="p50/p95")
+        os.write(master, b"q")
+        assert tail.wait(timeout=10) == 0
+        read_for(0.5)
+        assert b"\x1b[?1049l" in raw  # the screen the user had is back
     finally:
-        tail.terminate()
-        tail.wait(timeout=10)
-        read_for(0.2)
+        if tail.poll() is None:
+            tail.terminate()
+            tail.wait(timeout=10)
         os.close(master)
 
 
@@ -269,9 +300,13 @@ def _span(span_id: str, reason: str, *, error: str = "") -> ReceivedSpan:
 
 
 def screen_of(model: TailModel, now: float | None = None) -> str:
-    console = Console(record=True, width=200, color_system=None)
-    console.print(render(model, address="test", now=now))
-    return console.export_text()
+    """The rows the console would show at 200 columns, as text."""
+    now = time.monotonic() if now is None else now
+    streams, finished, totals = model.snapshot(now)
+    columns = layout(200)
+    lines = [" ".join(c.plain for c in stream_cells(s, columns, now, model.stalled_after)) for s in streams]
+    lines += [" ".join(c.plain for c in call_cells(c, columns)) for c in finished]
+    return "\n".join(lines) + f"\nduration p50 {totals.duration_p50} p95 {totals.duration_p95}"
 
 
 def test_each_end_reason_is_shown_distinctly_and_memory_is_bounded() -> None:
@@ -283,17 +318,17 @@ def test_each_end_reason_is_shown_distinctly_and_memory_is_bounded() -> None:
     text = screen_of(model)
     for word in ("closed", "cancelled", "abandoned", "ERROR", "RateLimitError", "whole"):
         assert word in text, word
-    assert "duration p50 2.0 s p95 2.0 s" in text
+    assert "duration p50 2.0 p95 2.0" in text
 
 
 def test_content_free_streams_show_counts_only_and_stalled_streams_are_marked() -> None:
     model = TailModel(stalled_after=5.0, forget_after=60.0)
     model.on_logs([_log("a" * 16, elapsed=1.0, chunks=10, preview=None)])
     text = screen_of(model)
-    assert "content capture is off" in text and "10" in text
+    assert "content capture off" in text and "10" in text
     later = time.monotonic() + 10
     assert "STALLED" in screen_of(model, now=later)
-    assert model.snapshot(now=time.monotonic() + 120)[0] == []  # gone stale: forgotten
+    assert model.snapshot(now=time.monotonic() + 120)[0] == []  # gone quiet: forgotten
 
 
 def test_filters_keep_only_the_named_services_or_models() -> None:

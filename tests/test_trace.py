@@ -54,6 +54,7 @@ def test_streamed_span_records_output_usage_and_summary(cap: Capture) -> None:
     s = cap.span("openai.responses")
     assert s.kind is SpanKind.CLIENT
     attrs = dict(s.attributes or {})
+    ttfc = attrs["gen_ai.response.time_to_first_chunk"]
     assert content(attrs) == {
         INPUT: [_text_message("user", "Hi")],
         OUTPUT: [_assistant("Hello world")],
@@ -67,6 +68,9 @@ def test_streamed_span_records_output_usage_and_summary(cap: Capture) -> None:
         "gen_ai.usage.output_tokens": 128,
         "gen_ai.response.finish_reasons": ("stop",),
         "gen_ai.response.time_to_first_chunk": pytest.approx(s.attributes["gen_ai.response.time_to_first_chunk"]),
+        "rollout.stream.time_to_first_text": pytest.approx(ttfc, abs=0.05),
+        "rollout.stream.max_gap": pytest.approx(ttfc, abs=0.05),
+        "rollout.stream.stalls": 0,
         "rollout.stream.chunks": 4,
         "rollout.stream.chars": 11,
         "rollout.stream.updates": 0,

@@ -49,7 +49,10 @@ def test_rollout_warns_once_per_refused_signal_and_keeps_sending_spans(
             assert rollout.flush(timeout=5), caplog.text
     finally:
         rollout.shutdown()
-    assert sorted(s.name for s in sink.spans()) == ["openai.chat"] * 3
+    llm_spans = [s for s in sink.spans() if not s.attributes.get("rollout.live")]
+    assert sorted(s.name for s in llm_spans) == ["openai.chat"] * 3
+    live = [s for s in sink.spans() if s.attributes.get("rollout.live")]  # once logs are refused (live_spans=auto)
+    assert live and {s.parent_span_id for s in live} <= {s.span_id for s in llm_spans[1:]}
     assert sink.logs() == [] and sink.metrics() == []
     ours = [r for r in caplog.records if r.name.startswith("rollout_otel") and r.levelno >= logging.WARNING]
     assert [r.levelno for r in ours] == [logging.WARNING, logging.WARNING], [r.getMessage() for r in ours]
@@ -131,7 +134,8 @@ def test_the_distro_warns_once_and_exports_spans(tmp_path: Path, protocol: str) 
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "done"
-        assert [s.name for s in sink.spans()] == ["openai.chat"]
+        assert [s.name for s in sink.spans() if not s.attributes.get("rollout.live")] == ["openai.chat"]
+        assert all(s.name == "openai.chat (live)" for s in sink.spans() if s.attributes.get("rollout.live"))
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         refused = [line for line in lines if "refuses OTLP" in line]
         assert len(refused) == 2, result.stderr

@@ -64,6 +64,9 @@ STREAM_CHARS: Final = "rollout.stream.chars"
 STREAM_UPDATES: Final = "rollout.stream.updates"
 STREAM_END_REASON: Final = "rollout.stream.end_reason"
 STREAM_CHUNK_EVENTS_DROPPED: Final = "rollout.stream.chunk_events_dropped"
+STREAM_TIME_TO_FIRST_TEXT: Final = "rollout.stream.time_to_first_text"  # s; answer text or tool-call delta
+STREAM_MAX_GAP: Final = "rollout.stream.max_gap"  # s; the longest wait for a chunk, the first one's included
+STREAM_STALLS: Final = "rollout.stream.stalls"  # stall events the stream had
 
 # Per-chunk span events (capture_stream_chunks only).
 CHUNK_EVENT: Final = "rollout.stream.chunk"
@@ -75,6 +78,15 @@ UPDATE_EVENT: Final = "rollout.stream.update"
 UPDATE_SEQ: Final = "rollout.stream.update.seq"
 UPDATE_ELAPSED: Final = "rollout.stream.elapsed"
 STREAM_NAME: Final = "rollout.stream.name"  # the LLM span's name, on update events
+
+# Start and stall events: log records too, with the update events' ids and naming attributes.
+START_EVENT: Final = "rollout.stream.start"
+STALL_EVENT: Final = "rollout.stream.stall"
+STALL_GAP: Final = "rollout.stream.gap"  # s without a chunk so far
+
+# Live spans: an open stream as spans of its own, for backends that take no logs.
+LIVE: Final = "rollout.live"
+LIVE_SEQ: Final = "rollout.live.seq"
 
 # Values of rollout.stream.end_reason.
 END_COMPLETED: Final = "completed"

@@ -85,6 +85,9 @@ class Rollout:
         anthropic_sdk_spans: bool | None = None,
         metrics: bool | None = None,
         max_export_bytes: int | None = None,
+        live_spans: str | None = None,
+        stall_after: float | None = None,
+        openai_include_usage: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         logger_provider: LoggerProvider | None = None,
         meter_provider: MeterProvider | None = None,
@@ -108,6 +111,12 @@ class Rollout:
                 token usage) and export them (`ROLLOUT_METRICS`; `OTEL_METRICS_EXPORTER=none` keeps them local).
             max_export_bytes: the largest OTLP request sent, in bytes; batches are split to fit, and a receiver's
                 "too large" answer splits them again (`ROLLOUT_MAX_EXPORT_BYTES`, default 4,000,000).
+            live_spans: also show open streams as spans, for backends that take no logs: "auto" (where the
+                endpoint refuses logs), "on" or "off" (`ROLLOUT_LIVE_SPANS`).
+            stall_after: seconds without a chunk before a `rollout.stream.stall` event; 0 turns them off
+                (`ROLLOUT_STALL_AFTER`, default 10).
+            openai_include_usage: ask OpenAI chat streams for usage when the caller did not; the caller's stream
+                stays as it would have been (`ROLLOUT_OPENAI_INCLUDE_USAGE`).
             tracer_provider: use this provider instead of the global one.
             logger_provider: use this provider for update events instead of the global one.
             meter_provider: use this provider for metrics instead of the global one.
@@ -128,6 +137,9 @@ class Rollout:
             anthropic_sdk_spans=anthropic_sdk_spans,
             metrics=metrics,
             max_export_bytes=max_export_bytes,
+            live_spans=live_spans,
+            stall_after=stall_after,
+            openai_include_usage=openai_include_usage,
         )
         _warn_if_key_sent_in_clear(self.settings)
         self._closed = False

@@ -42,6 +42,9 @@ class Settings:
     traces_exporter: tuple[str, ...] = ("otlp",)
     logs_exporter: tuple[str, ...] = ("otlp",)
     metrics_exporter: tuple[str, ...] = ("otlp",)
+    live_spans: str = "auto"
+    stall_after: float = 10.0
+    openai_include_usage: bool = False
     endpoint_configured: bool = False
     endpoint_explicit: bool = False  # given as an argument or ROLLOUT_ENDPOINT, not left to the OTEL_* variables
     max_export_bytes: int = 4_000_000
@@ -170,6 +173,38 @@ def _parse_interval(value: Any, src: _Source) -> float:
     return seconds
 
 
+LIVE_SPANS = ("auto", "on", "off")
+# A stall is a wait no shorter than the quickest update interval; a day is the longest that still means a stall.
+MIN_STALL_AFTER = MIN_UPDATE_INTERVAL
+MAX_STALL_AFTER = 86400.0
+
+
+def _parse_live_spans(value: Any, src: _Source) -> str:
+    if isinstance(value, bool):  # Rollout(live_spans=True) reads as on
+        return "on" if value else "off"
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in LIVE_SPANS:
+        return text
+    if text in _TRUE | _FALSE:
+        return "on" if text in _TRUE else "off"
+    raise src.fail(value, "'auto' (live spans where the endpoint refuses logs), 'on' or 'off'")
+
+
+def _parse_stall_after(value: Any, src: _Source) -> float:
+    allowed = f"0 (no stall events) or a number of seconds from {MIN_STALL_AFTER} to {MAX_STALL_AFTER:.0f}, such as 10"
+    if isinstance(value, bool):
+        raise src.fail(value, allowed)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise src.fail(value, allowed) from None
+    if seconds == 0:
+        return 0.0
+    if not math.isfinite(seconds) or not MIN_STALL_AFTER <= seconds <= MAX_STALL_AFTER:
+        raise src.fail(value, allowed)
+    return seconds
+
+
 def _parse_protocol(value: Any, src: _Source) -> str:
     if isinstance(value, str) and value.strip().lower() in PROTOCOLS:
         return value.strip().lower()
@@ -274,6 +309,9 @@ def resolve_settings(
     anthropic_sdk_spans: bool | None = None,
     metrics: bool | None = None,
     max_export_bytes: int | None = None,
+    live_spans: str | bool | None = None,
+    stall_after: float | None = None,
+    openai_include_usage: bool | None = None,
     environ: Mapping[str, str] | None = None,
     lenient: bool = False,
 ) -> Settings:
@@ -353,6 +391,19 @@ def resolve_settings(
         DEFAULT_MAX_EXPORT_BYTES,
         lenient=lenient,
     )
+    live, _ = _pick("live_spans", live_spans, ("ROLLOUT_LIVE_SPANS",), env, _parse_live_spans, "auto", lenient=lenient)
+    stall, _ = _pick(
+        "stall_after", stall_after, ("ROLLOUT_STALL_AFTER",), env, _parse_stall_after, 10.0, lenient=lenient
+    )
+    include_usage, _ = _pick(
+        "openai_include_usage",
+        openai_include_usage,
+        ("ROLLOUT_OPENAI_INCLUDE_USAGE",),
+        env,
+        _parse_bool,
+        False,
+        lenient=lenient,
+    )
     otlp_only: tuple[str, ...] = ("otlp",)
     traces, _ = _pick(
         "traces_exporter", None, ("OTEL_TRACES_EXPORTER",), env, _parse_exporters, otlp_only, lenient=lenient
@@ -377,6 +428,9 @@ def resolve_settings(
         metrics_exporter=metric_exports,
         traces_exporter=traces,
         logs_exporter=logs,
+        live_spans=live,
+        stall_after=stall,
+        openai_include_usage=include_usage,
         endpoint_configured=url_set,
         endpoint_explicit=explicit and url_set,
         max_export_bytes=export_bytes,

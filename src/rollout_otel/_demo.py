@@ -21,7 +21,7 @@ from . import _attributes as attr
 from ._client import Rollout
 from ._config import resolve_settings
 from ._exporters import metric_exporters, new_failure_count
-from ._llm_server import LocalLLMServer, Scenario, reply_deltas
+from .serve import LocalLLMServer, Scenario, reply_deltas
 
 PROMPT = "Explain in a few sentences why streamed LLM responses are hard to trace."
 REPLY = (
@@ -126,7 +126,9 @@ def run_demo(
     try:
         from openai import OpenAI
     except ImportError:
-        raise SystemExit("rollout-otel demo needs the openai package: pip install 'rollout-otel[demo]'") from None
+        raise SystemExit(
+            "rollout-otel demo needs the openai package: pip install openai (or '.[demo]' in the rollout-otel clone)"
+        ) from None
     metrics = InMemoryMetricReader()
     rollout = Rollout(
         stream_update_interval=interval,

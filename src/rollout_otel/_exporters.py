@@ -353,6 +353,8 @@ class _GuardedExport:
 
     def _switch_off(self) -> None:
         self.switched_off = True
+        if self._drops is not None:
+            self._drops.refused.add(self.signal)
         logger.warning(
             "%s refuses OTLP %s (%s): it accepts only some signals, as trace-only backends do. rollout-otel stops "
             "sending %s there; spans are not affected. Set %s to stop trying.",

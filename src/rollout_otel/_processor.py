@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from time import monotonic_ns, time_ns
 from typing import TYPE_CHECKING, Any
 
@@ -19,36 +21,24 @@ from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
 from ._content import preview
 from ._errors import log_internal_error
+from ._live import live_attributes, live_content, send_live_span
 from ._safe import encodable, utf8_size
 from ._ticker import Ticker
+from ._watch import StreamWatch
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .trace import LLMSpan
-
-
-class _Watch:
-    """What the processor remembers about one open stream: a weak reference and what it last reported."""
-
-    __slots__ = ("closed", "identity", "in_flight", "last_chunks", "lock", "ref", "seq")
-
-    def __init__(self, llm: LLMSpan) -> None:
-        self.ref = weakref.ref(llm)
-        self.identity = llm._identity()
-        self.lock = threading.Lock()
-        self.last_chunks = 0
-        self.seq = 0
-        self.closed = False
-        self.in_flight: threading.Event | None = None  # set when the update being sent has been handed over
+    from ._view import OpenStream
 
 
 class StreamingSpanProcessor(SpanProcessor):
-    """Gives LLM spans their settings and sends `rollout.stream.update` log records while streams are open.
+    """Gives LLM spans their settings and shows open streams: start, update and stall log records, live spans.
 
-    Cadence: one background thread wakes every `stream_update_interval` while any stream is open and
-    sends one update per stream that received chunks since its last update, so a stream gets about
-    duration / interval updates however many chunks it has. Nothing runs per chunk unless
-    `capture_stream_chunks` asks for a span event per chunk. Spans that are not LLM spans cost one
+    Cadence: one background thread sends a stream's start record as soon as it opens, then wakes when something
+    is due: an update per stream and interval that received chunks (so a stream gets about duration / interval
+    updates however many chunks it has), a stall record each `stall_after` seconds without a chunk, and live
+    spans (where logs cannot go, or when asked) at the start and 1, 2, 4, 8... seconds in. Nothing runs per chunk
+    unless `capture_stream_chunks` asks for a span event per chunk. Spans that are not LLM spans cost one
     context-variable lookup in `on_start`.
     """
 
@@ -65,10 +55,13 @@ class StreamingSpanProcessor(SpanProcessor):
         self._logger = provider.get_logger(attr.INSTRUMENTATION_NAME, __version__)
         # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.
         self._lock = threading.RLock()
-        self._open: dict[int, _Watch] = {}
-        self._live: weakref.WeakSet[LLMSpan] = weakref.WeakSet()
+        self._open: dict[int, StreamWatch] = {}
+        self._live: weakref.WeakSet[OpenStream] = weakref.WeakSet()
         self._shutdown = False
-        self._ticker = Ticker(self.settings.stream_update_interval, self._send_updates, "rollout-otel-updates")
+        self._refused: Collection[str] = ()  # signals the endpoint refuses, kept by the exporters of this set-up
+        self._interval_ns = int(self.settings.stream_update_interval * 1e9)
+        self._stall_ns = int(self.settings.stall_after * 1e9)
+        self._ticker = Ticker(self.settings.stream_update_interval, self._tick, "rollout-otel-updates")
         if hasattr(os, "register_at_fork"):
             weak_self = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := weak_self()) and method())
@@ -119,31 +112,45 @@ class StreamingSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
-    # -- called by LLMSpan ----------------------------------------------------------------------------------
+    # -- live spans -----------------------------------------------------------------------------------------
 
-    def watch(self, llm: LLMSpan) -> None:
-        """Start sending updates for a stream that just opened."""
+    def follow_refusals(self, refused: Collection[str]) -> None:
+        """Read which signals the endpoint refuses from `refused` (kept up to date by this set-up's exporters)."""
+        self._refused = refused
+
+    def live_spans_on(self) -> bool:
+        """Whether open streams are shown as live spans: asked for, or (auto) update events cannot be exported."""
+        mode = self.settings.live_spans
+        return mode == "on" or (mode == "auto" and ("logs" in self._refused or not self.settings.logs_exporter))
+
+    # -- called by LLMSpan -------------------------------------------------------------------------------------
+
+    def watch(self, llm: OpenStream) -> None:
+        """Show a stream that just opened: its start record goes out at once, on the update thread."""
         if self._shutdown:
             return
         with self._lock:
-            self._open[id(llm)] = _Watch(llm)
+            self._open[id(llm)] = StreamWatch(llm, self._interval_ns, self._stall_ns)
         self._ticker.wake()
 
-    def unwatch(self, llm: LLMSpan) -> None:
-        """The stream is ending: no update may follow; settle its update count."""
+    def unwatch(self, llm: OpenStream) -> None:
+        """The stream is ending: nothing may follow; settle its update and stall counts and its longest gap."""
         with self._lock:
             watch = self._open.pop(id(llm), None)
         if watch is not None:
             with watch.lock:
                 watch.closed = True
+                watch.settle(llm, monotonic_ns())
                 llm._updates = watch.seq
+                llm._stalls = watch.stalls
+                llm._max_gap_ns = watch.max_gap_ns
                 in_flight = watch.in_flight
             if in_flight is not None:
                 # Let an update already counted reach the log pipeline before the span does, but never wait
                 # long: a slow synchronous log exporter must not hold up the caller's end().
                 in_flight.wait(_IN_FLIGHT_WAIT)
 
-    def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
+    def _add_chunk_event(self, llm: OpenStream, index: int, delta: str | None) -> None:
         """One span event per chunk, while the events fit the span-size budget; past it, counted as dropped."""
         text = encodable(delta) if delta and self.settings.capture_content else ""
         size = _CHUNK_EVENT_BYTES + (utf8_size(text) if text else 0)
@@ -158,72 +165,125 @@ class StreamingSpanProcessor(SpanProcessor):
 
     # -- the update thread ----------------------------------------------------------------------------------
 
+    def _tick(self) -> float | None:
+        """What is due for each open stream, sent; the seconds until the next thing is due, None with none open."""
+        return self._visit(force_updates=False)
+
     def _send_updates(self) -> bool:
-        """One tick: an update for each open stream that got chunks since its last one; whether any is open."""
+        """Now, whatever is due: an update for each open stream that got chunks since its last one. Whether any is
+        open (for tests and benchmarks that drive the update thread's work by hand)."""
+        self._visit(force_updates=True)
+        with self._lock:
+            return bool(self._open)
+
+    def _visit(self, force_updates: bool) -> float | None:
+        now = monotonic_ns()
+        live = self.live_spans_on()
         with self._lock:
             watches = list(self._open.items())
+        next_ns: int | None = None
         for key, watch in watches:
             llm = watch.ref()
             if llm is None:
                 with self._lock:
                     self._open.pop(key, None)
                 continue
-            if llm._chunks == watch.last_chunks:
-                continue
             try:
-                update = self._next_update(llm, watch)
-                if update is not None:
+                due = self._due(llm, watch, now, live, force_updates)
+                if due is not None:
                     try:
-                        self._emit(llm, update)
+                        self._send(llm, due)
                     finally:
-                        update[2].set()
+                        due.handed_over.set()
             except Exception:
-                log_internal_error("sending a stream update")
+                log_internal_error("showing an open stream")
+            wake_at = watch.next_due_ns(live)
+            next_ns = wake_at if next_ns is None else min(next_ns, wake_at)
         with self._lock:
-            return bool(self._open)
+            if not self._open:
+                return None
+        if next_ns is None:  # streams opened during this visit: they woke the thread themselves
+            return self.settings.stream_update_interval
+        return max(0.0, (next_ns - monotonic_ns()) / 1e9)
 
-    def _next_update(self, llm: LLMSpan, watch: _Watch) -> tuple[int, dict[str, Any], threading.Event] | None:
-        """Under the watch's lock, so an ending span settles its count against exactly the updates made.
+    def _due(self, llm: OpenStream, watch: StreamWatch, now: int, live: bool, force_updates: bool) -> _Due | None:
+        """Under the watch's lock, so an ending span settles its counts against exactly what was sent.
 
         The export happens outside the lock: a slow log exporter must never make `end()` wait.
         """
         with watch.lock:
             if watch.closed:
                 return None
+            due = _Due(timestamp=time_ns(), elapsed=(now - llm._start_ns) / 1e9, identity=watch.identity)
+            if not watch.started:
+                watch.started = True
+                due.start = True
+            stall_gap = watch.look(llm, now)
             chunks = llm._chunks
-            text = llm._text
-            watch.last_chunks = chunks
-            watch.seq += 1
-            llm._updates = watch.seq
-            timestamp = time_ns()  # before the end: the update describes the stream while it was open
-            attributes: dict[str, Any] = {
-                attr.STREAM_CHUNKS: chunks,
-                attr.STREAM_CHARS: text.chars,
-                attr.UPDATE_SEQ: watch.seq,
-                attr.UPDATE_ELAPSED: (monotonic_ns() - llm._start_ns) / 1e9,
-                **watch.identity,  # what the stream is (name, model, provider): a live view has no span yet
-            }
-            if llm._first_chunk_ns:
-                attributes[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
-            if self.settings.capture_content and self.settings.stream_preview_chars:
-                attributes[attr.STREAM_PREVIEW] = preview(text.tail(self.settings.stream_preview_chars), self.settings)
-            else:
-                text.compact()
-            watch.in_flight = threading.Event()
-        return timestamp, attributes, watch.in_flight
+            if stall_gap is not None:
+                due.stall = {attr.STALL_GAP: stall_gap / 1e9, attr.STREAM_CHUNKS: chunks}
+            if watch.update_due(chunks, now, force_updates):
+                watch.seq += 1
+                llm._updates = watch.seq
+                due.update = self._update_attributes(llm, watch.seq, chunks)
+            if live and llm._span_tracer is not None and watch.live_due(chunks, now):
+                watch.live_seq += 1
+                due.live = live_attributes(
+                    watch.identity, watch.live_seq, chunks, llm._text.chars, due.elapsed, watch.stalls
+                )
+                if llm._first_chunk_ns:
+                    due.live[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
+                due.live_text = llm._text.text() if self.settings.capture_content else ""
+            if not (due.start or due.stall or due.update or due.live):
+                return None
+            watch.in_flight = due.handed_over
+        return due
 
-    def _emit(self, llm: LLMSpan, update: tuple[int, dict[str, Any], threading.Event]) -> None:
-        timestamp, attributes, _ = update
-        live = {k: v for k, v in attributes.items() if k in _LIVE_SPAN_ATTRIBUTES}
-        if llm.is_recording:
-            llm._span.set_attributes(live)  # the live preview, for anything that reads open spans
-        self._logger.emit(
-            timestamp=timestamp,
-            context=otel_trace.set_span_in_context(llm._span),
-            severity_number=SeverityNumber.INFO,
-            event_name=attr.UPDATE_EVENT,
-            attributes=attributes,
-        )
+    def _update_attributes(self, llm: OpenStream, seq: int, chunks: int) -> dict[str, Any]:
+        text = llm._text
+        attributes: dict[str, Any] = {attr.STREAM_CHUNKS: chunks, attr.STREAM_CHARS: text.chars, attr.UPDATE_SEQ: seq}
+        if llm._first_chunk_ns:
+            attributes[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
+        if self.settings.capture_content and self.settings.stream_preview_chars:
+            attributes[attr.STREAM_PREVIEW] = preview(text.tail(self.settings.stream_preview_chars), self.settings)
+        else:
+            text.compact()
+        return attributes
+
+    def _send(self, llm: OpenStream, due: _Due) -> None:
+        """Start, stall and update records in that order, then the live span: each on its own, never raising."""
+        context = otel_trace.set_span_in_context(llm._span)
+        elapsed = {attr.UPDATE_ELAPSED: due.elapsed, **due.identity}
+        started = getattr(llm._span, "start_time", None) or due.timestamp - int(due.elapsed * 1e9)
+        if due.start:  # stamped with the request's own time: the record says when the stream opened
+            self._log(attr.START_EVENT, started, context, elapsed, SeverityNumber.INFO)
+        if due.stall:
+            self._log(attr.STALL_EVENT, due.timestamp, context, {**due.stall, **elapsed}, SeverityNumber.WARN)
+        if due.update:
+            if llm.is_recording:  # the live preview, for anything that reads open spans
+                llm._span.set_attributes({k: v for k, v in due.update.items() if k in _LIVE_SPAN_ATTRIBUTES})
+            self._log(attr.UPDATE_EVENT, due.timestamp, context, {**due.update, **elapsed}, SeverityNumber.INFO)
+        if due.live and llm._span_tracer is not None:
+            try:
+                name = str(due.identity.get(attr.STREAM_NAME, "llm"))
+                due.live.update(live_content(due.live_text, self.settings))  # built here, outside the lock
+                send_live_span(llm._span_tracer, llm._span, name, due.live, started, due.timestamp)
+            except Exception:
+                log_internal_error("sending a live span")
+
+    def _log(
+        self, event: str, timestamp: int, context: Any, attributes: dict[str, Any], severity: SeverityNumber
+    ) -> None:
+        try:
+            self._logger.emit(
+                timestamp=timestamp,
+                context=context,
+                severity_number=severity,
+                event_name=event,
+                attributes=attributes,
+            )
+        except Exception:
+            log_internal_error(f"sending {event}")
 
     def _after_fork_in_child(self) -> None:
         """Threads do not survive a fork; locks a parent thread held at that moment must not either.
@@ -235,6 +295,21 @@ class StreamingSpanProcessor(SpanProcessor):
         self._open = {}
         for llm in list(self._live):
             llm._drop_in_child()
+
+
+@dataclass
+class _Due:
+    """What one visit sends for one stream, gathered under its lock and sent after."""
+
+    timestamp: int
+    elapsed: float
+    identity: dict[str, Any]
+    start: bool = False
+    stall: dict[str, Any] | None = None
+    update: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
+    live_text: str = ""
+    handed_over: threading.Event = field(default_factory=threading.Event)
 
 
 # What one chunk event costs on the wire besides its text (name, index, timestamp), for the span-size budget.

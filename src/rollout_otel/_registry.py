@@ -51,6 +51,9 @@ def claim(
 ) -> SharedSetup | None:
     """Record that `provider` exports through rollout-otel with `processor`."""
     setup = SharedSetup(processor, shutdown, failures)
+    refused = getattr(failures, "refused", None)
+    if refused is not None:  # live_spans=auto: live spans once this set-up's endpoint refuses logs
+        processor.follow_refusals(refused)
     with contextlib.suppress(TypeError):  # not weakly referenceable: nothing to remember it by
         _configured[provider] = setup
         return setup

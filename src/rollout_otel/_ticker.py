@@ -1,4 +1,4 @@
-"""One daemon thread that calls a function every interval while there is work, and sleeps otherwise."""
+"""One daemon thread that calls a function when woken and then when it asks to be called again, idle otherwise."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from ._errors import log_internal_error, logger
 
 
 class Ticker:
-    """Calls `tick()` every `interval` seconds for as long as it returns True; `wake()` starts it again.
+    """Calls `tick()` at once when woken, then again after the seconds it returns; it idles when it returns None.
 
-    The thread starts on first use, is restarted after a fork, and idles on an event (no polling) when
-    `tick()` reports nothing left to do.
+    `tick()` decides what is due (updates, stalls, live spans), so one thread serves every open stream whatever
+    their phases. A `tick()` that raises is called again after `interval`. The thread starts on first use, is
+    restarted after a fork, and idles on an event (no polling) when there is nothing to do.
     """
 
-    def __init__(self, interval: float, tick: Callable[[], bool], name: str) -> None:
+    def __init__(self, interval: float, tick: Callable[[], float | None], name: str) -> None:
         self._interval = interval
         self._tick = tick
         self._name = name
@@ -42,7 +43,7 @@ class Ticker:
             os.register_at_fork(after_in_child=_forget_thread_in_child)
 
     def wake(self) -> None:
-        """There is work: make sure the thread runs and ticks."""
+        """There is work: make sure the thread runs and ticks now."""
         if self._stop.is_set():
             return
         self._busy = True
@@ -74,15 +75,18 @@ class Ticker:
             thread.join(timeout)
 
     def _run(self) -> None:
+        delay: float | None = None
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(delay)
             self._wake.clear()
-            while not self._stop.wait(self._interval):
-                try:
-                    busy = self._tick()
-                except Exception:
-                    log_internal_error("periodic stream updates")
-                    busy = True
-                if not busy:
-                    self._busy = False
-                    break
+            if self._stop.is_set():
+                break
+            try:
+                delay = self._tick()
+            except Exception:
+                log_internal_error("periodic stream updates")
+                delay = self._interval
+            if delay is None:
+                self._busy = False
+            else:
+                delay = max(delay, 0.0)

@@ -70,7 +70,8 @@ class RolloutDistro(BaseDistro):  # type: ignore[misc]
         ours = _OURS_FOR.get(entry_point.name)
         skip = ours is not None and not entry_point.value.startswith("rollout_otel.") and not _keep_both(ours)
         if skip and _we_trace(entry_point.name):
-            logger.info(
+            # A WARNING, so that it shows at the default log level: an instrumentation the user installed is off.
+            logger.warning(
                 "rollout-otel skips the %r instrumentation (%s): rollout_otel's %s traces those calls, one span each. "
                 "ROLLOUT_KEEP_OTHER_INSTRUMENTATIONS=true keeps both",
                 entry_point.name,

@@ -57,7 +57,11 @@ class Capture:
 
     def updates(self, span: ReadableSpan | None = None) -> list[ReadableLogRecord]:
         """Update events sent so far (for one span, if given), in the order they were emitted."""
-        records = [r for r in self.log_exporter.get_finished_logs() if r.log_record.event_name == attr.UPDATE_EVENT]
+        return self.events(attr.UPDATE_EVENT, span)
+
+    def events(self, event_name: str, span: ReadableSpan | None = None) -> list[ReadableLogRecord]:
+        """Log records named `event_name` (`rollout.stream.start`, `.stall`, `.update`), for one span if given."""
+        records = [r for r in self.log_exporter.get_finished_logs() if r.log_record.event_name == event_name]
         if span is not None:
             records = [r for r in records if r.log_record.span_id == span.context.span_id]
         return records

@@ -93,7 +93,8 @@ class LLMSpan:
     """One LLM call or stream; ends exactly once, with the output and usage it was given or gathered.
 
     `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and one C-level append) and
-    never exports anything; the streaming processor reads the counters from another thread.
+    never exports anything; the streaming processor reads the counters from another thread. It takes the time only
+    when asked: at the first chunk, and once after the update thread found a gap (`_seen_ns` set back to 0).
     """
 
     __slots__ = (
@@ -106,13 +107,18 @@ class LLMSpan:
         "_events_dropped",
         "_finisher",
         "_first_chunk_ns",
+        "_first_text_ns",
+        "_max_gap_ns",
         "_metric_attributes",
         "_misused",
         "_on_chunk",
         "_processor",
         "_request",
+        "_seen_ns",
         "_settings",
         "_span",
+        "_span_tracer",
+        "_stalls",
         "_start_ns",
         "_stream",
         "_text",
@@ -137,7 +143,12 @@ class LLMSpan:
         self._stream = bool(stream)
         self._chunks = 0
         self._first_chunk_ns = 0
+        self._first_text_ns = 0
+        self._seen_ns = 0  # when a chunk arrived, stamped only while 0: the update thread resets it to time a gap
+        self._max_gap_ns = 0  # settled by the processor at the end
+        self._stalls = 0
         self._updates = 0
+        self._span_tracer: otel_trace.Tracer | None = None  # for live spans
         self._context_token: object | None = None
         self._processor: StreamingSpanProcessor | None = None
         self._settings: Settings | None = None
@@ -159,7 +170,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
-        self._write = self._text.write
+        self._write: Callable[[str], int] = _FirstText(self)  # becomes the buffer's own write at the first text
         self._ended = False
         if held_back and settings.capture_content:  # user text (stop sequences...): only with content capture
             self._span.set_attributes(held_back)
@@ -170,7 +181,9 @@ class LLMSpan:
         """Start the OpenTelemetry span; if that fails (a span processor that raises...), the call goes on untraced."""
         token = starting_llm_span.set(self)
         try:
-            self._span = _tracer(tracer_provider).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            tracer = _tracer(tracer_provider)
+            self._span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            self._span_tracer = tracer
         except Exception:
             logger.warning("rollout-otel could not start the span %r; the call goes on untraced", name, exc_info=True)
             self._span = otel_trace.INVALID_SPAN
@@ -186,8 +199,10 @@ class LLMSpan:
             self._misuse("record_chunk")
             return
         try:
-            if not self._first_chunk_ns:
-                self._first_chunk_ns = monotonic_ns()
+            if not self._seen_ns:
+                self._seen_ns = now = monotonic_ns()
+                if not self._first_chunk_ns:
+                    self._first_chunk_ns = now
             index = self._chunks
             self._chunks = index + 1
             if not index & 0x3FF:  # every 1,024 chunks: keeps StreamText's overhead small before 3.12
@@ -202,10 +217,13 @@ class LLMSpan:
         except Exception:
             log_internal_error("record_chunk")
 
-    def _mark_event(self) -> None:
-        """The provider sent its first event: time to first chunk counts from here even if it holds no text."""
-        if not self._first_chunk_ns:
-            self._first_chunk_ns = monotonic_ns()
+    def _mark_text(self) -> None:
+        """Output that is no plain text but counts as the answer (a tool-call or refusal delta) has begun.
+
+        Callers test `_first_text_ns` first, so a stream of tool-call deltas pays for this call once.
+        """
+        if not self._first_text_ns:
+            self._first_text_ns = monotonic_ns()
 
     def _write_coerced(self, delta: Any) -> str:
         """Slow path for a delta that is not a str: bytes are decoded as UTF-8, anything else goes through str()."""
@@ -528,11 +546,45 @@ class LLMSpan:
         }
         if settings.capture_content and settings.stream_preview_chars and output_text:
             summary[attr.STREAM_PREVIEW] = preview(output_text, settings)
+        summary.update(self._timings())
         if self._on_chunk is not None:  # chunk events on: say how many the size budget or an event limit cut
             dropped = getattr(self._span, "dropped_events", 0) + self._events_dropped
             if dropped:
                 summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
         self._span.set_attributes(summary)
+
+    def _timings(self) -> dict[str, Any]:
+        """Time to first text, the longest wait for a chunk and the stalls, from what the update thread settled."""
+        found: dict[str, Any] = {attr.STREAM_STALLS: self._stalls}
+        if self._first_text_ns:
+            found[attr.STREAM_TIME_TO_FIRST_TEXT] = (self._first_text_ns - self._start_ns) / 1e9
+        max_gap = self._max_gap_ns
+        if self._first_chunk_ns:  # the wait for the first chunk is exact, with or without an update thread
+            max_gap = max(max_gap, self._first_chunk_ns - self._start_ns)
+        elif not max_gap:
+            max_gap = monotonic_ns() - self._start_ns  # no chunk at all: it waited throughout
+        found[attr.STREAM_MAX_GAP] = max_gap / 1e9
+        return found
+
+
+class _FirstText:
+    """Stands in for the text buffer's `write` until the first text arrives: notes when, then steps aside.
+
+    So the time to first text costs nothing per chunk. It holds the span weakly: no cycle keeps a dropped span alive.
+    """
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: LLMSpan) -> None:
+        self._span = weakref.ref(span)
+
+    def __call__(self, delta: str) -> int:
+        span = self._span()
+        if span is None:
+            return 0
+        span._first_text_ns = monotonic_ns()
+        span._write = write = span._text.write
+        return write(delta)
 
 
 # Attributes that carry the user's or the model's text: set only with content capture.

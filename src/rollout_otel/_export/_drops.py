@@ -39,6 +39,7 @@ class DropCount:
         self._pending: dict[tuple[str, str], int] = {}
         self._warn_every_s = warn_every_s
         self._last_warning = -float("inf")
+        self.refused: set[str] = set()  # signals the endpoint refuses ("logs"...): live spans stand in for logs
 
     def add(self, signal: str, reason: str, count: int = 1, *, announced: bool = False) -> None:
         """`count` items of `signal` lost, because of `reason` ("queue" or "refused"). `announced`: the caller has

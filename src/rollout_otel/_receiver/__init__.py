@@ -11,7 +11,7 @@ from ._records import (
     decode_any_value,
     decode_attributes,
 )
-from ._server import GRPC_METHODS, OtlpReceiver
+from ._server import GRPC_METHODS, OtlpReceiver, Unavailable
 
 __all__ = [
     "GRPC_METHODS",
@@ -23,6 +23,7 @@ __all__ = [
     "ReceivedPoint",
     "ReceivedRequest",
     "ReceivedSpan",
+    "Unavailable",
     "decode_any_value",
     "decode_attributes",
 ]

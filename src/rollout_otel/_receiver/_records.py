@@ -6,9 +6,7 @@ with decoded attributes, hex ids and the resource of each item, so consumers nev
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -17,7 +15,6 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.resource.v1 import resource_pb2
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
@@ -156,132 +153,111 @@ def _hex_or_none(raw: bytes) -> str | None:
     return raw.hex() if raw and any(raw) else None
 
 
-def _resource_dict(resource: resource_pb2.Resource) -> dict[str, Any]:
-    return decode_attributes(resource.attributes)
+def _each(request: Any, resources: str, scopes: str, items: str) -> Iterator[tuple[dict[str, Any], Any, Any]]:
+    """(resource attributes, scope, item) for every item of an export request: the one shape all three signals share.
+
+    The resource is decoded once per resource entry; each record gets its own copy, so no consumer can change another's.
+    """
+    for resource_entry in getattr(request, resources):
+        resource = decode_attributes(resource_entry.resource.attributes)
+        for scope_entry in getattr(resource_entry, scopes):
+            for item in getattr(scope_entry, items):
+                yield dict(resource), scope_entry.scope, item
 
 
 def flatten_spans(
     request: trace_service_pb2.ExportTraceServiceRequest, received_at: float, transport: str
 ) -> list[ReceivedSpan]:
-    out: list[ReceivedSpan] = []
-    for resource_spans in request.resource_spans:
-        resource = _resource_dict(resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                out.append(
-                    ReceivedSpan(
-                        name=span.name,
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=_hex_or_none(span.parent_span_id),
-                        kind=span.kind,
-                        attributes=decode_attributes(span.attributes),
-                        events=[
-                            ReceivedEvent(e.name, decode_attributes(e.attributes), e.time_unix_nano)
-                            for e in span.events
-                        ],
-                        status_code=span.status.code,
-                        status_message=span.status.message,
-                        start_time_unix_nano=span.start_time_unix_nano,
-                        end_time_unix_nano=span.end_time_unix_nano,
-                        resource=dict(resource),
-                        scope_name=scope_spans.scope.name,
-                        scope_version=scope_spans.scope.version,
-                        received_at=received_at,
-                        transport=transport,
-                    )
-                )
-    return out
+    return [
+        ReceivedSpan(
+            name=span.name,
+            trace_id=span.trace_id.hex(),
+            span_id=span.span_id.hex(),
+            parent_span_id=_hex_or_none(span.parent_span_id),
+            kind=span.kind,
+            attributes=decode_attributes(span.attributes),
+            events=[ReceivedEvent(e.name, decode_attributes(e.attributes), e.time_unix_nano) for e in span.events],
+            status_code=span.status.code,
+            status_message=span.status.message,
+            start_time_unix_nano=span.start_time_unix_nano,
+            end_time_unix_nano=span.end_time_unix_nano,
+            resource=resource,
+            scope_name=scope.name,
+            scope_version=scope.version,
+            received_at=received_at,
+            transport=transport,
+        )
+        for resource, scope, span in _each(request, "resource_spans", "scope_spans", "spans")
+    ]
 
 
 def flatten_logs(
     request: logs_service_pb2.ExportLogsServiceRequest, received_at: float, transport: str
 ) -> list[ReceivedLog]:
-    out: list[ReceivedLog] = []
-    for resource_logs in request.resource_logs:
-        resource = _resource_dict(resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                out.append(
-                    ReceivedLog(
-                        event_name=record.event_name,
-                        body=decode_any_value(record.body) if record.HasField("body") else None,
-                        attributes=decode_attributes(record.attributes),
-                        trace_id=_hex_or_none(record.trace_id),
-                        span_id=_hex_or_none(record.span_id),
-                        time_unix_nano=record.time_unix_nano,
-                        observed_time_unix_nano=record.observed_time_unix_nano,
-                        severity_number=record.severity_number,
-                        severity_text=record.severity_text,
-                        resource=dict(resource),
-                        scope_name=scope_logs.scope.name,
-                        scope_version=scope_logs.scope.version,
-                        received_at=received_at,
-                        transport=transport,
-                    )
-                )
-    return out
+    return [
+        ReceivedLog(
+            event_name=record.event_name,
+            body=decode_any_value(record.body) if record.HasField("body") else None,
+            attributes=decode_attributes(record.attributes),
+            trace_id=_hex_or_none(record.trace_id),
+            span_id=_hex_or_none(record.span_id),
+            time_unix_nano=record.time_unix_nano,
+            observed_time_unix_nano=record.observed_time_unix_nano,
+            severity_number=record.severity_number,
+            severity_text=record.severity_text,
+            resource=resource,
+            scope_name=scope.name,
+            scope_version=scope.version,
+            received_at=received_at,
+            transport=transport,
+        )
+        for resource, scope, record in _each(request, "resource_logs", "scope_logs", "log_records")
+    ]
 
 
 def flatten_metrics(
     request: metrics_service_pb2.ExportMetricsServiceRequest, received_at: float, transport: str
 ) -> list[ReceivedMetric]:
     out: list[ReceivedMetric] = []
-    for resource_metrics in request.resource_metrics:
-        resource = _resource_dict(resource_metrics.resource)
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                kind = metric.WhichOneof("data") or ""
-                points: list[ReceivedPoint] = []
-                monotonic = False
-                if kind == "histogram":
-                    for p in metric.histogram.data_points:
-                        points.append(
-                            ReceivedPoint(
-                                decode_attributes(p.attributes),
-                                count=p.count,
-                                sum=p.sum,
-                                bucket_counts=tuple(p.bucket_counts),
-                                explicit_bounds=tuple(p.explicit_bounds),
-                            )
-                        )
-                elif kind in ("sum", "gauge"):
-                    data = getattr(metric, kind)
-                    monotonic = kind == "sum" and data.is_monotonic
-                    for p in data.data_points:
-                        value = p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
-                        points.append(ReceivedPoint(decode_attributes(p.attributes), value=value))
-                out.append(
-                    ReceivedMetric(
-                        name=metric.name,
-                        unit=metric.unit,
-                        description=metric.description,
-                        kind=kind,
-                        points=points,
-                        is_monotonic=monotonic,
-                        resource=dict(resource),
-                        scope_name=scope_metrics.scope.name,
-                        received_at=received_at,
-                        transport=transport,
-                    )
-                )
+    for resource, scope, metric in _each(request, "resource_metrics", "scope_metrics", "metrics"):
+        kind = metric.WhichOneof("data") or ""
+        out.append(
+            ReceivedMetric(
+                name=metric.name,
+                unit=metric.unit,
+                description=metric.description,
+                kind=kind,
+                points=_points(metric, kind),
+                is_monotonic=kind == "sum" and metric.sum.is_monotonic,
+                resource=resource,
+                scope_name=scope.name,
+                received_at=received_at,
+                transport=transport,
+            )
+        )
     return out
 
 
-def decompress(body: bytes, encoding: str) -> bytes:
-    """Undo ``Content-Encoding``; raises ValueError for codings we do not speak."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return gzip.decompress(body)
-    if encoding == "deflate":
-        # RFC 9110 "deflate" is zlib-wrapped, but some clients send raw deflate.
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompress(body, -zlib.MAX_WBITS)
-    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+def _points(metric: Any, kind: str) -> list[ReceivedPoint]:
+    if kind == "histogram":
+        return [
+            ReceivedPoint(
+                decode_attributes(p.attributes),
+                count=p.count,
+                sum=p.sum,
+                bucket_counts=tuple(p.bucket_counts),
+                explicit_bounds=tuple(p.explicit_bounds),
+            )
+            for p in metric.histogram.data_points
+        ]
+    if kind in ("sum", "gauge"):
+        return [
+            ReceivedPoint(
+                decode_attributes(p.attributes), value=p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
+            )
+            for p in getattr(metric, kind).data_points
+        ]
+    return []
 
 
 _REQUESTS: dict[str, Any] = {

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
+import logging
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ._body import BodyTooLarge, MalformedBody, decompress, read_chunked, read_sized
+from ._hosts import HostCheck
 from ._records import (
     JSON_CONTENT_TYPE,
     PROTOBUF_CONTENT_TYPE,
@@ -33,7 +35,6 @@ from ._records import (
     ReceivedMetric,
     ReceivedRequest,
     ReceivedSpan,
-    decompress,
     flatten,
     parse_request,
 )
@@ -50,6 +51,11 @@ _RESPONSES: Final[dict[str, Any]] = {
     "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
 }
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024  # what the local collector accepts too
+_log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """Raised by `_record` when the request cannot be taken now: HTTP 503 / gRPC UNAVAILABLE, so the sender retries."""
 
 
 class OtlpReceiver:
@@ -76,6 +82,7 @@ class OtlpReceiver:
         self.refuse_status = refuse_status
         self.host = host
         self.max_body_bytes = max_body_bytes
+        self.host_check = HostCheck(host)
         self._requested_http_port = port
         self._requested_grpc_port = grpc_port
         self._http_server: _HTTPServer | None = None
@@ -98,7 +105,10 @@ class OtlpReceiver:
         *,
         message: Any = None,
     ) -> None:
-        """A request that was accepted, with its records and the decoded protobuf `message`."""
+        """A request that was accepted, with its records and the decoded protobuf `message`.
+
+        Raising `Unavailable` answers 503 (gRPC UNAVAILABLE); any other exception answers 500 (gRPC INTERNAL).
+        """
 
     # -- lifecycle
 
@@ -111,7 +121,9 @@ class OtlpReceiver:
             target=http_server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-receiver-http", daemon=True
         )
         executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-receiver-grpc")
-        grpc_server = grpc.server(executor, options=[("grpc.so_reuseport", 0)])
+        grpc_server = grpc.server(
+            executor, options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", self.max_body_bytes)]
+        )
         adders: dict[str, Any] = {
             "traces": trace_service_pb2_grpc.add_TraceServiceServicer_to_server,
             "logs": logs_service_pb2_grpc.add_LogsServiceServicer_to_server,
@@ -121,7 +133,8 @@ class OtlpReceiver:
             if signal in self.accept:
                 adders[signal](_servicer(self, signal), grpc_server)
         try:
-            grpc_port = grpc_server.add_insecure_port(f"{self.host}:{self._requested_grpc_port}")
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            grpc_port = grpc_server.add_insecure_port(f"{host}:{self._requested_grpc_port}")
             if not grpc_port:
                 raise OSError(f"the gRPC server could not bind {self.host}:{self._requested_grpc_port}")
             grpc_server.start()
@@ -181,12 +194,12 @@ class OtlpReceiver:
     @property
     def http_endpoint(self) -> str:
         """Base URL; the SDK's HTTP exporters add `/v1/traces`, `/v1/logs`, `/v1/metrics`."""
-        return f"http://{self.host}:{self.http_port}"
+        return f"http://{self.host_check.url_host}:{self.http_port}"
 
     @property
     def grpc_endpoint(self) -> str:
         """An `http://` URL, which the SDK's gRPC exporters take as insecure."""
-        return f"http://{self.host}:{self.grpc_port}"
+        return f"http://{self.host_check.url_host}:{self.grpc_port}"
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -201,6 +214,8 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.receiver = receiver
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        if ":" in receiver.host:
+            self.address_family = socket.AF_INET6
         super().__init__((receiver.host, receiver._requested_http_port), _HTTPHandler)
 
     def close_open_connections(self) -> None:
@@ -211,10 +226,6 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class _HTTPHandler(http.server.BaseHTTPRequestHandler):
@@ -241,31 +252,15 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # the trailer section ends with an empty line
-                    return b"".join(chunks)
-                total += size
-                if total > limit:
-                    raise _BodyTooLarge
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)  # CRLF after chunk data
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            raise _BodyTooLarge
-        return self.rfile.read(length) if length else b""
+            return read_chunked(self.rfile, limit)
+        return read_sized(self.rfile, self.headers.get("Content-Length"), limit)
 
     def _reply(self, status: int, body: bytes, content_type: str = PROTOBUF_CONTENT_TYPE) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        if status == 413:
-            self.send_header("Connection", "close")  # the unread body cannot be skipped reliably
+        if status in (400, 413, 421):
+            self.send_header("Connection", "close")  # the unread or misframed body cannot be skipped reliably
             self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
@@ -278,15 +273,20 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
             key = key.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         path = self.path.split("?", 1)[0]
+        if not receiver.host_check.allows(self.headers.get_all("Host") or []):
+            # A web page that rebinds a name to this address can post here; its Host header gives it away.
+            receiver._record_request(ReceivedRequest("http", path, headers, 0, 0, 0, received_at))
+            self._reply(421, b"the Host header does not name this receiver", "text/plain; charset=utf-8")
+            return
         try:
             body = self._read_body(receiver.max_body_bytes)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             receiver._record_request(ReceivedRequest("http", path, headers, 0, 0, 0, received_at))
             self._reply(413, f"body over {receiver.max_body_bytes} bytes".encode(), "text/plain; charset=utf-8")
             return
-        except (ValueError, OSError):
+        except (ValueError, OSError) as exc:
             receiver._record_request(ReceivedRequest("http", path, headers, 0, 0, 0, received_at))
-            self._reply(400, b"malformed body", "text/plain; charset=utf-8")
+            self._reply(400, f"malformed body: {exc}".encode(), "text/plain; charset=utf-8")
             return
 
         def reject(status: int, message: str) -> None:
@@ -305,8 +305,11 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
             reject(415, f"expected {PROTOBUF_CONTENT_TYPE} or {JSON_CONTENT_TYPE}, got {content_type!r}")
             return
         try:
-            payload = decompress(body, headers.get("content-encoding", ""))
-        except (ValueError, OSError, EOFError, zlib.error) as exc:
+            payload = decompress(body, headers.get("content-encoding", ""), receiver.max_body_bytes)
+        except BodyTooLarge:
+            reject(413, f"body decompresses to over {receiver.max_body_bytes} bytes")
+            return
+        except (MalformedBody, ValueError) as exc:
             reject(400, f"cannot decompress body: {exc}")
             return
         try:
@@ -317,7 +320,15 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
             return
         count = len(spans) + len(logs) + len(metrics)
         request = ReceivedRequest("http", path, headers, len(body), len(payload), count, received_at)
-        receiver._record(request, spans=spans, logs=logs, metrics=metrics, message=message)
+        try:
+            receiver._record(request, spans=spans, logs=logs, metrics=metrics, message=message)
+        except Unavailable as exc:
+            self._reply(503, str(exc).encode(), "text/plain; charset=utf-8")
+            return
+        except Exception as exc:
+            _log.exception("OTLP receiver: a %s request could not be taken in", signal)
+            self._reply(500, f"cannot take the request in: {type(exc).__name__}".encode(), "text/plain; charset=utf-8")
+            return
         if content_type == JSON_CONTENT_TYPE:
             self._reply(200, b"{}", JSON_CONTENT_TYPE)
         else:
@@ -348,10 +359,19 @@ def _servicer(receiver: OtlpReceiver, signal: str) -> Any:
     def export(self: Any, message: Any, context: Any) -> Any:
         received_at = time.monotonic()
         size = message.ByteSize()
-        spans, logs, metrics = flatten(signal, message, received_at, "grpc")
+        try:
+            spans, logs, metrics = flatten(signal, message, received_at, "grpc")
+        except Exception as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}")
         count = len(spans) + len(logs) + len(metrics)
         request = ReceivedRequest("grpc", GRPC_METHODS[signal], _grpc_headers(context), size, size, count, received_at)
-        receiver._record(request, spans=spans, logs=logs, metrics=metrics, message=message)
+        try:
+            receiver._record(request, spans=spans, logs=logs, metrics=metrics, message=message)
+        except Unavailable as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except Exception as exc:
+            _log.exception("OTLP receiver: a %s request could not be taken in", signal)
+            context.abort(grpc.StatusCode.INTERNAL, f"cannot take the request in: {type(exc).__name__}")
         return _RESPONSES[signal]()
 
     servicer_class = type(f"{signal.capitalize()}Servicer", (bases[signal],), {"Export": export})

@@ -45,6 +45,7 @@ class Endpoint:
     accumulator: Callable[[LLMSpan, Mapping[str, Any]], Accumulator]
     whole_outcome: Callable[[LLMSpan, Any], dict[str, Any]]
     stream: bool | None = None  # streamed by the method itself (Gemini's *_stream), not by a `stream=True` argument
+    prepare: Callable[[LLMSpan, dict[str, Any]], dict[str, Any]] | None = None  # the arguments to send instead
 
 
 def given(value: Any) -> bool:
@@ -141,6 +142,17 @@ def start_span(
         return None
 
 
+def prepared(endpoint: Endpoint, span: LLMSpan, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments to send: the caller's, or what the endpoint adds to them; the caller's on any failure."""
+    if endpoint.prepare is None:
+        return kwargs
+    try:
+        return endpoint.prepare(span, kwargs)
+    except Exception:
+        log_internal_error(f"preparing a call to {endpoint.span_name}")
+        return kwargs
+
+
 def traced_result(endpoint: Endpoint, span: LLMSpan, kwargs: Mapping[str, Any], result: Any) -> Any:
     """Hand back what `create` returned: a traced proxy of a stream or raw response, or the result as is."""
     try:
@@ -171,7 +183,7 @@ def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper
             return wrapped(*args, **kwargs)
         try:
             with traced_call(span):
-                result = wrapped(*args, **kwargs)
+                result = wrapped(*args, **prepared(endpoint, span, kwargs))
         except BaseException as exc:
             span._end_with_exception(exc)
             raise
@@ -200,7 +212,7 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
             return await wrapped(*args, **kwargs)
         try:
             with traced_call(span):
-                result = await wrapped(*args, **kwargs)
+                result = await wrapped(*args, **prepared(endpoint, span, kwargs))
         except BaseException as exc:
             span._end_with_exception(exc)
             raise

@@ -101,6 +101,33 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
     after_close(response, method, closed_by_someone)
 
 
+def _hidden(hide: Callable[[Any], bool], on_item: Callable[[Any], None], item: Any) -> bool:
+    """Whether `item` is one only rollout asked for: read here, kept from the caller. Never raises."""
+    try:
+        if hide(item):
+            on_item(item)
+            return True
+    except Exception:
+        log_internal_error("reading a stream item")
+    return False
+
+
+def _visible(source: Any, hide: Callable[[Any], bool], on_item: Callable[[Any], None]) -> Iterator[Any]:
+    """The items of `source` the caller would have had without rollout's additions."""
+    for item in source:
+        if not _hidden(hide, on_item, item):
+            yield item
+
+
+async def _visible_async(
+    source: Any, hide: Callable[[Any], bool], on_item: Callable[[Any], None]
+) -> AsyncIterator[Any]:
+    """The async twin of `_visible`."""
+    async for item in source:
+        if not _hidden(hide, on_item, item):
+            yield item
+
+
 class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """What both stream proxies share: the span, the accumulator, and ending as abandoned when collected."""
 
@@ -111,6 +138,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_span = span
         self._self_acc = acc
         self._self_on_item = acc.on_item
+        self._self_hide: Callable[[Any], bool] | None = getattr(acc, "hide", None)  # items only rollout asked for
         self._self_close_asked = False  # close() came from another thread while this one was inside the stream
         span._finisher = lambda reason: finish(span, acc, reason)  # at shutdown: end with what the stream gave
         _hook_response_close(self, stream, self._response_close)
@@ -129,16 +157,14 @@ class TracedStream(_TracedProxy):
 
     def _self_iterate(self) -> Iterator[Any]:
         on_item = self._self_on_item
-        first = True
+        hide = self._self_hide
+        source = self.__wrapped__ if hide is None else _visible(self.__wrapped__, hide, on_item)
         try:
-            for item in self.__wrapped__:
+            for item in source:
                 if self._self_close_asked:  # closed from another thread: stop here, as the caller asked
                     self._self_close_here()
                     return
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -162,6 +188,8 @@ class TracedStream(_TracedProxy):
             raise StopIteration
         try:
             item = self.__wrapped__.__next__()
+            while self._self_hide is not None and _hidden(self._self_hide, self._self_on_item, item):
+                item = self.__wrapped__.__next__()
         except StopIteration:
             finish(self._self_span, self._self_acc, attr.END_COMPLETED)
             raise
@@ -172,7 +200,6 @@ class TracedStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")
@@ -217,14 +244,12 @@ class TracedAsyncStream(_TracedProxy):
 
     async def _self_iterate(self) -> AsyncIterator[Any]:
         on_item = self._self_on_item
-        first = True
+        hide = self._self_hide
+        source = self.__wrapped__ if hide is None else _visible_async(self.__wrapped__, hide, on_item)
         left = False  # suspended at the yield: the caller is not waiting on the stream
         try:
-            async for item in self.__wrapped__:
+            async for item in source:
                 try:
-                    if first:
-                        first = False
-                        self._self_span._mark_event()
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -252,6 +277,8 @@ class TracedAsyncStream(_TracedProxy):
     async def __anext__(self) -> Any:
         try:
             item = await self.__wrapped__.__anext__()
+            while self._self_hide is not None and _hidden(self._self_hide, self._self_on_item, item):
+                item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
             finish(self._self_span, self._self_acc, attr.END_COMPLETED)
             raise
@@ -265,7 +292,6 @@ class TracedAsyncStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
         try:
-            self._self_span._mark_event()
             self._self_on_item(item)
         except Exception:
             log_internal_error("reading a stream item")

@@ -1,104 +1,76 @@
-"""What `rollout-otel tail` knows: open streams (from their update events) and finished calls (from their spans).
+"""What `rollout-otel tail` knows: open streams (from their start, update and stall records) and finished calls (from
+their spans).
 
-Fed by the receiver with decoded records, read by the renderers; nothing here prints or draws. Memory is bounded: the
-last `max_finished` calls, open streams only while they update (or until they go stale), a few tool-call names each.
+Fed by the receiver with decoded records, read by the views; nothing here prints or draws. Every text is cleaned of
+control characters on the way in, so every view is safe. A bad value costs only itself: a field that cannot be read is
+left out, a record that cannot be read is counted. Memory is bounded: the last `max_finished` calls and
+`max_errors` errors, at most `max_open` open streams and only while they are heard from, a few child names each.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 import statistics
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .. import _attributes as attr
 from .._receiver import ReceivedLog, ReceivedSpan
+from ._calls import finished_call
+from ._clean import clean, clean_value
+from ._rows import FinishedCall, OpenStream, Totals
+from ._values import count, seconds
 
-STALLED_AFTER: Final = 5.0  # seconds without an update: the stream is marked stalled
-FORGET_AFTER: Final = 300.0  # seconds without an update: an open stream that never ended is dropped
+# DESIGN §4: the records a stream sends while open (same trace/span ids and naming attributes as the updates).
+START_EVENT: Final = "rollout.stream.start"
+STALL_EVENT: Final = "rollout.stream.stall"
+STALL_GAP: Final = "rollout.stream.gap"
+STREAM_EVENTS: Final = frozenset({START_EVENT, attr.UPDATE_EVENT, STALL_EVENT})
+
+STALLED_AFTER: Final = 5.0  # seconds without an update while streaming: marked stalled even without a stall record
+FORGET_AFTER: Final = 300.0  # seconds without a record: an open stream that never ended is dropped
+RATE_WINDOW: Final = 5.0  # seconds of the stream's own clock over which chars/s is measured
+MAX_OPEN: Final = 5000
 _MAX_CHILDREN: Final = 8
 _MAX_PARENTS: Final = 2000
-
-
-@dataclass
-class OpenStream:
-    """A stream still running, as its update events describe it."""
-
-    trace_id: str
-    span_id: str
-    service: str
-    name: str
-    model: str
-    elapsed: float
-    chunks: int
-    chars: int
-    preview: str
-    time_to_first_chunk: float | None
-    updated_at: float  # when the last update arrived (monotonic)
-    first_seen_at: float
-    rate: float = 0.0  # characters per second, over the stream so far
-
-    def stalled(self, now: float, after: float) -> bool:
-        return now - self.updated_at > after
-
-
-@dataclass
-class FinishedCall:
-    """A call whose span arrived."""
-
-    trace_id: str
-    span_id: str
-    service: str
-    name: str
-    model: str
-    duration: float
-    input_tokens: int | None
-    output_tokens: int | None
-    end_reason: str  # completed, closed, cancelled, abandoned, error; "" for a call that did not stream
-    error_type: str
-    output: str
-    time_to_first_chunk: float | None
-    received_at: float
-    children: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Totals:
-    open: int
-    finished: int
-    errors: int
-    ttfc_p50: float | None
-    ttfc_p95: float | None
-    duration_p50: float | None
-    duration_p95: float | None
+_RECENT_ENDED: Final = 4096
+_SWEEP_EVERY: Final = 1.0
 
 
 class TailModel:
-    """Thread-safe: the receiver's threads feed it, the renderer reads `snapshot()`."""
+    """Thread-safe: the receiver's threads feed it, the views read `snapshot()`."""
 
     def __init__(
         self,
         *,
         max_finished: int = 200,
+        max_errors: int = 100,
+        max_open: int = MAX_OPEN,
         stalled_after: float = STALLED_AFTER,
         forget_after: float = FORGET_AFTER,
         filters: Iterable[str] = (),
+        clock: Any = time.monotonic,
     ) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, OpenStream] = {}
         self._finished: deque[FinishedCall] = deque(maxlen=max_finished)
+        self._errors_kept: deque[FinishedCall] = deque(maxlen=max_errors)
+        self._ended: OrderedDict[str, None] = OrderedDict()  # span ids already finished: late records are ignored
         self._children: OrderedDict[str, list[str]] = OrderedDict()  # parent span id -> child span names
         self._durations: deque[float] = deque(maxlen=max(max_finished, 1000))
         self._first_chunks: deque[float] = deque(maxlen=max(max_finished, 1000))
         self._finished_count = 0
         self._errors = 0
+        self._swept_at = 0.0
+        self.bad_records = 0
+        self.max_open = max_open
         self.version = 0  # grows with every change, so a view redraws only when there is something new
         self.stalled_after = stalled_after
         self.forget_after = forget_after
+        self.clock = clock
         self._filters = frozenset(filters)
 
     def _wanted(self, service: str, model: str) -> bool:
@@ -108,94 +80,127 @@ class TailModel:
     # -- feeding
 
     def on_logs(self, logs: Iterable[ReceivedLog]) -> list[dict[str, Any]]:
-        """Update events; returns the events to print (`stream.opened`, `stream.update`)."""
+        """Stream records; returns the events to print (`stream.opened`, `stream.update`, `stream.stalled`)."""
         events = []
-        now = time.monotonic()
+        now = self.clock()
         for log in logs:
-            if log.event_name != attr.UPDATE_EVENT or not log.span_id:
+            if log.event_name not in STREAM_EVENTS or not log.span_id:
                 continue
-            a = log.attributes
-            service = str(log.resource.get("service.name", ""))
-            model = str(a.get(attr.GEN_AI_REQUEST_MODEL, ""))
-            if not self._wanted(service, model):
+            try:
+                event = self._on_stream_record(log, now)
+            except Exception:  # a value no rule foresaw: this record is lost, never the request
+                with self._lock:
+                    self.bad_records += 1
                 continue
-            elapsed = float(a.get(attr.UPDATE_ELAPSED, 0.0))
-            chars = int(a.get(attr.STREAM_CHARS, 0))
-            ttfc = a.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-            with self._lock:
-                if any(c.span_id == log.span_id for c in self._finished):
-                    continue  # an update that arrived after its span (rare, through a collector)
-                stream = self._open.get(log.span_id)
-                opened = stream is None
-                if stream is None:
-                    stream = self._open[log.span_id] = OpenStream(
-                        trace_id=log.trace_id or "",
-                        span_id=log.span_id,
-                        service=service,
-                        name=str(a.get(attr.STREAM_NAME, "")),
-                        model=model,
-                        elapsed=elapsed,
-                        chunks=0,
-                        chars=0,
-                        preview="",
-                        time_to_first_chunk=None,
-                        updated_at=now,
-                        first_seen_at=now,
-                    )
-                stream.elapsed = max(stream.elapsed, elapsed)
-                stream.chunks = max(stream.chunks, int(a.get(attr.STREAM_CHUNKS, 0)))
-                stream.chars = max(stream.chars, chars)
-                if attr.STREAM_PREVIEW in a:
-                    stream.preview = str(a[attr.STREAM_PREVIEW])
-                if ttfc is not None:
-                    stream.time_to_first_chunk = float(ttfc)
-                stream.updated_at = now
-                stream.rate = stream.chars / stream.elapsed if stream.elapsed > 0 else 0.0
-                self.version += 1
-            events.append(_stream_event("stream.opened" if opened else "stream.update", stream))
+            if event is not None:
+                events.append(event)
+        self._sweep(now)
         return events
+
+    def _on_stream_record(self, log: ReceivedLog, now: float) -> dict[str, Any] | None:
+        a, span_id = log.attributes, log.span_id or ""
+        service = clean(str(log.resource.get("service.name", "")), limit=200)
+        model = clean(str(a.get(attr.GEN_AI_REQUEST_MODEL, "")), limit=200)
+        if not self._wanted(service, model):
+            return None
+        elapsed = seconds(a.get(attr.UPDATE_ELAPSED))
+        chunks = count(a.get(attr.STREAM_CHUNKS))
+        with self._lock:
+            if span_id in self._ended:
+                return None  # a record that arrived after its span (rare, through a collector)
+            stream = self._open.get(span_id)
+            opened = stream is None
+            if stream is None:
+                stream = self._open[span_id] = OpenStream(
+                    trace_id=clean(log.trace_id or "", limit=64),
+                    span_id=span_id,
+                    service=service,
+                    name=clean(str(a.get(attr.STREAM_NAME, "")), limit=200),
+                    model=model,
+                    provider=clean(str(a.get(attr.GEN_AI_PROVIDER_NAME, "")), limit=100),
+                    elapsed=0.0,
+                    chunks=0,
+                    chars=0,
+                    preview=None,
+                    time_to_first_chunk=None,
+                    updated_at=now,
+                    first_seen_at=now,
+                )
+            if elapsed is not None:
+                stream.elapsed = max(stream.elapsed, elapsed)
+            elif log.event_name == attr.UPDATE_EVENT or not opened:
+                stream.elapsed = stream.elapsed_at(now)
+            if chunks is not None:
+                stream.chunks = max(stream.chunks, chunks)
+            kind = "stream.opened" if opened else "stream.update"
+            if log.event_name == STALL_EVENT:
+                stream.stall_gap = seconds(a.get(STALL_GAP)) or 0.0
+                kind = "stream.stalled"
+            elif log.event_name == attr.UPDATE_EVENT:
+                self._take_update(stream, a)
+            stream.attributes = {clean(k, limit=200): clean_value(v) for k, v in list(a.items())[:64]}
+            stream.updated_at = now
+            self.version += 1
+            event = _stream_event(kind, stream, now, self.stalled_after)
+            self._cap_open()
+        return event
+
+    def _take_update(self, stream: OpenStream, a: dict[str, Any]) -> None:
+        stream.updates += 1
+        stream.stall_gap = None  # the next chunk ends the stall
+        chars = count(a.get(attr.STREAM_CHARS))
+        if chars is not None:
+            stream.chars = max(stream.chars, chars)
+        preview = a.get(attr.STREAM_PREVIEW)
+        if isinstance(preview, str):
+            stream.preview = clean(preview, lines=True, limit=4000)
+        ttfc = seconds(a.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+        if ttfc is not None:
+            stream.time_to_first_chunk = ttfc
+        stream.samples.append((stream.elapsed, stream.chars))
+        stream.rate = _recent_rate(stream)
 
     def on_spans(self, spans: Iterable[ReceivedSpan]) -> list[dict[str, Any]]:
         """Finished spans: LLM calls become finished rows; other spans are remembered as children of theirs."""
         events = []
-        now = time.monotonic()
+        now = self.clock()
         for span in spans:
-            a = span.attributes
-            if attr.GEN_AI_OPERATION_NAME not in a:
-                if span.parent_span_id:
-                    self._add_child(span.parent_span_id, span.name)
+            try:
+                event = self._on_span(span, now)
+            except Exception:  # a value no rule foresaw: this span is lost, never the request
+                with self._lock:
+                    self.bad_records += 1
                 continue
-            service = str(span.resource.get("service.name", ""))
-            model = str(a.get(attr.GEN_AI_RESPONSE_MODEL) or a.get(attr.GEN_AI_REQUEST_MODEL) or "")
-            if not self._wanted(service, str(a.get(attr.GEN_AI_REQUEST_MODEL, model))):
-                continue
-            call = FinishedCall(
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                service=service,
-                name=span.name,
-                model=model,
-                duration=max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e9,
-                input_tokens=_int(a.get(attr.GEN_AI_USAGE_INPUT_TOKENS)),
-                output_tokens=_int(a.get(attr.GEN_AI_USAGE_OUTPUT_TOKENS)),
-                end_reason=str(a.get(attr.STREAM_END_REASON, "error" if a.get(attr.ERROR_TYPE) else "")),
-                error_type=str(a.get(attr.ERROR_TYPE, "")),
-                output=_output_start(a),
-                time_to_first_chunk=_float(a.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)),
-                received_at=now,
-            )
-            with self._lock:
-                self._open.pop(span.span_id, None)
-                call.children = self._children.pop(span.span_id, [])
-                self._finished.appendleft(call)
-                self._finished_count += 1
-                self._errors += bool(call.error_type)
-                self._durations.append(call.duration)
-                if call.time_to_first_chunk is not None:
-                    self._first_chunks.append(call.time_to_first_chunk)
-                self.version += 1
-            events.append(_call_event(call))
+            if event is not None:
+                events.append(event)
+        self._sweep(now)
         return events
+
+    def _on_span(self, span: ReceivedSpan, now: float) -> dict[str, Any] | None:
+        a = span.attributes
+        if attr.GEN_AI_OPERATION_NAME not in a:
+            if span.parent_span_id:
+                self._add_child(span.parent_span_id, clean(span.name, limit=200))
+            return None
+        call = finished_call(span, now)
+        if not self._wanted(call.service, clean(str(a.get(attr.GEN_AI_REQUEST_MODEL, call.model)), limit=200)):
+            return None
+        with self._lock:
+            self._open.pop(span.span_id, None)
+            self._ended[span.span_id] = None
+            while len(self._ended) > _RECENT_ENDED:
+                self._ended.popitem(last=False)
+            call.children = self._children.pop(span.span_id, [])
+            self._finished.appendleft(call)
+            self._finished_count += 1
+            if call.error_type:
+                self._errors += 1
+                self._errors_kept.appendleft(call)
+            self._durations.append(call.duration)
+            if call.time_to_first_chunk is not None:
+                self._first_chunks.append(call.time_to_first_chunk)
+            self.version += 1
+        return _call_event(call)
 
     def _add_child(self, parent: str, name: str) -> None:
         with self._lock:
@@ -206,15 +211,33 @@ class TailModel:
             while len(self._children) > _MAX_PARENTS:
                 self._children.popitem(last=False)
 
+    def _cap_open(self) -> None:
+        """Called with the lock held: past `max_open`, the stream heard from longest ago goes."""
+        while len(self._open) > self.max_open:
+            oldest = min(self._open.values(), key=lambda s: s.updated_at)
+            del self._open[oldest.span_id]
+
+    def _sweep(self, now: float, *, force: bool = False) -> None:
+        """Forget streams quiet for `forget_after` seconds: in every mode, whether or not anything draws."""
+        if not force and now - self._swept_at < _SWEEP_EVERY:
+            return
+        with self._lock:
+            self._swept_at = now
+            quiet = [k for k, s in self._open.items() if now - s.updated_at > self.forget_after]
+            for span_id in quiet:
+                del self._open[span_id]
+            if quiet:
+                self.version += 1
+
     # -- reading
 
     def snapshot(self, now: float | None = None) -> tuple[list[OpenStream], list[FinishedCall], Totals]:
-        """Open streams (newest first), finished calls (newest first) and the totals; drops streams gone stale."""
-        now = time.monotonic() if now is None else now
+        """Open streams (newest first), finished calls (newest first) and the totals; drops streams gone quiet."""
+        now = self.clock() if now is None else now
+        self._sweep(now, force=True)
         with self._lock:
-            for span_id in [k for k, s in self._open.items() if now - s.updated_at > self.forget_after]:
-                del self._open[span_id]
             streams = sorted(self._open.values(), key=lambda s: s.first_seen_at, reverse=True)
+            streams = [copy.copy(s) for s in streams]
             finished = list(self._finished)
             durations, first_chunks = list(self._durations), list(self._first_chunks)
             totals = Totals(
@@ -225,8 +248,33 @@ class TailModel:
                 ttfc_p95=_percentile(first_chunks, 95),
                 duration_p50=_percentile(durations, 50),
                 duration_p95=_percentile(durations, 95),
+                bad_records=self.bad_records,
             )
-        return [OpenStream(**vars(s)) for s in streams], finished, totals
+        return streams, finished, totals
+
+    def errors(self) -> list[FinishedCall]:
+        """The latest failed calls (newest first), kept apart so they outlive the finished list."""
+        with self._lock:
+            return list(self._errors_kept)
+
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+
+def _recent_rate(stream: OpenStream) -> float:
+    """Characters per second over the last RATE_WINDOW seconds of the stream's clock (or since the sample before)."""
+    samples = list(stream.samples)
+    last_elapsed, last_chars = samples[-1]
+    window = [s for s in samples if last_elapsed - s[0] <= RATE_WINDOW]
+    if len(window) > 1:
+        base_elapsed, base_chars = window[0]
+    elif len(samples) > 1:
+        base_elapsed, base_chars = samples[-2]
+    else:
+        base_elapsed, base_chars = stream.time_to_first_chunk or 0.0, 0
+    span = last_elapsed - base_elapsed
+    return max(0.0, (last_chars - base_chars) / span) if span > 0 else 0.0
 
 
 def _percentile(values: list[float], percent: int) -> float | None:
@@ -237,32 +285,7 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _output_start(attributes: dict[str, Any], limit: int = 200) -> str:
-    """The start of the reply: the text parts of the first output message, or the preview, or rollout.output."""
-    raw = attributes.get(attr.GEN_AI_OUTPUT_MESSAGES)
-    if isinstance(raw, str):
-        try:
-            message = json.loads(raw)[0]
-            text = "".join(p.get("content", "") for p in message.get("parts", []) if p.get("type") == "text")
-            if not text:
-                calls = [p.get("name", "") for p in message.get("parts", []) if p.get("type") == "tool_call"]
-                text = f"[tool call {', '.join(calls)}]" if calls else ""
-            return text[:limit]
-        except (ValueError, LookupError, AttributeError, TypeError):
-            pass
-    fallback = attributes.get(attr.STREAM_PREVIEW) or attributes.get(attr.ROLLOUT_OUTPUT) or ""
-    return str(fallback)[:limit]
-
-
-def _stream_event(kind: str, stream: OpenStream) -> dict[str, Any]:
+def _stream_event(kind: str, stream: OpenStream, now: float, stalled_after: float) -> dict[str, Any]:
     return {
         "event": kind,
         "trace_id": stream.trace_id,
@@ -270,12 +293,14 @@ def _stream_event(kind: str, stream: OpenStream) -> dict[str, Any]:
         "service": stream.service,
         "name": stream.name,
         "model": stream.model,
+        "state": stream.state(now, stalled_after),
         "elapsed": round(stream.elapsed, 3),
         "chunks": stream.chunks,
         "chars": stream.chars,
         "chars_per_second": round(stream.rate, 1),
         "time_to_first_chunk": stream.time_to_first_chunk,
-        "preview": stream.preview,
+        "stall_gap": stream.stall_gap,
+        "preview": stream.preview or "",
     }
 
 
@@ -291,8 +316,9 @@ def _call_event(call: FinishedCall) -> dict[str, Any]:
         "input_tokens": call.input_tokens,
         "output_tokens": call.output_tokens,
         "end_reason": call.end_reason,
+        "finish_reasons": call.finish_reasons,
         "error_type": call.error_type or None,
         "time_to_first_chunk": call.time_to_first_chunk,
-        "output": call.output,
+        "output": call.output[:200],
         "children": call.children,
     }

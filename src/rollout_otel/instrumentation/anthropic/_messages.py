@@ -77,6 +77,8 @@ class MessagesAccumulator:
             if call is not None and partial:
                 call.arguments.append(partial)
             self._record(None)
+            if not self._span._first_text_ns:  # a tool call is the answer; thinking is not
+                self._span._mark_text()
         elif kind == "thinking_delta":
             self._choice.reasoning.append(field(delta, "thinking") or "")
             self._record(None)

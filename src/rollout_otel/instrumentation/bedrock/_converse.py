@@ -80,6 +80,8 @@ class ConverseAccumulator:
             if call is not None and piece:
                 call.arguments.append(piece)
             self._record(None)
+            if not self._span._first_text_ns:  # a tool call is the answer; reasoning is not
+                self._span._mark_text()
         elif "reasoningContent" in delta:
             text = delta["reasoningContent"].get("text")
             if text:

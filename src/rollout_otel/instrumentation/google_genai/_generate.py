@@ -109,8 +109,9 @@ class GenerateAccumulator:
         choice = self._choice(index)
         if part.text is not None:
             (choice.reasoning if part.thought else choice.text).append(part.text)
-            if part.thought:
-                self._record(None)
+            self._record(None)  # a thought, or another candidate's text: output, kept out of the preview
+            if not part.thought and not self._span._first_text_ns:
+                self._span._mark_text()
         elif part.inline_data is not None or part.executable_code is not None or part.code_execution_result is not None:
             found = gemini.part_of(part)
             if found is not None:
@@ -122,6 +123,8 @@ class GenerateAccumulator:
             tool.arguments.append(_json(call.args))
             choice.tool_calls[len(choice.tool_calls)] = tool
             self._record(None)
+            if not self._span._first_text_ns:
+                self._span._mark_text()
 
     def _identify(self, response: Any) -> None:
         self._identified = True

@@ -12,7 +12,9 @@ from .._outcome import Choice, ToolCall, choice_for, lazy_output
 class ChatAccumulator:
     """Gathers a chat stream: choice 0's text goes to the span (preview, updates); the rest is kept here."""
 
-    def __init__(self, span: LLMSpan, *, expected_choices: int = 1, usage_requested: bool = False) -> None:
+    def __init__(
+        self, span: LLMSpan, *, expected_choices: int = 1, usage_requested: bool = False, usage_added: bool = False
+    ) -> None:
         self._span = span
         self._record = span.record_chunk
         self._expected_choices = max(1, expected_choices)
@@ -22,6 +24,7 @@ class ChatAccumulator:
         self._usage: Any = None
         self._seen_id = False
         self.terminal_seen = False
+        self.hide = _conceal_added_usage if usage_added else None  # the stream proxy asks it about each chunk
 
     def on_item(self, chunk: Any) -> None:
         """Per chunk: the common case (one choice, a text delta) costs one call, `record_chunk`."""
@@ -56,22 +59,22 @@ class ChatAccumulator:
     def _other_delta(self, index: int, delta: Any) -> None:
         """Anything but choice 0's plain text: other choices, refusals, tool-call deltas."""
         choice = self._choice(index)
-        carried = False
+        carried = answered = False
         if delta.content:
-            carried = True
+            carried = answered = True
             if index == 0:
                 self._record(delta.content)
             else:
                 choice.text.append(delta.content)
         if delta.refusal:
-            carried = True
+            carried = answered = True
             choice.refusal.append(delta.refusal)
         reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
         if isinstance(reasoning, str) and reasoning:
             carried = True
             choice.reasoning.append(reasoning)
         for call_delta in delta.tool_calls or ():
-            carried = True
+            carried = answered = True
             call = choice.tool_calls.get(call_delta.index)
             if call is None:
                 call = choice.tool_calls[call_delta.index] = ToolCall()
@@ -85,6 +88,8 @@ class ChatAccumulator:
                     call.arguments.append(function.arguments)
         if carried and not (index == 0 and delta.content):
             self._record(None)  # a chunk of output that is not choice 0's text: counted, not previewed
+        if answered and not self._span._first_text_ns:  # reasoning alone is no answer yet
+            self._span._mark_text()
 
     def _finish_choice(self, index: int, reason: str) -> None:
         self._choice(index).finish_reason = reason
@@ -99,6 +104,17 @@ class ChatAccumulator:
             "usage": self._usage,
             "finish_reason": [r for r in reasons if r] or None,
         }
+
+
+def _conceal_added_usage(chunk: Any) -> bool:
+    """For a stream rollout asked for usage: whether `chunk` is the usage-only chunk the caller never asked for
+    (rollout reads it, the caller never sees it); any other chunk is left as the caller would have received it."""
+    if not chunk.choices and chunk.usage is not None:
+        return True
+    fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+    if fields_set is not None:
+        fields_set.discard("usage")  # `usage: null` came only because rollout asked: to_dict() stays the same
+    return False
 
 
 def completion_outcome(span: LLMSpan, completion: Any) -> dict[str, Any]:

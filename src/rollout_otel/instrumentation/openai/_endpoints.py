@@ -32,10 +32,18 @@ OPENAI = Provider(
 
 
 def _chat_accumulator(span: Any, kwargs: Any) -> ChatAccumulator:
-    return ChatAccumulator(span, expected_choices=req.choice_count(kwargs), usage_requested=req.usage_requested(kwargs))
+    added = req.adds_usage(span, kwargs)  # the caller's arguments: rollout asked for usage if they did not
+    return ChatAccumulator(
+        span,
+        expected_choices=req.choice_count(kwargs),
+        usage_requested=added or req.usage_requested(kwargs),
+        usage_added=added,
+    )
 
 
-CHAT = Endpoint("openai.chat.completions", OPENAI, req.chat_input, _chat_accumulator, completion_outcome)
+CHAT = Endpoint(
+    "openai.chat.completions", OPENAI, req.chat_input, _chat_accumulator, completion_outcome, prepare=req.with_usage
+)
 RESPONSES = Endpoint(
     "openai.responses", OPENAI, req.responses_input, lambda span, kwargs: ResponsesAccumulator(span), response_outcome
 )

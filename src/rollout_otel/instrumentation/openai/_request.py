@@ -46,6 +46,38 @@ def responses_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
     )
 
 
+def adds_usage(span: Any, kwargs: Mapping[str, Any]) -> bool:
+    """Whether rollout asks this chat stream for usage (`openai_include_usage`): the caller did not say either way.
+
+    Not when the caller reads the raw body (`with_raw_response` / `with_streaming_response`): it would see the
+    extra chunk there, where rollout cannot take it out.
+    """
+    settings = getattr(span, "_settings", None)
+    if settings is None or not settings.openai_include_usage or kwargs.get("stream") is not True:
+        return False
+    options = kwargs.get("stream_options")
+    if given(options) and (not isinstance(options, Mapping) or "include_usage" in options):
+        return False
+    headers = kwargs.get("extra_headers")
+    return not (given(headers) and isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in map(_lower, headers))
+
+
+def with_usage(span: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments to send: the caller's, with `stream_options.include_usage` added when rollout asks for usage."""
+    if not adds_usage(span, kwargs):
+        return kwargs
+    options = kwargs.get("stream_options")
+    base = dict(options) if isinstance(options, Mapping) else {}
+    return {**kwargs, "stream_options": {**base, "include_usage": True}}
+
+
+def _lower(key: Any) -> str:
+    return str(key).lower()
+
+
+_RAW_RESPONSE_HEADER = "x-stainless-raw-response"  # the openai SDK's mark on with_raw_response calls
+
+
 def usage_requested(kwargs: Mapping[str, Any]) -> bool:
     options = kwargs.get("stream_options")
     return bool(given(options) and isinstance(options, Mapping) and options.get("include_usage"))

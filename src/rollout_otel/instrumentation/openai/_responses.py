@@ -51,6 +51,7 @@ class ResponsesAccumulator:
         elif kind == "response.refusal.delta":
             self._choice.refusal.append(event.delta)
             self._record(None)
+            self._answered()
         elif kind in _REASONING_DELTAS:  # output the model streamed, kept out of the preview
             self._choice.reasoning.append(event.delta)
             self._record(None)
@@ -65,6 +66,7 @@ class ResponsesAccumulator:
             if target is not None:
                 target.arguments.append(event.delta)
             self._record(None)
+            self._answered()
         elif kind in _TERMINAL:
             self.terminal_seen = True
             self._final = event.response
@@ -76,6 +78,11 @@ class ResponsesAccumulator:
                 )
         elif kind == "error":
             self._error = ProviderError(getattr(event, "code", None) or "error", getattr(event, "message", None) or "")
+
+    def _answered(self) -> None:
+        """Output that counts as the answer (not reasoning) has begun: the time to first text stops."""
+        if not self._span._first_text_ns:
+            self._span._mark_text()
 
     def _response_ids(self, response: Any) -> None:
         if getattr(response, "id", None):
