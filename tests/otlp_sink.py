@@ -62,8 +62,17 @@ class OtlpSink(OtlpReceiver):
     protocol (and collectors forwarding to it).
     """
 
-    def __init__(self, *, accept: Iterable[str] = SIGNALS, refuse_status: int = 405, port: int = 0) -> None:
-        super().__init__(accept=accept, refuse_status=refuse_status, port=port)
+    def __init__(
+        self,
+        *,
+        accept: Iterable[str] = SIGNALS,
+        refuse_status: int = 405,
+        port: int = 0,
+        grpc_port: int = 0,
+        max_body_bytes: int | None = None,
+    ) -> None:
+        limits = {} if max_body_bytes is None else {"max_body_bytes": max_body_bytes}
+        super().__init__(accept=accept, refuse_status=refuse_status, port=port, grpc_port=grpc_port, **limits)
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self._logs: list[ReceivedLog] = []

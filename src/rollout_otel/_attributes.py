@@ -42,6 +42,7 @@ GEN_AI_TOKEN_TYPE: Final = _gen_ai.GEN_AI_TOKEN_TYPE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
 SERVER_PORT: Final = _server.SERVER_PORT
 ERROR_TYPE: Final = _error.ERROR_TYPE
+ERROR_TYPE_OTHER: Final = _error.ErrorTypeValues.OTHER.value  # an error whose type may not leave the process
 EXCEPTION_MESSAGE: Final = _exception.EXCEPTION_MESSAGE
 EXCEPTION_STACKTRACE: Final = _exception.EXCEPTION_STACKTRACE
 

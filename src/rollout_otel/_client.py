@@ -17,16 +17,15 @@ from opentelemetry import trace as otel_trace
 from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import _registry
 from ._config import Settings, resolve_settings
 from ._errors import log_internal_error, logger
+from ._export import LogExport, SpanExport
 from ._exporters import (
     SharedRun,
     log_exporters,
@@ -35,6 +34,7 @@ from ._exporters import (
     run_with_deadline,
     span_exporters,
 )
+from ._metrics import series_limits
 from ._once import OnceLogRecordProcessor, OnceSpanProcessor
 from ._processor import StreamingSpanProcessor
 from ._wrap import wrap
@@ -84,6 +84,7 @@ class Rollout:
         max_content_bytes: int | None = None,
         anthropic_sdk_spans: bool | None = None,
         metrics: bool | None = None,
+        max_export_bytes: int | None = None,
         live_spans: str | None = None,
         stall_after: float | None = None,
         openai_include_usage: bool | None = None,
@@ -108,6 +109,8 @@ class Rollout:
                 rollout's; off by default, so each call has one span (`ROLLOUT_ANTHROPIC_SDK_SPANS`).
             metrics: record the GenAI client metrics (duration, time to first chunk, time per output chunk,
                 token usage) and export them (`ROLLOUT_METRICS`; `OTEL_METRICS_EXPORTER=none` keeps them local).
+            max_export_bytes: the largest OTLP request sent, in bytes; batches are split to fit, and a receiver's
+                "too large" answer splits them again (`ROLLOUT_MAX_EXPORT_BYTES`, default 4,000,000).
             live_spans: also show open streams as spans, for backends that take no logs: "auto" (where the
                 endpoint refuses logs), "on" or "off" (`ROLLOUT_LIVE_SPANS`).
             stall_after: seconds without a chunk before a `rollout.stream.stall` event; 0 turns them off
@@ -133,6 +136,7 @@ class Rollout:
             max_content_bytes=max_content_bytes,
             anthropic_sdk_spans=anthropic_sdk_spans,
             metrics=metrics,
+            max_export_bytes=max_export_bytes,
             live_spans=live_spans,
             stall_after=stall_after,
             openai_include_usage=openai_include_usage,
@@ -141,6 +145,7 @@ class Rollout:
         self._closed = False
         self._exiting = False
         self._failures = new_failure_count()
+        self._drops_seen = 0  # lost items counted at the end of the previous flush
         self._flushes = SharedRun("flush", self._flush_all)  # concurrent flushes share one in flight
         self.tracer_provider = tracer_provider or self._global_tracer_provider()
         self.logger_provider = logger_provider or self._global_logger_provider()
@@ -158,8 +163,9 @@ class Rollout:
             existing.join()
             self._setup = existing
             self.processor = existing.processor
-            if existing.failures is not None:  # its exporters count their failures there: this flush sees them
+            if existing.failures is not None:  # its exporters count their losses there: this flush sees them
                 self._failures = existing.failures
+                self._drops_seen = self._failures.total()
             self._apply_strictest_content_setting()
         else:
             self._set_up(meter_provider)
@@ -177,7 +183,7 @@ class Rollout:
         )
         self.tracer_provider.add_span_processor(self.processor)
         self._span_exports = [
-            OnceSpanProcessor(BatchSpanProcessor(e)) for e in span_exporters(self.settings, self._failures)
+            OnceSpanProcessor(SpanExport(e, self._failures)) for e in span_exporters(self.settings, self._failures)
         ]
         for span_export in self._span_exports:
             self.tracer_provider.add_span_processor(span_export)
@@ -185,7 +191,7 @@ class Rollout:
             os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "").strip() or LOG_EXPORT_DELAY_MS
         )  # checked with the settings
         self._log_exports = [
-            OnceLogRecordProcessor(BatchLogRecordProcessor(exporter, schedule_delay_millis=delay))
+            OnceLogRecordProcessor(LogExport(exporter, self._failures, schedule_delay_millis=delay))
             for exporter in log_exporters(self.settings, self._failures)
         ]
         for log_export in self._log_exports:
@@ -266,7 +272,8 @@ class Rollout:
             logger.info("rollout-otel records its metrics through the MeterProvider already installed")
             return current
         readers = [
-            PeriodicExportingMetricReader(exporter) for exporter in metric_exporters(self.settings, self._failures)
+            PeriodicExportingMetricReader(exporter, cardinality_limits=series_limits(self.settings.max_export_bytes))
+            for exporter in metric_exporters(self.settings, self._failures)
         ]
         resource = getattr(self.tracer_provider, "resource", None) or self._resource()
         provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
@@ -278,13 +285,15 @@ class Rollout:
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
-        """Export everything recorded so far; returns whether it all reached the collector within `timeout`."""
+        """Export everything recorded so far; returns whether it all reached the collector within `timeout`, and
+        nothing was lost (a full queue, a refused request) since the previous flush."""
         if self._closed:
             return False
-        failures_before = self._failures.total()  # failures from before this flush are not its business
-
+        seen = self._drops_seen  # what the previous flush already reported
         finished = self._flushes.run(timeout)
-        return finished and self._failures.total() == failures_before
+        total = self._failures.total()
+        self._drops_seen = max(self._drops_seen, total)
+        return finished and total == seen
 
     def _flush_all(self) -> bool:
         if not self._owns_setup:  # the set-up belongs to someone else: flush their providers
@@ -327,6 +336,7 @@ class Rollout:
         if self._owns_meter_provider and self.meter_provider is not None:
             _retired_meter_providers.add(self.meter_provider)
             steps.append(("the meter provider", self.meter_provider.shutdown))
+        steps.append(("reporting losses", self._failures.report_pending))
         for what, step in steps:
             try:
                 step()

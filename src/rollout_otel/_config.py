@@ -47,6 +47,7 @@ class Settings:
     openai_include_usage: bool = False
     endpoint_configured: bool = False
     endpoint_explicit: bool = False  # given as an argument or ROLLOUT_ENDPOINT, not left to the OTEL_* variables
+    max_export_bytes: int = 4_000_000
 
     @property
     def export_headers(self) -> dict[str, str]:
@@ -141,6 +142,17 @@ MAX_CONTENT_BYTES = SPAN_CONTENT_BUDGET
 def _parse_content_bytes(value: Any, src: _Source) -> int:
     allowed = f"a whole number of bytes from {MIN_CONTENT_BYTES} to {MAX_CONTENT_BYTES} (a default collector's limit)"
     return _parse_whole_number(value, src, allowed, MIN_CONTENT_BYTES, MAX_CONTENT_BYTES)
+
+
+# The largest OTLP request sent. 4 MiB is receivers' default gRPC limit; the HTTP exporter refuses over 64 MiB itself.
+DEFAULT_MAX_EXPORT_BYTES = 4_000_000
+MIN_EXPORT_BYTES = 65_536
+MAX_EXPORT_BYTES = 64 * 1024 * 1024
+
+
+def _parse_export_bytes(value: Any, src: _Source) -> int:
+    allowed = f"a whole number of bytes from {MIN_EXPORT_BYTES} to {MAX_EXPORT_BYTES} (largest OTLP request sent)"
+    return _parse_whole_number(value, src, allowed, MIN_EXPORT_BYTES, MAX_EXPORT_BYTES)
 
 
 # Faster than 20 updates a second is a busy loop; slower than hourly is no live view (and overflows timers).
@@ -296,6 +308,7 @@ def resolve_settings(
     max_content_bytes: int | None = None,
     anthropic_sdk_spans: bool | None = None,
     metrics: bool | None = None,
+    max_export_bytes: int | None = None,
     live_spans: str | bool | None = None,
     stall_after: float | None = None,
     openai_include_usage: bool | None = None,
@@ -369,6 +382,15 @@ def resolve_settings(
         lenient=lenient,
     )
     record_metrics, _ = _pick("metrics", metrics, ("ROLLOUT_METRICS",), env, _parse_bool, True, lenient=lenient)
+    export_bytes, _ = _pick(
+        "max_export_bytes",
+        max_export_bytes,
+        ("ROLLOUT_MAX_EXPORT_BYTES",),
+        env,
+        _parse_export_bytes,
+        DEFAULT_MAX_EXPORT_BYTES,
+        lenient=lenient,
+    )
     live, _ = _pick("live_spans", live_spans, ("ROLLOUT_LIVE_SPANS",), env, _parse_live_spans, "auto", lenient=lenient)
     stall, _ = _pick(
         "stall_after", stall_after, ("ROLLOUT_STALL_AFTER",), env, _parse_stall_after, 10.0, lenient=lenient
@@ -411,6 +433,7 @@ def resolve_settings(
         openai_include_usage=include_usage,
         endpoint_configured=url_set,
         endpoint_explicit=explicit and url_set,
+        max_export_bytes=export_bytes,
     )
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
@@ -17,26 +18,21 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
-from ._config import Settings
+from ._config import DEFAULT_MAX_EXPORT_BYTES, Settings
 from ._errors import log_internal_error, logger
-
-
-class _FailureCount:
-    """Failed exports so far, only ever growing; shared by the exporters of one set-up. A flush compares the count
-    before and after itself, so concurrent flushes never erase each other's failures."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures = 0
-        self.refused: set[str] = set()  # signals the endpoint refuses ("logs"...): live spans stand in for logs
-
-    def add(self) -> None:
-        with self._lock:
-            self._failures += 1
-
-    def total(self) -> int:
-        with self._lock:
-            return self._failures
+from ._export import (
+    DropCount,
+    SizedSend,
+    fit_log,
+    fit_span,
+    log_size,
+    logs_bound,
+    logs_framing,
+    span_size,
+    spans_bound,
+    spans_framing,
+    split_metrics,
+)
 
 
 class _Exporting(threading.local):
@@ -153,6 +149,8 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             result = submit(*args, **kwargs)
             status = getattr(result, "status_code", None)
             guard.status = status
+            if status == 413:
+                guard.too_large = True
             if status in _REJECTING_HTTP_STATUSES:
                 guard.rejected = f"HTTP {status}"
             error = getattr(result, "error", None)
@@ -182,6 +180,9 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                 name = getattr(code(), "name", None) if callable(code) else None
                 if name == "UNIMPLEMENTED":
                     guard.rejected = "gRPC UNIMPLEMENTED"
+                elif name == "RESOURCE_EXHAUSTED" and _says_too_large(error):
+                    guard.too_large = True  # split and sent again: retrying the same request cannot help
+                    raise _final_rpc_error(error) from error
                 elif name == "UNAVAILABLE" and _refused(error):
                     guard.refused = True
                     reconnect = getattr(inner, "_initialize_channel_and_stub", None)
@@ -212,6 +213,11 @@ def _no_http_answer(error: BaseException) -> bool:
     return any(sign in text for sign in ("RemoteDisconnected", "BadStatusLine", "Connection aborted", "reset by peer"))
 
 
+def _says_too_large(error: BaseException) -> bool:
+    details = str(getattr(error, "details", lambda: "")()).lower()
+    return "larger than" in details or "too large" in details or "exceeds" in details
+
+
 def _not_grpc(error: BaseException) -> bool:
     details = str(getattr(error, "details", lambda: "")())
     return "HTTP/2" in details or "SETTINGS frame" in details or "Trying to connect an http1.x server" in details
@@ -236,80 +242,119 @@ def _final_rpc_error(error: BaseException) -> BaseException:
     return FinalRpcError(details)
 
 
+# Endpoints already reported as unreachable: one line for all the signals sent there, until one export succeeds.
+_unreachable: set[str] = set()
+_unreachable_lock = threading.Lock()
+
+
+def _base_url(endpoint: str) -> str:
+    """The scheme, host and port of an endpoint, without the signal's path."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else endpoint
+
+
 class _GuardedExport:
-    """What the three guarded exporters share: failures counted for `flush()`, and a signal the endpoint refuses
-    switched off with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
+    """What the three guarded exporters share: requests that fit `max_bytes` (split again when the receiver says
+    "too large"), lost items counted for `flush()` and its warning, and a signal the endpoint refuses switched off
+    with one warning (trace-only backends answer OTLP logs and metrics with 404, 405 or UNIMPLEMENTED).
     """
 
     signal = ""
 
-    def __init__(self, inner: Any, failures: _FailureCount | None) -> None:
+    def __init__(self, inner: Any, drops: DropCount | None, max_bytes: int = DEFAULT_MAX_EXPORT_BYTES) -> None:
         self.inner = inner
-        self._failures = failures
+        self._drops = drops
+        self.max_bytes = max_bytes
         self.rejected: str | None = None  # how the endpoint refused this signal
-        self.refused = False  # nothing listened at the endpoint, this export
-        self.problem: str | None = None  # the exporter's own account of this export's failure
-        self.status: int | None = None  # the HTTP status of this export's last answer
+        self.refused = False  # nothing listened at the endpoint, this request
+        self.too_large = False  # the endpoint refused this request for its size (HTTP 413, RESOURCE_EXHAUSTED)
+        self.problem: str | None = None  # the exporter's own account of this request's failure
+        self.status: int | None = None  # the HTTP status of this request's last answer
         self.switched_off = False
-        self._failing = False  # a failure was reported and no export has succeeded since
+        self._failing = False  # this exporter's line about a failure was logged, and no export has succeeded since
+        self._lost_in_streak = 0  # items lost since the last export that succeeded
         _install_log_filter()
         try:
             _watch_transport(self, inner)
         except Exception:
             log_internal_error("watching an exporter's answers")
 
-    def _guarded(self, export: Callable[[], Any], success: Any) -> Any:
-        if self.switched_off:
-            return success  # dropped on purpose: the endpoint does not take this signal
-        result = None
-        self.refused, self.problem, self.status = False, None, None
+    def _attempt(self, export: Callable[[], Any], success: Any) -> bool:
+        """One request; True if it succeeded, or if the signal is refused here (dropped on purpose)."""
+        if self.switched_off or self.rejected is not None:
+            return True
+        self.refused, self.too_large, self.problem, self.status = False, False, None, None
         previous, _exporting.current = _exporting.current, self
         try:
             result = export()
         finally:
             _exporting.current = previous
-            if self.rejected is not None and self.signal in _SWITCH_OFF:
-                self._switch_off()
-                result = success
-            elif result is not success:
-                if self._failures is not None:
-                    self._failures.add()
-                self._report_failure()
-            elif self._failing:
-                self._failing = False
-                logger.warning("rollout-otel exports %s to %s again", _WHAT[self.signal], self._endpoint())
-        return result
+        return result is success or (self.rejected is not None and self.signal in _SWITCH_OFF)
+
+    def _guarded(self, send_all: Callable[[], int], success: Any, failure: Any) -> Any:
+        """Run `send_all` (which returns how many items were lost) and account for its outcome."""
+        if self.switched_off:
+            return success  # dropped on purpose: the endpoint does not take this signal
+        lost = send_all()
+        if self.rejected is not None and self.signal in _SWITCH_OFF:
+            self._switch_off()
+            return success
+        if lost:
+            first = self._lost_in_streak == 0
+            self._lost_in_streak += lost
+            if first:
+                self._report_failure()  # its line says they are dropped: the count follows a minute later
+            if self._drops is not None:
+                self._drops.add(self.signal, "refused", lost, announced=first)
+            return failure
+        if self._lost_in_streak:
+            with _unreachable_lock:
+                _unreachable.discard(_base_url(self._endpoint()))
+            if self._failing:
+                logger.warning(
+                    "rollout-otel exports %s to %s again; %d were dropped while it failed",
+                    _WHAT[self.signal],
+                    self._endpoint(),
+                    self._lost_in_streak,
+                )
+            self._failing, self._lost_in_streak = False, 0
+        return success
 
     def _endpoint(self) -> str:
         return str(getattr(self.inner, "_endpoint", None) or "the OTLP endpoint")
 
     def _report_failure(self) -> None:
-        """One line per signal while exports fail, instead of the exporter's line per retry."""
+        """One line per signal while exports fail, instead of the exporter's line per retry; one line per endpoint
+        when nothing listens there at all."""
         if self._failing:
             return
-        self._failing = True
-        what = _WHAT[self.signal]
         if self.refused:
-            logger.warning(
-                "rollout-otel cannot reach %s: nothing listens there (connection refused). %s are dropped until it "
-                "answers: start your collector (`docker compose up -d` in the rollout-otel repository starts one), "
-                "or set ROLLOUT_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT) to where yours listens",
-                self._endpoint(),
-                what.capitalize(),
-            )
-        else:
-            logger.warning(
-                "rollout-otel could not export %s to %s (%s); they are dropped, and exports go on. %s",
-                what,
-                self._endpoint(),
-                self.problem or (f"HTTP {self.status}" if self.status else "the exporter gave no reason"),
-                _likely_fix(self.problem or "", self.status),
-            )
+            base = _base_url(self._endpoint())
+            with _unreachable_lock:
+                said = base in _unreachable
+                _unreachable.add(base)
+            self._failing = not said
+            if not said:
+                logger.warning(
+                    "rollout-otel: nothing listens at %s (connection refused); telemetry is dropped. Run "
+                    "`rollout-otel tail` to see traces without a collector, set ROLLOUT_ENDPOINT to yours, or set "
+                    "OTEL_TRACES_EXPORTER=none (and OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER) to silence this",
+                    base,
+                )
+            return
+        self._failing = True
+        logger.warning(
+            "rollout-otel could not export %s to %s (%s); they are dropped, and exports go on. %s",
+            _WHAT[self.signal],
+            self._endpoint(),
+            self.problem or (f"HTTP {self.status}" if self.status else "the exporter gave no reason"),
+            _likely_fix(self.problem or "", self.status),
+        )
 
     def _switch_off(self) -> None:
         self.switched_off = True
-        if self._failures is not None:
-            self._failures.refused.add(self.signal)
+        if self._drops is not None:
+            self._drops.refused.add(self.signal)
         logger.warning(
             "%s refuses OTLP %s (%s): it accepts only some signals, as trace-only backends do. rollout-otel stops "
             "sending %s there; spans are not affected. Set %s to stop trying.",
@@ -338,19 +383,30 @@ def _likely_fix(problem: str, status: int | None) -> str:
     if status in (401, 403):
         return "The endpoint refused the credentials: check ROLLOUT_API_KEY or OTEL_EXPORTER_OTLP_HEADERS"
     if status == 413:
-        return "The endpoint takes smaller requests: lower OTEL_BSP_MAX_EXPORT_BATCH_SIZE or ROLLOUT_MAX_CONTENT_BYTES"
+        return "The endpoint takes smaller requests: lower ROLLOUT_MAX_EXPORT_BYTES to its limit"
     if "timed out" in problem.lower() or "timeout" in problem.lower() or "DEADLINE_EXCEEDED" in problem:
         return "The endpoint did not answer in time: is it overloaded, or behind a proxy that holds requests?"
     return "Check that it is an OTLP receiver and that ROLLOUT_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL match it"
 
 
 class GuardedSpanExporter(_GuardedExport, SpanExporter):
-    """Delegates to a span exporter and counts the exports that did not succeed."""
+    """Sends spans in requests that fit, through a span exporter, and counts the spans it could not send."""
 
     signal = "traces"
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._guarded(lambda: self.inner.export(spans), SpanExportResult.SUCCESS)  # type: ignore[no-any-return]
+        sized: SizedSend[ReadableSpan] = SizedSend(
+            self.max_bytes,
+            span_size,
+            spans_framing,
+            fit_span,
+            lambda part: self._attempt(lambda: self.inner.export(part), SpanExportResult.SUCCESS),
+            lambda: self.too_large,
+            spans_bound,
+        )
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: sized.send_all(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -360,12 +416,24 @@ class GuardedSpanExporter(_GuardedExport, SpanExporter):
 
 
 class GuardedLogExporter(_GuardedExport, LogRecordExporter):
-    """Delegates to a log record exporter; counts failed exports and stops if the endpoint refuses logs."""
+    """Sends log records in requests that fit; counts the records it could not send, and stops if the endpoint
+    refuses logs."""
 
     signal = "logs"
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        return self._guarded(lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS)  # type: ignore[no-any-return]
+        sized: SizedSend[ReadableLogRecord] = SizedSend(
+            self.max_bytes,
+            log_size,
+            logs_framing,
+            fit_log,
+            lambda part: self._attempt(lambda: self.inner.export(part), LogRecordExportResult.SUCCESS),
+            lambda: self.too_large,
+            logs_bound,
+        )
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: sized.send_all(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -375,23 +443,38 @@ class GuardedLogExporter(_GuardedExport, LogRecordExporter):
 
 
 class GuardedMetricExporter(_GuardedExport, MetricExporter):
-    """Delegates to a metric exporter (keeping its temporality and aggregation); counts failed exports and stops
-    if the endpoint refuses metrics."""
+    """Sends metrics in requests that fit, through a metric exporter (keeping its temporality and aggregation);
+    counts the points it could not send, and stops if the endpoint refuses metrics."""
 
     signal = "metrics"
 
-    def __init__(self, inner: MetricExporter, failures: _FailureCount | None) -> None:
+    def __init__(
+        self, inner: MetricExporter, drops: DropCount | None, max_bytes: int = DEFAULT_MAX_EXPORT_BYTES
+    ) -> None:
         MetricExporter.__init__(
             self,
             preferred_temporality=inner._preferred_temporality,
             preferred_aggregation=inner._preferred_aggregation,
         )
-        _GuardedExport.__init__(self, inner, failures)
+        _GuardedExport.__init__(self, inner, drops, max_bytes)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        def send(data: MetricsData, limit: int, depth: int) -> int:
+            parts, lost = split_metrics(data, limit)
+            for part in parts:
+                if self._attempt(
+                    lambda: self.inner.export(part, timeout_millis=timeout_millis, **kwargs),  # noqa: B023
+                    MetricExportResult.SUCCESS,
+                ):
+                    continue
+                if self.too_large and depth < 6:
+                    lost += send(part, max(1024, limit // 2), depth + 1)
+                else:
+                    lost += _points_in(part)
+            return lost
+
         return self._guarded(  # type: ignore[no-any-return]
-            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
-            MetricExportResult.SUCCESS,
+            lambda: send(metrics_data, self.max_bytes, 0), MetricExportResult.SUCCESS, MetricExportResult.FAILURE
         )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -399,6 +482,15 @@ class GuardedMetricExporter(_GuardedExport, MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _points_in(data: MetricsData) -> int:
+    return sum(
+        len(getattr(metric.data, "data_points", ()))
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    )
 
 
 def _headers(settings: Settings, signal: str) -> dict[str, str] | None:
@@ -462,35 +554,39 @@ def _otlp_metric_exporter(settings: Settings) -> MetricExporter:
     return HttpMetricExporter(**_http_args(settings, "METRICS", "v1/metrics"))
 
 
-def span_exporters(settings: Settings, failures: _FailureCount) -> list[SpanExporter]:
+def span_exporters(settings: Settings, drops: DropCount) -> list[SpanExporter]:
     """The span exporters named by OTEL_TRACES_EXPORTER (OTLP by default)."""
     builders: dict[str, Callable[[Settings], SpanExporter]] = {
         "otlp": _otlp_span_exporter,
         "console": lambda _: ConsoleSpanExporter(),
     }
-    return [GuardedSpanExporter(builders[name](settings), failures) for name in settings.traces_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedSpanExporter(builders[name](settings), drops, limit) for name in settings.traces_exporter]
 
 
-def log_exporters(settings: Settings, failures: _FailureCount) -> list[LogRecordExporter]:
+def log_exporters(settings: Settings, drops: DropCount) -> list[LogRecordExporter]:
     """The log exporters named by OTEL_LOGS_EXPORTER (OTLP by default), for the update events."""
     builders: dict[str, Callable[[Settings], LogRecordExporter]] = {
         "otlp": _otlp_log_exporter,
         "console": lambda _: ConsoleLogRecordExporter(),
     }
-    return [GuardedLogExporter(builders[name](settings), failures) for name in settings.logs_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedLogExporter(builders[name](settings), drops, limit) for name in settings.logs_exporter]
 
 
-def metric_exporters(settings: Settings, failures: _FailureCount) -> list[MetricExporter]:
+def metric_exporters(settings: Settings, drops: DropCount) -> list[MetricExporter]:
     """The metric exporters named by OTEL_METRICS_EXPORTER (OTLP by default), for the GenAI metrics."""
     builders: dict[str, Callable[[Settings], MetricExporter]] = {
         "otlp": _otlp_metric_exporter,
         "console": lambda _: ConsoleMetricExporter(),
     }
-    return [GuardedMetricExporter(builders[name](settings), failures) for name in settings.metrics_exporter]
+    limit = settings.max_export_bytes
+    return [GuardedMetricExporter(builders[name](settings), drops, limit) for name in settings.metrics_exporter]
 
 
-def new_failure_count() -> _FailureCount:
-    return _FailureCount()
+def new_failure_count() -> DropCount:
+    """The count of lost items one set-up's exports share."""
+    return DropCount()
 
 
 def run_with_deadline(what: str, func: Callable[[], Any], timeout: float) -> bool:

@@ -167,6 +167,62 @@ def check_strictly(environ: Mapping[str, str]) -> None:
 
 def drop_bad_values(environ: MutableMapping[str, str]) -> None:
     """For `opentelemetry-instrument`: each bad value is logged once and removed, so the SDK uses its default."""
-    for name, message in problems(environ):
+    for name, message in problems(environ) + _unusable_choices(environ):
         logger.error("%s The OpenTelemetry default is used instead.", message)
         environ.pop(name, None)
+    _lower_case_protocols(environ)
+
+
+_PROTOCOLS: Final = ("grpc", "http/protobuf")
+_PROTOCOL_VARIABLES: Final = ("OTEL_EXPORTER_OTLP_PROTOCOL", *(f"OTEL_EXPORTER_OTLP_{s}_PROTOCOL" for s in _SIGNALS))
+# The exporter variables and the entry-point group the SDK looks their names up in.
+_EXPORTER_GROUPS: Final = {f"OTEL_{s}_EXPORTER": f"opentelemetry_{s.lower()}_exporter" for s in _SIGNALS}
+_ID_GENERATOR_GROUP: Final = "opentelemetry_id_generator"
+
+
+def _installed(group: str) -> frozenset[str]:
+    from importlib.metadata import entry_points
+
+    return frozenset(point.name for point in entry_points(group=group))
+
+
+def _unusable_choices(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Choices the SDK would fail on with a traceback and no telemetry at all: an OTLP protocol Python does not
+    speak (`http/json`), an exporter or id generator that is not installed (`zipkin`)."""
+    found = []
+    for name in _PROTOCOL_VARIABLES:
+        raw = environ.get(name, "").strip()
+        if raw and raw.lower() not in _PROTOCOLS:
+            found.append((name, f"{name}={raw!r} (environment) is not valid: expected grpc or http/protobuf."))
+    for name, group in _EXPORTER_GROUPS.items():
+        raw = environ.get(name, "").strip()
+        if not raw or raw.lower() == "none":
+            continue
+        missing = [part.strip() for part in raw.split(",") if part.strip() and part.strip() not in _installed(group)]
+        if missing:
+            found.append(
+                (
+                    name,
+                    f"{name}={raw!r} (environment) names {', '.join(missing)}, which is not installed: expected "
+                    f"one of {', '.join(sorted(_installed(group) | {'none'}))}.",
+                )
+            )
+    raw = environ.get("OTEL_PYTHON_ID_GENERATOR", "").strip()
+    if raw and raw not in _installed(_ID_GENERATOR_GROUP):
+        found.append(
+            (
+                "OTEL_PYTHON_ID_GENERATOR",
+                f"OTEL_PYTHON_ID_GENERATOR={raw!r} (environment) is not installed: expected one of "
+                f"{', '.join(sorted(_installed(_ID_GENERATOR_GROUP)))}.",
+            )
+        )
+    return found
+
+
+def _lower_case_protocols(environ: MutableMapping[str, str]) -> None:
+    """`GRPC` means grpc: Rollout() reads it so, and so does the SDK after this, with one line to say it."""
+    for name in _PROTOCOL_VARIABLES:
+        raw = environ.get(name)
+        if raw is not None and raw.strip() and raw.strip() != raw.strip().lower():
+            logger.warning("%s=%r (environment): using %r", name, raw, raw.strip().lower())
+            environ[name] = raw.strip().lower()

@@ -8,8 +8,14 @@ encoded, and one bad character costs only itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+# Every attribute rollout-otel writes that is not content (model names, ids, error messages, a caller's own
+# attributes) is cut to this many UTF-8 bytes: one 5 MB model name must not cost a batch of spans.
+ATTRIBUTE_MAX_BYTES: Final = 16 * 1024
+CUT_MARKER: Final = "...[truncated]"
 
 
 def encodable(text: str) -> str:
@@ -31,12 +37,47 @@ def utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "replace"))
 
 
+def bounded(text: str, max_bytes: int = ATTRIBUTE_MAX_BYTES) -> str:
+    """`text` made encodable and cut to `max_bytes` of UTF-8, a marker at the cut; free when short."""
+    if len(text) <= max_bytes // 4:
+        return encodable(text)
+    text = encodable(text)
+    if utf8_size(text) <= max_bytes:
+        return text
+    keep = max(0, max_bytes - len(CUT_MARKER))
+    return text.encode("utf-8")[:keep].decode("utf-8", "ignore") + CUT_MARKER
+
+
+def bounded_tail(text: str, max_bytes: int = ATTRIBUTE_MAX_BYTES) -> str:
+    """`text` made encodable and cut to its last `max_bytes` of UTF-8 (a stack trace ends with what matters)."""
+    text = encodable(text)
+    if utf8_size(text) <= max_bytes:
+        return text
+    keep = max(0, max_bytes - len(CUT_MARKER))
+    return CUT_MARKER + text.encode("utf-8")[-keep:].decode("utf-8", "ignore")
+
+
+_CODE: Final = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
+
+
+def is_code(text: str) -> bool:
+    """Whether `text` reads as an error code or a class name (`rate_limit_exceeded`, `APIError`), not a message."""
+    return _CODE.fullmatch(text) is not None
+
+
 def clean_value(value: Any) -> Any:
-    """An attribute value with its text made encodable (strings and sequences of strings); others as they are."""
+    """An attribute value with its text made encodable and bounded (strings and sequences of strings); a sequence
+    as a whole stays within the bound too. Others as they are."""
     if type(value) is str:
-        return encodable(value)
+        return bounded(value)
     if isinstance(value, (list, tuple)) and any(type(item) is str for item in value):
-        return [encodable(item) if type(item) is str else item for item in value]
+        items = [bounded(item) if type(item) is str else item for item in value]
+        total = 0
+        for index, item in enumerate(items):
+            total += utf8_size(item) if type(item) is str else 8
+            if total > ATTRIBUTE_MAX_BYTES:
+                return items[:index]
+        return items
     return value
 
 

@@ -15,16 +15,17 @@ from typing import Any, Final
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk._logs import LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
 from . import _registry
 from ._client import LOG_EXPORT_DELAY_MS
 from ._config import Settings, settings_from_environment
 from ._errors import log_internal_error, logger
+from ._export import LogExport, SpanExport
 from ._exporters import (
     GuardedLogExporter,
     GuardedMetricExporter,
@@ -156,12 +157,14 @@ _failures = new_failure_count()
 
 
 def _span_export_processor(exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
-    return BatchSpanProcessor(GuardedSpanExporter(exporter, _failures))
+    limit = settings_from_environment().max_export_bytes
+    return SpanExport(GuardedSpanExporter(exporter, _failures, limit), _failures)
 
 
 def _log_export_processor(exporter: LogRecordExporter, *args: Any, **kwargs: Any) -> LogRecordProcessor:
     delay = float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "").strip() or LOG_EXPORT_DELAY_MS)
-    return BatchLogRecordProcessor(GuardedLogExporter(exporter, _failures), schedule_delay_millis=delay)
+    limit = settings_from_environment().max_export_bytes
+    return LogExport(GuardedLogExporter(exporter, _failures, limit), _failures, schedule_delay_millis=delay)
 
 
 EXIT_TIMEOUT = 5.0  # seconds the program's exit may wait for its telemetry, whatever the collector does
@@ -190,6 +193,7 @@ def _bound_exit() -> None:
                     shutdown()
                 except Exception:
                     log_internal_error("shutting down at exit")
+        _failures.report_pending()
         return True
 
     def at_exit() -> None:
@@ -209,7 +213,8 @@ def _guard_metric_exporters() -> None:
         if not isinstance(reader, PeriodicExportingMetricReader) or not isinstance(exporter, MetricExporter):
             continue
         if not isinstance(exporter, GuardedMetricExporter):
-            reader._exporter = GuardedMetricExporter(exporter, _failures)
+            limit = settings_from_environment().max_export_bytes
+            reader._exporter = GuardedMetricExporter(exporter, _failures, limit)
 
 
 class RolloutConfigurator(_OTelSDKConfigurator):

@@ -32,7 +32,7 @@ from ._content import (
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
-from ._safe import clean_attributes, clean_value, encodable
+from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable, is_code
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -500,16 +500,16 @@ class LLMSpan:
         if error is None:
             return
         span = self._span
-        error_type = encodable(_error_type(error))
+        error_type = _error_type(error, settings.capture_content)
         description = error_type
         if isinstance(error, BaseException):
             if settings.capture_content:
-                message = encodable(_describe(error))
-                stacktrace = encodable("".join(traceback.format_exception(error)))
+                message = bounded(_describe(error))
+                stacktrace = bounded_tail("".join(traceback.format_exception(error)))
                 description = f"{error_type}: {message}"
             else:  # messages and source lines often quote the model's or user's text: type and frames only
                 message = error_type
-                stacktrace = _frames_only(error) + error_type
+                stacktrace = bounded_tail(_frames_only(error) + error_type)
             span.record_exception(
                 error, attributes={attr.EXCEPTION_MESSAGE: message, attr.EXCEPTION_STACKTRACE: stacktrace}
             )
@@ -526,7 +526,9 @@ class LLMSpan:
         metrics_for(processor.meter_provider if processor is not None else None).record(
             self._metric_attributes,
             duration_s=(end_ns - self._start_ns) / 1e9,
-            error_type=encodable(_error_type(error)) if error is not None else None,
+            error_type=_error_type(error, self._settings is None or self._settings.capture_content)
+            if error is not None
+            else None,
             end_reason=end_reason if streamed else None,
             first_chunk_s=(first - self._start_ns) / 1e9 if streamed and first else None,
             per_chunk_s=(end_ns - first) / 1e9 / (self._chunks - 1)
@@ -633,10 +635,10 @@ def finish_reasons(value: Any) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
-        return [encodable(value)]
+        return [bounded(value)]
     if isinstance(value, (list, tuple)):
-        return [encodable(str(reason)) for reason in value if reason]
-    return [encodable(str(value))]
+        return clean_value([str(reason) for reason in value if reason])  # type: ignore[no-any-return]
+    return [bounded(str(value))]
 
 
 def _describe(error: BaseException) -> str:
@@ -682,8 +684,14 @@ def _output_messages(
     return None, output
 
 
-def _error_type(error: BaseException | str) -> str:
-    """`error.type`: the provider's own code when it gave one, else the exception's class name."""
+def _error_type(error: BaseException | str, capture_content: bool = True) -> str:
+    """`error.type`: the provider's own code when it gave one, else the exception's class name. Text that reads as
+    a message rather than a code leaves the process only with content capture; without it, `_OTHER` stands for it
+    (the conventions' fallback value)."""
     if isinstance(error, BaseException):
-        return str(getattr(error, "error_type", None) or type(error).__name__)
-    return str(error)
+        found = str(getattr(error, "error_type", None) or type(error).__name__)
+    else:
+        found = str(error)
+    if not capture_content and not is_code(found):
+        return attr.ERROR_TYPE_OTHER
+    return bounded(found)

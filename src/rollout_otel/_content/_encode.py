@@ -172,8 +172,19 @@ def _cut_longest_strings(value: Any, excess_bytes: int) -> bool:
             break
         text = container[key]
         keep = max(_KEEP_CHARS, length - to_cut)
+        if _is_blob_data(container, key):  # base64 cut on a 4-character boundary, no marker: still valid base64
+            keep -= keep % 4
+            removed = len(text) - keep
+            container[key] = text[:keep]
+            to_cut -= removed
+            continue
         # a non-ASCII character may take up to 4 bytes: cut by characters, counting what was really removed
         removed = utf8_size(text[keep:])
         container[key] = text[:keep] + TRUNCATION_MARKER
         to_cut -= removed - len(TRUNCATION_MARKER)
     return True
+
+
+def _is_blob_data(container: Any, key: Any) -> bool:
+    """Whether `container[key]` is the base64 content of a `blob` part."""
+    return key == "content" and isinstance(container, dict) and container.get("type") == "blob"

@@ -36,9 +36,28 @@ class ToolCall:
         return parts.server_tool_call(self.id, name, payload)
 
 
+class _Discarded(list[Any]):
+    """A list that keeps nothing: with content capture off, what would never be exported is never buffered."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+
+class _DiscardingToolCalls(dict[int, ToolCall]):
+    """Tool calls whose arguments are not kept (content capture off): a 100 MB argument costs no memory."""
+
+    def __setitem__(self, key: int, call: ToolCall) -> None:
+        call.arguments = _Discarded()
+        super().__setitem__(key, call)
+
+
 @dataclass
 class Choice:
-    """One output choice (one of `n`), apart from the text LLMSpan already keeps for choice 0."""
+    """One output choice (one of `n`), apart from the text LLMSpan already keeps for choice 0. With `keep` off
+    (content capture off) its text, reasoning, refusal and tool-call arguments are counted by the span, not kept."""
 
     index: int
     text: list[str] = field(default_factory=list)
@@ -47,6 +66,14 @@ class Choice:
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
     server_results: list[Part] = field(default_factory=list)  # server tool results, which arrive whole
     finish_reason: str | None = None
+    keep: bool = field(default=True, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.keep:
+            self.text, self.refusal, self.reasoning, self.server_results = (_Discarded() for _ in range(4))
+            calls, self.tool_calls = self.tool_calls, _DiscardingToolCalls()
+            for key, call in calls.items():
+                self.tool_calls[key] = call
 
     def message(self, text: str) -> Message:
         """This choice as an output message: reasoning, text, refusal, tool calls, in the order models emit them."""
@@ -60,6 +87,12 @@ class Choice:
         found.extend(self.tool_calls[i].part() for i in sorted(self.tool_calls))
         found.extend(self.server_results)
         return parts.output_message(found, parts.finish_reason(self.finish_reason))
+
+
+def choice_for(span: Any, index: int) -> Choice:
+    """A choice that keeps its content only where `span` (an LLMSpan) captures content."""
+    settings = getattr(span, "_settings", None)
+    return Choice(index, keep=settings is None or bool(settings.capture_content))
 
 
 def lazy_output(choices: dict[int, Choice], first_text: str) -> LazyOutput:

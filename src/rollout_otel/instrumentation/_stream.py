@@ -139,6 +139,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_acc = acc
         self._self_on_item = acc.on_item
         self._self_hide: Callable[[Any], bool] | None = getattr(acc, "hide", None)  # items only rollout asked for
+        self._self_close_asked = False  # close() came from another thread while this one was inside the stream
         span._finisher = lambda reason: finish(span, acc, reason)  # at shutdown: end with what the stream gave
         _hook_response_close(self, stream, self._response_close)
 
@@ -160,6 +161,9 @@ class TracedStream(_TracedProxy):
         source = self.__wrapped__ if hide is None else _visible(self.__wrapped__, hide, on_item)
         try:
             for item in source:
+                if self._self_close_asked:  # closed from another thread: stop here, as the caller asked
+                    self._self_close_here()
+                    return
                 try:
                     on_item(item)
                 except Exception:
@@ -179,6 +183,9 @@ class TracedStream(_TracedProxy):
         finish(self._self_span, self._self_acc, attr.END_COMPLETED)
 
     def __next__(self) -> Any:
+        if self._self_close_asked:
+            self._self_close_here()
+            raise StopIteration
         try:
             item = self.__wrapped__.__next__()
             while self._self_hide is not None and _hidden(self._self_hide, self._self_on_item, item):
@@ -209,6 +216,18 @@ class TracedStream(_TracedProxy):
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
 
     def close(self) -> None:
+        wrapped = self.__wrapped__
+        if isinstance(wrapped, types.GeneratorType) and wrapped.gi_running:
+            # Another thread is inside the generator, which cannot be closed from here: the iterating thread stops
+            # at the next item and ends the span there, with the chunks it really delivered.
+            self._self_close_asked = True
+            return
+        try:
+            wrapped.close()
+        finally:
+            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+
+    def _self_close_here(self) -> None:
         try:
             self.__wrapped__.close()
         finally:
@@ -227,20 +246,25 @@ class TracedAsyncStream(_TracedProxy):
         on_item = self._self_on_item
         hide = self._self_hide
         source = self.__wrapped__ if hide is None else _visible_async(self.__wrapped__, hide, on_item)
+        left = False  # suspended at the yield: the caller is not waiting on the stream
         try:
             async for item in source:
                 try:
                     on_item(item)
                 except Exception:
                     log_internal_error("reading a stream item")
+                left = True
                 yield item
+                left = False
         except GeneratorExit:
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             if isinstance(self.__wrapped__, types.AsyncGeneratorType):
                 await self.__wrapped__.aclose()  # closed in order, as an unwrapped async generator would be
             raise
         except asyncio.CancelledError:
-            finish(self._self_span, self._self_acc, attr.END_CANCELLED)
+            # Thrown in at the yield, it is the loop finalizing a stream the caller left (`break` just before
+            # `asyncio.run` returns cancels the pending aclose): the caller stopped, nothing was cancelled.
+            finish(self._self_span, self._self_acc, attr.END_CLOSED if left else attr.END_CANCELLED)
             raise
         except Exception as exc:
             finish(self._self_span, self._self_acc, attr.END_ERROR, exc)

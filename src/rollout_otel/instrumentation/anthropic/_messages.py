@@ -13,7 +13,7 @@ from ..._content._parts import field
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
 from .._calls import request_attributes_from, sent
-from .._outcome import Choice, ToolCall, lazy_output
+from .._outcome import ToolCall, choice_for, lazy_output
 
 _TEXT_DELTA = "text_delta"
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
@@ -50,7 +50,7 @@ class MessagesAccumulator:
     def __init__(self, span: LLMSpan) -> None:
         self._span = span
         self._record = span.record_chunk
-        self._choice = Choice(0)
+        self._choice = choice_for(span, 0)
         self._calls_by_block: dict[int, ToolCall] = {}
         self._usage: dict[str, Any] = {}
         self.terminal_seen = False

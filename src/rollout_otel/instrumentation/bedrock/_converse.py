@@ -11,7 +11,7 @@ from ..._content import parts as content_parts
 from ..._usage import bedrock_usage
 from ...trace import LLMSpan
 from .._calls import server_attributes_from_url
-from .._outcome import Choice, ToolCall, lazy_output
+from .._outcome import ToolCall, choice_for, lazy_output
 
 _PARAMETERS: Final = (
     ("maxTokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
@@ -56,7 +56,7 @@ class ConverseAccumulator:
     def __init__(self, span: LLMSpan) -> None:
         self._span = span
         self._record = span.record_chunk
-        self._choice = Choice(0)
+        self._choice = choice_for(span, 0)
         self._calls_by_block: dict[int, ToolCall] = {}
         self._usage: Any = None
         self.terminal_seen = False

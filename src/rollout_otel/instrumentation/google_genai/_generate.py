@@ -10,7 +10,7 @@ from ..._content import LazyOutput, OutputMessages, Request, gemini
 from ..._usage import gemini_usage
 from ...trace import LLMSpan
 from .._calls import server_attributes_from_url
-from .._outcome import Choice, ToolCall, lazy_output
+from .._outcome import Choice, ToolCall, choice_for, lazy_output
 
 _PARAMETERS: Final = (
     ("max_output_tokens", "maxOutputTokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
@@ -67,7 +67,7 @@ class GenerateAccumulator:
     def __init__(self, span: LLMSpan) -> None:
         self._span = span
         self._record = span.record_chunk
-        self._choices: dict[int, Choice] = {0: Choice(0)}
+        self._choices: dict[int, Choice] = {0: choice_for(span, 0)}
         self._usage: dict[Any, Any] = {}  # response id -> its latest usage_metadata
         self._blocked: str | None = None
         self._identified = False
@@ -102,7 +102,7 @@ class GenerateAccumulator:
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)
         if choice is None:
-            choice = self._choices[index] = Choice(index)
+            choice = self._choices[index] = choice_for(self._span, index)
         return choice
 
     def _other_part(self, index: int, part: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ... import _attributes as attr
 from ...trace import LLMSpan
-from .._outcome import Choice, ToolCall, lazy_output
+from .._outcome import Choice, ToolCall, choice_for, lazy_output
 
 
 class ChatAccumulator:
@@ -53,7 +53,7 @@ class ChatAccumulator:
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)
         if choice is None:
-            choice = self._choices[index] = Choice(index)
+            choice = self._choices[index] = choice_for(self._span, index)
         return choice
 
     def _other_delta(self, index: int, delta: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from ... import _attributes as attr
 from ..._content import LazyOutput, openai
 from ...trace import LLMSpan
-from .._outcome import Choice, ProviderError, ToolCall, lazy_output
+from .._outcome import Choice, ProviderError, ToolCall, choice_for, lazy_output
 
 _TEXT_DELTA = "response.output_text.delta"
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -31,7 +31,7 @@ class ResponsesAccumulator:
     def __init__(self, span: LLMSpan) -> None:
         self._span = span
         self._record = span.record_chunk
-        self._choice = Choice(0)
+        self._choice = choice_for(span, 0)
         self._calls_by_item: dict[str, ToolCall] = {}
         self._final: Any = None
         self._error: ProviderError | None = None

@@ -1,0 +1,114 @@
+"""The SDK's batch processors with what rollout-otel adds: a full queue counted as a loss, finished spans sent
+within a second, and multiprocessing children that export what they traced before they end.
+
+A multiprocessing child ends with `os._exit`: exit handlers (the SDK's, rollout's) never run there, only
+multiprocessing's own finalizers, so the export is flushed by one of those. A pool worker is not even given that:
+`Pool.terminate()` (what leaving `with Pool(...)` does) stops it with SIGTERM as soon as the results are in, so a
+span still queued was lost (0 of 8 with `fork`). In a pool worker each span and event is therefore exported when it
+ends, before the task's result can travel back to the parent. Other children (a web server's workers) keep batching.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Final
+
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from ._drops import DropCount
+
+# Finished spans leave within about a second (the SDK's default waits five), unless OTEL_BSP_SCHEDULE_DELAY says.
+SPAN_EXPORT_DELAY_MS: Final = 1000
+_SDK_QUEUE_LOGGER: Final = "opentelemetry.sdk._shared_internal"
+
+
+def span_export_delay_ms() -> float:
+    """OTEL_BSP_SCHEDULE_DELAY when set (checked with the settings), else one second."""
+    raw = os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "").strip()
+    try:
+        return float(raw) if raw else SPAN_EXPORT_DELAY_MS
+    except ValueError:
+        return SPAN_EXPORT_DELAY_MS
+
+
+def in_worker_process() -> bool:
+    """Whether this process is a multiprocessing pool worker (ForkPoolWorker-1, SpawnPoolWorker-1...), whichever
+    start method made it: one the pool may stop with SIGTERM at any moment after a task."""
+    process = sys.modules.get("multiprocessing.process")  # a pool worker has imported it; others need not
+    if process is None:
+        return False
+    return process.parent_process() is not None and "PoolWorker" in process.current_process().name
+
+
+def _flush_when_the_child_ends(processor: Any) -> None:
+    """In a multiprocessing child (made now, or forked later), flush `processor` as the child ends normally."""
+    import multiprocessing.util  # with the first export set-up, not at `import rollout_otel`
+
+    def arm(target: Any) -> None:
+        multiprocessing.util.Finalize(None, target.force_flush, exitpriority=100)
+
+    if multiprocessing.parent_process() is not None:  # made in the child (spawn, forkserver)
+        arm(processor)
+    multiprocessing.util.register_after_fork(processor, arm)  # inherited by a child forked later
+
+
+def _queue_full(processor: Any) -> bool:
+    batch = getattr(processor, "_batch_processor", None)
+    queue = getattr(batch, "_queue", None)
+    limit = getattr(batch, "_max_queue_size", None)
+    return queue is not None and isinstance(limit, int) and len(queue) >= limit
+
+
+class _QueueFullFilter(logging.Filter):
+    """The SDK logs each item a full queue drops; rollout-otel counts them and says so once a minute instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Queue full")
+
+
+def _quiet_queue_full_lines() -> None:
+    target = logging.getLogger(_SDK_QUEUE_LOGGER)
+    if not any(isinstance(f, _QueueFullFilter) for f in target.filters):
+        target.addFilter(_QueueFullFilter())
+
+
+class SpanExport(BatchSpanProcessor):
+    """A BatchSpanProcessor that counts what a full queue drops, and exports what a multiprocessing child traced
+    before it ends (at once, in a pool worker)."""
+
+    def __init__(self, exporter: SpanExporter, drops: DropCount | None) -> None:
+        super().__init__(exporter, schedule_delay_millis=span_export_delay_ms())
+        self._drops = drops
+        _quiet_queue_full_lines()
+        _flush_when_the_child_ends(self)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not span.context.trace_flags.sampled:
+            return
+        if self._drops is not None and _queue_full(self):
+            self._drops.add("traces", "queue")
+        super().on_end(span)
+        if in_worker_process():
+            self.force_flush()
+
+
+class LogExport(BatchLogRecordProcessor):
+    """A BatchLogRecordProcessor that counts what a full queue drops, and exports what a multiprocessing child
+    emitted before it ends (at once, in a pool worker)."""
+
+    def __init__(self, exporter: LogRecordExporter, drops: DropCount | None, schedule_delay_millis: float) -> None:
+        super().__init__(exporter, schedule_delay_millis=schedule_delay_millis)
+        self._drops = drops
+        _quiet_queue_full_lines()
+        _flush_when_the_child_ends(self)
+
+    def on_emit(self, log_record: Any) -> None:
+        if self._drops is not None and _queue_full(self):
+            self._drops.add("logs", "queue")
+        super().on_emit(log_record)
+        if in_worker_process():
+            self.force_flush()
