@@ -95,6 +95,10 @@ class LLMSpan:
     `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and one C-level append) and
     never exports anything; the streaming processor reads the counters from another thread. It takes the time only
     when asked: at the first chunk, and once after the update thread found a gap (`_seen_ns` set back to 0).
+
+    A provider's stream loop may do `record_chunk`'s common case in its own frame: when
+    `span._chunks & 0x3FF and span._seen_ns and span._on_chunk is None and not span._ended`, a str delta is
+    recorded by `span._chunks += 1; span._write(delta)`; anything else goes through `record_chunk`.
     """
 
     __slots__ = (
