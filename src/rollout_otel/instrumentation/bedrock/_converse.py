@@ -8,8 +8,8 @@ from typing import Any, Final
 from ... import _attributes as attr
 from ..._content import LazyOutput, Request, bedrock
 from ..._content import parts as content_parts
-from ..._usage import bedrock_usage
 from ..._errors import log_internal_error
+from ..._usage import bedrock_usage
 from ...trace import LLMSpan
 from .._calls import server_attributes_from_url
 from .._outcome import Choice, ToolCall, lazy_output

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from ... import _attributes as attr
-from ..._errors import log_internal_error
 from ..._content import LazyOutput, openai
+from ..._errors import log_internal_error
 from ...trace import LLMSpan
 from .._outcome import Choice, ProviderError, ToolCall, lazy_output
 from .._stream import AsyncStreamEnd, StreamEnd
