@@ -312,7 +312,9 @@ def test_metrics_reach_an_otlp_receiver(server: LocalLLMServer, protocol: str) -
             "rollout.stream.end_reason": "completed",
         }
         (per_chunk,) = by_name[TPOC].points
-        assert per_chunk.count == 1 and per_chunk.sum >= 0.004
+        # From the first content chunk (not the role-only one) to the end: 5 ms a chunk on the server, less where the
+        # client reads a late first chunk and the next ones at once.
+        assert per_chunk.count == 1 and per_chunk.sum >= 0.002
         usage = by_name[TOKENS]
         assert (usage.kind, usage.unit) == ("histogram", "{token}")
         (output,) = [p for p in usage.points if p.attributes["gen_ai.token.type"] == "output"]

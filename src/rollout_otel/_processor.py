@@ -28,7 +28,7 @@ from ._watch import StreamWatch
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .trace import LLMSpan
+    from ._view import OpenStream
 
 
 class StreamingSpanProcessor(SpanProcessor):
@@ -56,7 +56,7 @@ class StreamingSpanProcessor(SpanProcessor):
         # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.
         self._lock = threading.RLock()
         self._open: dict[int, StreamWatch] = {}
-        self._live: weakref.WeakSet[LLMSpan] = weakref.WeakSet()
+        self._live: weakref.WeakSet[OpenStream] = weakref.WeakSet()
         self._shutdown = False
         self._refused: Collection[str] = ()  # signals the endpoint refuses, kept by the exporters of this set-up
         self._interval_ns = int(self.settings.stream_update_interval * 1e9)
@@ -112,7 +112,7 @@ class StreamingSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
-    # -- called by LLMSpan ----------------------------------------------------------------------------------
+    # -- live spans -----------------------------------------------------------------------------------------
 
     def follow_refusals(self, refused: Collection[str]) -> None:
         """Read which signals the endpoint refuses from `refused` (kept up to date by this set-up's exporters)."""
@@ -123,7 +123,9 @@ class StreamingSpanProcessor(SpanProcessor):
         mode = self.settings.live_spans
         return mode == "on" or (mode == "auto" and ("logs" in self._refused or not self.settings.logs_exporter))
 
-    def watch(self, llm: LLMSpan) -> None:
+    # -- called by LLMSpan -------------------------------------------------------------------------------------
+
+    def watch(self, llm: OpenStream) -> None:
         """Show a stream that just opened: its start record goes out at once, on the update thread."""
         if self._shutdown:
             return
@@ -131,7 +133,7 @@ class StreamingSpanProcessor(SpanProcessor):
             self._open[id(llm)] = StreamWatch(llm, self._interval_ns, self._stall_ns)
         self._ticker.wake()
 
-    def unwatch(self, llm: LLMSpan) -> None:
+    def unwatch(self, llm: OpenStream) -> None:
         """The stream is ending: nothing may follow; settle its update and stall counts and its longest gap."""
         with self._lock:
             watch = self._open.pop(id(llm), None)
@@ -148,7 +150,7 @@ class StreamingSpanProcessor(SpanProcessor):
                 # long: a slow synchronous log exporter must not hold up the caller's end().
                 in_flight.wait(_IN_FLIGHT_WAIT)
 
-    def _add_chunk_event(self, llm: LLMSpan, index: int, delta: str | None) -> None:
+    def _add_chunk_event(self, llm: OpenStream, index: int, delta: str | None) -> None:
         """One span event per chunk, while the events fit the span-size budget; past it, counted as dropped."""
         text = encodable(delta) if delta and self.settings.capture_content else ""
         size = _CHUNK_EVENT_BYTES + (utf8_size(text) if text else 0)
@@ -204,7 +206,7 @@ class StreamingSpanProcessor(SpanProcessor):
             return self.settings.stream_update_interval
         return max(0.0, (next_ns - monotonic_ns()) / 1e9)
 
-    def _due(self, llm: LLMSpan, watch: StreamWatch, now: int, live: bool, force_updates: bool) -> _Due | None:
+    def _due(self, llm: OpenStream, watch: StreamWatch, now: int, live: bool, force_updates: bool) -> _Due | None:
         """Under the watch's lock, so an ending span settles its counts against exactly what was sent.
 
         The export happens outside the lock: a slow log exporter must never make `end()` wait.
@@ -231,13 +233,13 @@ class StreamingSpanProcessor(SpanProcessor):
                 )
                 if llm._first_chunk_ns:
                     due.live[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
-                due.live.update(live_content(llm._text.text(), self.settings))
+                due.live_text = llm._text.text() if self.settings.capture_content else ""
             if not (due.start or due.stall or due.update or due.live):
                 return None
             watch.in_flight = due.handed_over
         return due
 
-    def _update_attributes(self, llm: LLMSpan, seq: int, chunks: int) -> dict[str, Any]:
+    def _update_attributes(self, llm: OpenStream, seq: int, chunks: int) -> dict[str, Any]:
         text = llm._text
         attributes: dict[str, Any] = {attr.STREAM_CHUNKS: chunks, attr.STREAM_CHARS: text.chars, attr.UPDATE_SEQ: seq}
         if llm._first_chunk_ns:
@@ -248,7 +250,7 @@ class StreamingSpanProcessor(SpanProcessor):
             text.compact()
         return attributes
 
-    def _send(self, llm: LLMSpan, due: _Due) -> None:
+    def _send(self, llm: OpenStream, due: _Due) -> None:
         """Start, stall and update records in that order, then the live span: each on its own, never raising."""
         context = otel_trace.set_span_in_context(llm._span)
         elapsed = {attr.UPDATE_ELAPSED: due.elapsed, **due.identity}
@@ -264,6 +266,7 @@ class StreamingSpanProcessor(SpanProcessor):
         if due.live and llm._span_tracer is not None:
             try:
                 name = str(due.identity.get(attr.STREAM_NAME, "llm"))
+                due.live.update(live_content(due.live_text, self.settings))  # built here, outside the lock
                 send_live_span(llm._span_tracer, llm._span, name, due.live, started, due.timestamp)
             except Exception:
                 log_internal_error("sending a live span")
@@ -305,6 +308,7 @@ class _Due:
     stall: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
+    live_text: str = ""
     handed_over: threading.Event = field(default_factory=threading.Event)
 
 

@@ -13,7 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .trace import LLMSpan
+    from ._view import OpenStream
 
 SLACK_NS = 1_000_000  # a timer that fires a millisecond early still finds its work due
 FIRST_LIVE_NS = 1_000_000_000  # live spans at the start, then 1, 2, 4, 8... seconds in: a handful whatever the length
@@ -46,7 +46,7 @@ class StreamWatch:
         "started",
     )
 
-    def __init__(self, llm: LLMSpan, interval_ns: int, stall_ns: int) -> None:
+    def __init__(self, llm: OpenStream, interval_ns: int, stall_ns: int) -> None:
         self.ref = weakref.ref(llm)
         self.identity: dict[str, Any] = llm._identity()
         self.lock = threading.Lock()
@@ -69,7 +69,7 @@ class StreamWatch:
         self.live_chunks = -1  # chunks at the last live span
         self.next_live_ns = self.start_ns
 
-    def look(self, llm: LLMSpan, now: int) -> int | None:
+    def look(self, llm: OpenStream, now: int) -> int | None:
         """Read the chunk count: close the gap a chunk ended, or start timing one. The gap (ns) if a stall is due."""
         chunks = llm._chunks
         if chunks != self.seen_chunks:
@@ -89,7 +89,7 @@ class StreamWatch:
             return now - self.progress_ns
         return None
 
-    def _progress(self, llm: LLMSpan, chunks: int, now: int) -> None:
+    def _progress(self, llm: OpenStream, chunks: int, now: int) -> None:
         end = now
         if self.armed:
             end = llm._seen_ns or now
@@ -100,7 +100,7 @@ class StreamWatch:
         self.seen_chunks = chunks
         self.gap_stalls = 0
 
-    def settle(self, llm: LLMSpan, now: int) -> None:
+    def settle(self, llm: OpenStream, now: int) -> None:
         """At the end: the gap a last chunk closed since the last look; a stream with no chunk waited throughout."""
         chunks = llm._chunks
         if chunks != self.seen_chunks and self.armed:
