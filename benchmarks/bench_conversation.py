@@ -110,11 +110,15 @@ async def loop_stall(items: list[Any], messages: list[Any], tracer_provider: Any
     beat = asyncio.create_task(heartbeat())
     await asyncio.sleep(0.01)
     longest = 0.0
-    kwargs = {"model": "gpt-4o-mini", "messages": messages, "stream": True}
-    span = start_span(CHAT, None, kwargs, tracer_provider, stream=True)
-    assert span is not None
-    async for _ in TracedAsyncStream(Replay(items, wait), span, CHAT.accumulator(span, kwargs)):
-        await asyncio.sleep(0)
+    if tracer_provider is None:  # the untraced baseline: what the machine's load alone does to the heartbeat
+        async for _ in Replay(items, wait):
+            await asyncio.sleep(0)
+    else:
+        kwargs = {"model": "gpt-4o-mini", "messages": messages, "stream": True}
+        span = start_span(CHAT, None, kwargs, tracer_provider, stream=True)
+        assert span is not None
+        async for _ in TracedAsyncStream(Replay(items, wait), span, CHAT.accumulator(span, kwargs)):
+            await asyncio.sleep(0)
     await asyncio.sleep(0.01)
     done = True
     await beat
@@ -159,6 +163,9 @@ def main() -> int:
                 all(r[2] for r in runs),
             )
         )
+    for wait in WAITS:
+        stalls = [asyncio.run(loop_stall(items, [], None, wait)) for _ in range(args.runs)]
+        rows.append(("untraced (baseline)", wait, 0.0, 0.0, statistics.median(stalls) * 1e3, True))
     traces.shutdown()
     logs.shutdown()
     meters.shutdown()

@@ -29,17 +29,22 @@ def is_large(value: Any) -> bool:
     """Whether building `value`'s content is worth a worker: many items, or a long string; the walk is bounded."""
     stack = [value]
     seen = 0
-    while stack:
+    while stack:  # type() tests, not isinstance(): this runs for every call, so it stays a handful of C calls
         item = stack.pop()
-        if type(item) is str:
+        kind = type(item)
+        if kind is str:
             if len(item) >= _LARGE_TEXT:
                 return True
-        elif isinstance(item, (list, tuple)):
+        elif kind is list or kind is tuple:
             seen += len(item)
-            stack.extend(item)
-        elif isinstance(item, dict):
+            stack += item
+        elif kind is dict:
             seen += len(item)
-            stack.extend(item.values())
+            stack += item.values()
+        elif item is None or kind is bool or kind is int or kind is float:
+            continue
+        elif isinstance(item, (list, tuple, dict)):  # subclasses of the containers
+            stack.append(list(item.values()) if isinstance(item, dict) else list(item))
         if seen >= _LARGE_ITEMS:
             return True
     return False
