@@ -359,6 +359,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=31)
     parser.add_argument("--write", type=Path)
     parser.add_argument("--only", nargs="*", help="path names containing these words")
+    parser.add_argument("--chunk-only", action="store_true", help="section 1 only (per chunk)")
     args = parser.parse_args()
 
     import sys
@@ -375,10 +376,9 @@ def main() -> int:
         for path in paths(server.port):
             if args.only and not any(word in path.name for word in args.only):
                 continue
-            results[path.name] = {
-                "chunk": per_chunk(path, server.port, traces, args.runs),
-                "call": per_call(path, server.port, traces),
-            }
+            results[path.name] = {"chunk": per_chunk(path, server.port, traces, args.runs)}
+            if not args.chunk_only:
+                results[path.name]["call"] = per_call(path, server.port, traces)
     sdk = sdk_span_cost(traces)
     traces.shutdown()
     logs.shutdown()
@@ -410,6 +410,9 @@ def main() -> int:
     for name, found in results.items():
         rows = ", ".join(f"`{f}` {v:.2f}" for f, v in found["chunk"]["breakdown"])
         lines.append(f"- {name}: {rows}")
+    if args.chunk_only:
+        print("\n".join(lines))
+        return 0
     lines += [
         "",
         "## 2. Per call (whole streamed call over loopback, traced minus raw)",
