@@ -30,8 +30,13 @@ _NESTED: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+_is_mapping: dict[type, bool] = {dict: True}  # per type: the Mapping ABC check costs two calls each time
+
+
 def _get(source: Any, key: str) -> Any:
-    if isinstance(source, Mapping):
+    kind = type(source)
+    mapping = _is_mapping[kind] if kind in _is_mapping else _is_mapping.setdefault(kind, isinstance(source, Mapping))
+    if mapping:
         return source.get(key)
     return getattr(source, key, None)
 
@@ -46,6 +51,8 @@ def _count(value: Any, key: str = "usage") -> int | None:
     Anything else is left out rather than recorded wrong, with one warning per usage key: one bad count costs only
     itself, never the span's other attributes or the process's metrics.
     """
+    if type(value) is int and 0 <= value <= _INT64_MAX:  # what every provider SDK gives: no ABC checks
+        return value
     if value is None or isinstance(value, bool):
         return None
     whole_float = isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value)

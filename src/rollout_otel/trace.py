@@ -29,6 +29,7 @@ from ._content import (
     preview,
     text_output,
 )
+from ._content._early import early, is_large
 from ._content._manual import is_output_message_list
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
@@ -95,6 +96,10 @@ class LLMSpan:
     `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and one C-level append) and
     never exports anything; the streaming processor reads the counters from another thread. It takes the time only
     when asked: at the first chunk, and once after the update thread found a gap (`_seen_ns` set back to 0).
+
+    A provider's stream loop may do `record_chunk`'s common case in its own frame: when
+    `span._chunks & 0x3FF and span._seen_ns and span._on_chunk is None and not span._ended`, a str delta is
+    recorded by `span._chunks += 1; span._write(delta)`; anything else goes through `record_chunk`.
     """
 
     __slots__ = (
@@ -260,14 +265,18 @@ class LLMSpan:
         if self._settings is not None and self._settings.capture_content:
             try:
                 snapshot = _snapshot(value)  # what was sent, even if the caller appends the reply before the end
-                self._request = lambda: manual_input(snapshot)
+                self._record_request(lambda: manual_input(snapshot), snapshot)
             except Exception:
                 log_internal_error("record_input")
 
-    def _record_request(self, request: Callable[[], Request]) -> None:
-        """An instrumentation's request content, mapped when the span ends (only with content capture)."""
-        if self._settings is not None and self._settings.capture_content:
+    def _record_request(self, request: Callable[[], Request], sent: Any = None) -> None:
+        """An instrumentation's request content, mapped when the span ends (only with content capture); a large
+        one (`sent` is what the call sent) is built meanwhile on the content worker, off the caller's thread."""
+        settings = self._settings
+        if settings is not None and settings.capture_content:
             self._request = request
+            if sent is not None and is_large(sent):
+                self._request = early(request, settings.max_content_bytes) or request
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one span attribute (request parameters, response id...)."""

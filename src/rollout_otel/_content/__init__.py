@@ -19,6 +19,7 @@ from . import _bedrock as bedrock
 from . import _gemini as gemini
 from . import _openai as openai
 from . import _parts as parts
+from ._early import EarlyRequest
 from ._encode import encode
 from ._manual import request as manual_request
 
@@ -100,6 +101,10 @@ def content_attributes(
 
     `other_output` is an output that is not message-shaped (manual API only), recorded as `rollout.output`.
     """
+    ready: dict[str, tuple[str, bool]] = {}
+    if isinstance(request, EarlyRequest):  # built on the content worker: the same encodings, ready or waited for
+        built = request.take(max_bytes)
+        request, ready = built if built is not None else (request(), {})
     if callable(request):
         request = request()
     values: list[tuple[str, Any]] = []
@@ -117,7 +122,7 @@ def content_attributes(
         if _empty(value):
             continue
         try:
-            found[name], cut = encode(value, max_bytes)
+            found[name], cut = ready[name] if name in ready else encode(value, max_bytes)
         except Exception:
             log_internal_error(f"recording {name}")
             continue

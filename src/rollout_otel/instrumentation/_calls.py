@@ -135,7 +135,7 @@ def start_span(
             attributes=endpoint.provider.request_attributes(kwargs, client),
             tracer_provider=provider,
         )
-        span._record_request(endpoint.input_of(kwargs))
+        span._record_request(endpoint.input_of(kwargs), kwargs)
         return span
     except Exception:
         log_internal_error(f"starting a span for {endpoint.span_name}")

@@ -128,6 +128,54 @@ async def _visible_async(
             yield item
 
 
+class StreamEnd:
+    """Ends a stream's span as the iteration it guards exits: completed, closed (break, close) or failed.
+
+    A provider's own item loop (`Accumulator.items`) runs inside `with end:`, so the end handling is shared and
+    the loop's frame is the only Python frame its items pay for.
+    """
+
+    __slots__ = ("_acc", "_owner", "_source", "_span")
+
+    def __init__(self, owner: Any, span: LLMSpan, acc: Accumulator, source: Any) -> None:
+        self._owner = owner  # the stream proxy, kept alive while its iteration runs, as a bound generator would
+        self._span, self._acc, self._source = span, acc, source
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            finish(self._span, self._acc, attr.END_COMPLETED)
+        elif issubclass(exc_type, GeneratorExit):
+            finish(self._span, self._acc, attr.END_CLOSED)
+            if isinstance(self._source, types.GeneratorType):
+                self._source.close()  # a plain generator (Gemini's) closes its connection now, as unwrapped
+        elif issubclass(exc_type, Exception):
+            finish(self._span, self._acc, attr.END_ERROR, exc)
+        else:  # KeyboardInterrupt, SystemExit: the caller stopped
+            finish(self._span, self._acc, attr.END_CLOSED)
+
+
+class AsyncStreamEnd(StreamEnd):
+    """The async twin of `StreamEnd`: cancellation ends the span as `cancelled`."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is not None and issubclass(exc_type, GeneratorExit):
+            finish(self._span, self._acc, attr.END_CLOSED)
+            if isinstance(self._source, types.AsyncGeneratorType):
+                await self._source.aclose()  # closed in order, as an unwrapped async generator would be
+        elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            finish(self._span, self._acc, attr.END_CANCELLED)
+        else:
+            self.__exit__(exc_type, exc, tb)
+
+
 class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """What both stream proxies share: the span, the accumulator, and ending as abandoned when collected."""
 
@@ -153,7 +201,12 @@ class TracedStream(_TracedProxy):
     """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
 
     def __iter__(self) -> Iterator[Any]:
-        return self._self_iterate()
+        acc = self._self_acc
+        items = getattr(acc, "items", None) if self._self_hide is None else None
+        if items is None:
+            return self._self_iterate()
+        wrapped = self.__wrapped__
+        return items(wrapped, StreamEnd(self, self._self_span, acc, wrapped))  # type: ignore[no-any-return]
 
     def _self_iterate(self) -> Iterator[Any]:
         on_item = self._self_on_item
@@ -240,7 +293,12 @@ class TracedAsyncStream(_TracedProxy):
     _response_close = "aclose"
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._self_iterate()
+        acc = self._self_acc
+        items = getattr(acc, "aitems", None) if self._self_hide is None else None
+        if items is None:
+            return self._self_iterate()
+        wrapped = self.__wrapped__
+        return items(wrapped, AsyncStreamEnd(self, self._self_span, acc, wrapped))  # type: ignore[no-any-return]
 
     async def _self_iterate(self) -> AsyncIterator[Any]:
         on_item = self._self_on_item

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ... import _attributes as attr
 from ..._content import LazyOutput, Request, anthropic
 from ..._content import parts as content_parts
 from ..._content._parts import field
+from ..._errors import log_internal_error
 from ..._usage import anthropic_usage
 from ...trace import LLMSpan
 from .._calls import request_attributes_from, sent
 from .._outcome import ToolCall, choice_for, lazy_output
+from .._stream import AsyncStreamEnd, StreamEnd
 
 _TEXT_DELTA = "text_delta"
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
@@ -65,6 +67,56 @@ class MessagesAccumulator:
                 self._other_delta(event.index, delta)
         else:
             self._other_event(event)
+
+    def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
+        """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest by `on_item`."""
+        span = self._span
+        with end:
+            for event in source:
+                try:
+                    n = span._chunks
+                    if (
+                        event.type == "content_block_delta"
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and (delta := event.delta).type == _TEXT_DELTA
+                        and (text := delta.text).__class__ is str
+                        and text
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(event)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield event
+
+    async def aitems(self, source: AsyncIterable[Any], end: AsyncStreamEnd) -> AsyncIterator[Any]:
+        """The async twin of `items`."""
+        span = self._span
+        async with end:
+            async for event in source:
+                try:
+                    n = span._chunks
+                    if (
+                        event.type == "content_block_delta"
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and (delta := event.delta).type == _TEXT_DELTA
+                        and (text := delta.text).__class__ is str
+                        and text
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(event)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield event
 
     # Off the per-text-delta path, events are read with `field()`: SDK objects here, plain dicts when Bedrock
     # streams the same events as JSON (instrumentation/bedrock/_invoke.py).

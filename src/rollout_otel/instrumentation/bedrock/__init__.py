@@ -113,7 +113,7 @@ def _start(client: Any, operation: str, params: Any, provider: TracerProvider | 
             attributes=attributes,
             tracer_provider=provider,
         )
-        span._record_request(request)
+        span._record_request(request, params)
         return _Call(name, span, stream, invoke, family)
     except Exception:
         log_internal_error(f"starting a span for {operation}")

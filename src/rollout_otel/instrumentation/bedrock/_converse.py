@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from ... import _attributes as attr
 from ..._content import LazyOutput, Request, bedrock
 from ..._content import parts as content_parts
+from ..._errors import log_internal_error
 from ..._usage import bedrock_usage
 from ...trace import LLMSpan
 from .._calls import server_attributes_from_url
 from .._outcome import ToolCall, choice_for, lazy_output
+from .._stream import StreamEnd
 
 _PARAMETERS: Final = (
     ("maxTokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
@@ -72,6 +74,31 @@ class ConverseAccumulator:
                 self._other_delta(block.get("contentBlockIndex"), delta)
         else:
             self._other_event(event)
+
+    def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
+        """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest by `on_item`."""
+        span = self._span
+        with end:
+            for event in source:
+                try:
+                    n = span._chunks
+                    if (
+                        "contentBlockDelta" in event
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and "text" in (delta := event["contentBlockDelta"]["delta"])
+                        and (text := delta["text"]).__class__ is str
+                        and text
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(event)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield event
 
     def _other_delta(self, index: Any, delta: Mapping[str, Any]) -> None:
         if "toolUse" in delta:

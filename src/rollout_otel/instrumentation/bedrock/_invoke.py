@@ -117,6 +117,9 @@ class AnthropicChunks(MessagesAccumulator):
     """Anthropic's Messages events as Bedrock streams them: JSON in each chunk's bytes, read as plain dicts by the
     same accumulator the Anthropic SDK's events go through; only the per-chunk decode is Bedrock's."""
 
+    items = None  # type: ignore[assignment]  # the SDK events' loop reads attributes; these are JSON dicts, read by on_item
+    aitems = None  # type: ignore[assignment]
+
     def on_item(self, event: Any) -> None:
         """Per text delta: one `bytes.decode`, one scan (inlined: this runs per chunk) and `record_chunk`."""
         if "chunk" not in event:

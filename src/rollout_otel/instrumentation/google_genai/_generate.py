@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from ... import _attributes as attr
 from ..._content import LazyOutput, OutputMessages, Request, gemini
+from ..._errors import log_internal_error
 from ..._usage import gemini_usage
 from ...trace import LLMSpan
 from .._calls import server_attributes_from_url
 from .._outcome import Choice, ToolCall, choice_for, lazy_output
+from .._stream import AsyncStreamEnd, StreamEnd
 
 _PARAMETERS: Final = (
     ("max_output_tokens", "maxOutputTokens", attr.GEN_AI_REQUEST_MAX_TOKENS),
@@ -98,6 +100,77 @@ class GenerateAccumulator:
             self._usage[response.response_id] = response.usage_metadata
         if not self._identified:
             self._identify(response)
+
+    def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
+        """The caller's chunks; one text part of candidate 0 is recorded in this frame (see `LLMSpan`), the rest by
+        `on_item`."""
+        span = self._span
+        with end:
+            for response in source:
+                try:
+                    try:
+                        (candidate,) = response.candidates
+                        (part,) = candidate.content.parts
+                        text = part.text
+                    except (TypeError, ValueError, AttributeError):  # none or several: on_item reads them
+                        text = None
+                    n = span._chunks
+                    if (
+                        text
+                        and text.__class__ is str
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and not part.thought
+                        and not candidate.index
+                        and candidate.finish_reason is None
+                        and self._identified
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                        if response.usage_metadata is not None:
+                            self._usage[response.response_id] = response.usage_metadata
+                    else:
+                        self.on_item(response)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield response
+
+    async def aitems(self, source: AsyncIterable[Any], end: AsyncStreamEnd) -> AsyncIterator[Any]:
+        """The async twin of `items`."""
+        span = self._span
+        async with end:
+            async for response in source:
+                try:
+                    try:
+                        (candidate,) = response.candidates
+                        (part,) = candidate.content.parts
+                        text = part.text
+                    except (TypeError, ValueError, AttributeError):
+                        text = None
+                    n = span._chunks
+                    if (
+                        text
+                        and text.__class__ is str
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and not part.thought
+                        and not candidate.index
+                        and candidate.finish_reason is None
+                        and self._identified
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                        if response.usage_metadata is not None:
+                            self._usage[response.response_id] = response.usage_metadata
+                    else:
+                        self.on_item(response)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield response
 
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)

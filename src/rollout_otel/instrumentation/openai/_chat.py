@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from ... import _attributes as attr
+from ..._errors import log_internal_error
 from ...trace import LLMSpan
 from .._outcome import Choice, ToolCall, choice_for, lazy_output
+from .._stream import AsyncStreamEnd, StreamEnd
 
 
 class ChatAccumulator:
@@ -42,6 +45,77 @@ class ChatAccumulator:
         if chunk.usage is not None:
             self._usage = chunk.usage
             self.terminal_seen = True  # the usage chunk is the last one before [DONE]
+
+    def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
+        """The caller's chunks; choice 0's plain text is recorded in this frame (see `LLMSpan`), the rest by
+        `on_item`, so a text chunk costs this generator's step and the text buffer's write."""
+        span = self._span
+        with end:
+            for chunk in source:
+                try:
+                    try:
+                        (choice,) = chunk.choices
+                        delta = choice.delta
+                        text = delta.content
+                    except (ValueError, AttributeError):  # no choice or several, no delta: on_item reads it
+                        text = None
+                    n = span._chunks
+                    if (
+                        text
+                        and text.__class__ is str
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and choice.index == 0
+                        and not choice.finish_reason
+                        and not delta.tool_calls
+                        and not delta.refusal
+                        and chunk.usage is None
+                        and self._seen_id
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(chunk)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield chunk
+
+    async def aitems(self, source: AsyncIterable[Any], end: AsyncStreamEnd) -> AsyncIterator[Any]:
+        """The async twin of `items`."""
+        span = self._span
+        async with end:
+            async for chunk in source:
+                try:
+                    try:
+                        (choice,) = chunk.choices
+                        delta = choice.delta
+                        text = delta.content
+                    except (ValueError, AttributeError):
+                        text = None
+                    n = span._chunks
+                    if (
+                        text
+                        and text.__class__ is str
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and choice.index == 0
+                        and not choice.finish_reason
+                        and not delta.tool_calls
+                        and not delta.refusal
+                        and chunk.usage is None
+                        and self._seen_id
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(chunk)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield chunk
 
     def _first_chunk(self, chunk: Any) -> None:
         self._seen_id = True

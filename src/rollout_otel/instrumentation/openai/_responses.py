@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from ... import _attributes as attr
 from ..._content import LazyOutput, openai
+from ..._errors import log_internal_error
 from ...trace import LLMSpan
 from .._outcome import Choice, ProviderError, ToolCall, choice_for, lazy_output
+from .._stream import AsyncStreamEnd, StreamEnd
 
 _TEXT_DELTA = "response.output_text.delta"
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -43,6 +46,54 @@ class ResponsesAccumulator:
             self._record(event.delta)
         else:
             self._other_event(event)
+
+    def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
+        """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest by `on_item`."""
+        span = self._span
+        with end:
+            for event in source:
+                try:
+                    n = span._chunks
+                    if (
+                        event.type == _TEXT_DELTA
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and (text := event.delta).__class__ is str
+                        and text
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(event)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield event
+
+    async def aitems(self, source: AsyncIterable[Any], end: AsyncStreamEnd) -> AsyncIterator[Any]:
+        """The async twin of `items`."""
+        span = self._span
+        async with end:
+            async for event in source:
+                try:
+                    n = span._chunks
+                    if (
+                        event.type == _TEXT_DELTA
+                        and n & 0x3FF
+                        and span._seen_ns
+                        and span._on_chunk is None
+                        and not span._ended
+                        and (text := event.delta).__class__ is str
+                        and text
+                    ):
+                        span._chunks = n + 1
+                        span._write(text)
+                    else:
+                        self.on_item(event)
+                except Exception:
+                    log_internal_error("reading a stream item")
+                yield event
 
     def _other_event(self, event: Any) -> None:
         kind = event.type
