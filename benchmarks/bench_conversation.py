@@ -132,7 +132,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import openai
-    from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+    from rollout_otel.serve import LocalLLMServer, scenario_headers
 
     from bench_core import machine_info
 

@@ -81,7 +81,7 @@ def paths(port: int) -> list[Path_]:
     from botocore.config import Config
     from google import genai
     from google.genai import types
-    from rollout_otel._llm_server import SCENARIO_HEADER, scenario_headers
+    from rollout_otel.serve import SCENARIO_HEADER, scenario_headers
 
     base = f"http://127.0.0.1:{port}"
     messages = [{"role": "user", "content": "Tell me about streaming."}]
@@ -369,7 +369,7 @@ def main() -> int:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from rollout_otel._llm_server import LocalLLMServer
+    from rollout_otel.serve import LocalLLMServer
 
     from bench_core import machine_info, package_version
 

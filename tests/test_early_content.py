@@ -10,7 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 from rollout_otel import wrap
 from rollout_otel._content import _early

@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from rollout_otel._llm_server import LocalLLMServer, scenario_headers
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 from rollout_otel.instrumentation import anthropic as rollout_anthropic
 from rollout_otel.instrumentation._calls import Endpoint, start_span

@@ -135,11 +135,20 @@ class StreamEnd:
     the loop's frame is the only Python frame its items pay for.
     """
 
-    __slots__ = ("_acc", "_owner", "_source", "_span")
+    __slots__ = ("_acc", "_owner", "_source", "_span", "close_asked", "left")
 
     def __init__(self, owner: Any, span: LLMSpan, acc: Accumulator, source: Any) -> None:
         self._owner = owner  # the stream proxy, kept alive while its iteration runs, as a bound generator would
         self._span, self._acc, self._source = span, acc, source
+        self.close_asked = False  # close() came from another thread while the loop was inside a plain generator
+        self.left = False  # async loops: suspended at their yield, so the caller is not waiting on the stream
+
+    def close_here(self) -> None:
+        """Stop where the loop is, for a close() asked from another thread: end closed with what was delivered."""
+        try:
+            self._source.close()
+        finally:
+            finish(self._span, self._acc, attr.END_CLOSED)
 
     def __enter__(self) -> None:
         return None
@@ -171,7 +180,9 @@ class AsyncStreamEnd(StreamEnd):
             if isinstance(self._source, types.AsyncGeneratorType):
                 await self._source.aclose()  # closed in order, as an unwrapped async generator would be
         elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-            finish(self._span, self._acc, attr.END_CANCELLED)
+            # Thrown in at the yield, it is the loop finalizing a stream the caller left (`break` just before
+            # `asyncio.run` returns cancels the pending aclose): the caller stopped, nothing was cancelled.
+            finish(self._span, self._acc, attr.END_CLOSED if self.left else attr.END_CANCELLED)
         else:
             self.__exit__(exc_type, exc, tb)
 
@@ -188,6 +199,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_on_item = acc.on_item
         self._self_hide: Callable[[Any], bool] | None = getattr(acc, "hide", None)  # items only rollout asked for
         self._self_close_asked = False  # close() came from another thread while this one was inside the stream
+        self._self_end: StreamEnd | None = None  # the end guard of a provider's own item loop, once iterated
         span._finisher = lambda reason: finish(span, acc, reason)  # at shutdown: end with what the stream gave
         _hook_response_close(self, stream, self._response_close)
 
@@ -206,7 +218,8 @@ class TracedStream(_TracedProxy):
         if items is None:
             return self._self_iterate()
         wrapped = self.__wrapped__
-        return items(wrapped, StreamEnd(self, self._self_span, acc, wrapped))  # type: ignore[no-any-return]
+        self._self_end = end = StreamEnd(self, self._self_span, acc, wrapped)
+        return items(wrapped, end)  # type: ignore[no-any-return]
 
     def _self_iterate(self) -> Iterator[Any]:
         on_item = self._self_on_item
@@ -274,6 +287,9 @@ class TracedStream(_TracedProxy):
             # Another thread is inside the generator, which cannot be closed from here: the iterating thread stops
             # at the next item and ends the span there, with the chunks it really delivered.
             self._self_close_asked = True
+            end = getattr(self, "_self_end", None)
+            if end is not None:
+                end.close_asked = True
             return
         try:
             wrapped.close()

@@ -116,7 +116,9 @@ class MessagesAccumulator:
                         self.on_item(event)
                 except Exception:
                     log_internal_error("reading a stream item")
+                end.left = True  # suspended at the yield: a cancellation here is the caller leaving
                 yield event
+                end.left = False
 
     # Off the per-text-delta path, events are read with `field()`: SDK objects here, plain dicts when Bedrock
     # streams the same events as JSON (instrumentation/bedrock/_invoke.py).

@@ -107,6 +107,9 @@ class GenerateAccumulator:
         span = self._span
         with end:
             for response in source:
+                if end.close_asked:  # closed from another thread (a plain generator cannot be): stop here
+                    end.close_here()
+                    return
                 try:
                     try:
                         (candidate,) = response.candidates
@@ -170,7 +173,9 @@ class GenerateAccumulator:
                         self.on_item(response)
                 except Exception:
                     log_internal_error("reading a stream item")
+                end.left = True  # suspended at the yield: a cancellation here is the caller leaving
                 yield response
+                end.left = False
 
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)

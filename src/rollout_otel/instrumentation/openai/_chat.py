@@ -115,7 +115,9 @@ class ChatAccumulator:
                         self.on_item(chunk)
                 except Exception:
                     log_internal_error("reading a stream item")
+                end.left = True  # suspended at the yield: a cancellation here is the caller leaving
                 yield chunk
+                end.left = False
 
     def _first_chunk(self, chunk: Any) -> None:
         self._seen_id = True

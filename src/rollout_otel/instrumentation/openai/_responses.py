@@ -93,7 +93,9 @@ class ResponsesAccumulator:
                         self.on_item(event)
                 except Exception:
                     log_internal_error("reading a stream item")
+                end.left = True  # suspended at the yield: a cancellation here is the caller leaving
                 yield event
+                end.left = False
 
     def _other_event(self, event: Any) -> None:
         kind = event.type
