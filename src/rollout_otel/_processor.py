@@ -138,13 +138,21 @@ class StreamingSpanProcessor(SpanProcessor):
         with self._lock:
             watch = self._open.pop(id(llm), None)
         if watch is not None:
+            unsent: _Due | None = None
             with watch.lock:
                 watch.closed = True
-                watch.settle(llm, monotonic_ns())
+                now = monotonic_ns()
+                watch.settle(llm, now)
                 llm._updates = watch.seq
                 llm._stalls = watch.stalls
                 llm._max_gap_ns = watch.max_gap_ns
                 in_flight = watch.in_flight
+                if not watch.started:  # it ended before the update thread came round: its start record goes now
+                    watch.started = True
+                    elapsed = (now - llm._start_ns) / 1e9
+                    unsent = _Due(timestamp=time_ns(), elapsed=elapsed, identity=watch.identity, start=True)
+            if unsent is not None:
+                self._send(llm, unsent)
             if in_flight is not None:
                 # Let an update already counted reach the log pipeline before the span does, but never wait
                 # long: a slow synchronous log exporter must not hold up the caller's end().

@@ -1,0 +1,56 @@
+"""Where the streaming pieces meet: start records, the providers' own item loops and the span's timing fields.
+
+Real SDKs over a socket to the bundled server; the update thread is held back where a test needs the order in
+which a loaded machine may run things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from rollout_otel import wrap
+from rollout_otel.serve import LocalLLMServer, scenario_headers
+from rollout_otel.testing import Capture
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLLMServer]:
+    with LocalLLMServer() as running:
+        yield running
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    capture = Capture(stream_update_interval=0.05, stall_after=0.2)
+    yield capture
+    capture.shutdown()
+
+
+def test_a_stream_that_ends_before_the_update_thread_runs_still_has_its_start_record(
+    server: LocalLLMServer, cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine (or the first stream of a process, while the thread starts) the update thread may come
+    round only after a short stream has ended: its start record must not be lost."""
+    monkeypatch.setattr(cap.processor._ticker, "wake", lambda: None)  # the update thread never gets to run
+    client = wrap(
+        openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0), tracer_provider=cap.tracer_provider
+    )
+    for _ in client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "Hi"}], stream=True, extra_headers=scenario_headers(chunks=3)
+    ):
+        pass
+    with cap.llm("manual.stream", stream=True) as span:
+        span.record_chunk("a")
+    client.close()
+    spans = cap.spans()
+    assert len(spans) == 2
+    for span_ in spans:
+        (start,) = cap.events("rollout.stream.start", span_)
+        record = start.log_record
+        assert record.span_id == span_.context.span_id
+        assert record.timestamp is not None and span_.start_time is not None
+        assert abs(record.timestamp - span_.start_time) < 50_000_000  # the request's time, as the thread stamps it
+    assert cap.events("rollout.stream.update") == []  # nothing else is sent from the caller's thread
