@@ -6,12 +6,15 @@ which a loaded machine may run things.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from rollout_otel import wrap
+from rollout_otel.instrumentation.openai._chat import ChatAccumulator
 from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
@@ -54,3 +57,39 @@ def test_a_stream_that_ends_before_the_update_thread_runs_still_has_its_start_re
         assert record.timestamp is not None and span_.start_time is not None
         assert abs(record.timestamp - span_.start_time) < 50_000_000  # the request's time, as the thread stamps it
     assert cap.events("rollout.stream.update") == []  # nothing else is sent from the caller's thread
+
+
+def _chunk(index: int, **delta: object) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": index, "delta": delta, "finish_reason": None}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        _chunk(1, content="the second choice's answer"),  # n>1: the choices' deltas come in any order
+        _chunk(0, tool_calls=[{"index": 0, "id": "t", "type": "function", "function": {"name": "f", "arguments": ""}}]),
+        _chunk(0, refusal="I can't"),
+    ],
+    ids=["other-choice", "tool-call", "refusal"],
+)
+def test_time_to_first_text_is_the_first_answer_even_when_choice_0s_text_comes_later(
+    cap: Capture, first: ChatCompletionChunk
+) -> None:
+    with cap.llm("openai.chat", stream=True) as span:
+        accumulator = ChatAccumulator(span, expected_choices=2)
+        accumulator.on_item(first)
+        answered_by = (time.monotonic_ns() - span._start_ns) / 1e9
+        time.sleep(0.3)
+        accumulator.on_item(_chunk(0, content="choice 0's text"))
+        span._finish(caller=None, **accumulator.outcome(""))
+    attributes = cap.span().attributes or {}
+    assert attributes["gen_ai.response.time_to_first_chunk"] <= answered_by
+    assert attributes["rollout.stream.time_to_first_text"] <= answered_by  # not moved on by choice 0's text

@@ -591,7 +591,8 @@ class _FirstText:
         span = self._span()
         if span is None:
             return 0
-        span._first_text_ns = monotonic_ns()
+        if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
+            span._first_text_ns = monotonic_ns()
         span._write = write = span._text.write
         return write(delta)
 
