@@ -6,16 +6,20 @@ which a loaded machine may run things.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import openai
 import pytest
+from botocore.config import Config
 from openai.types.chat import ChatCompletionChunk
 
 from rollout_otel import wrap
 from rollout_otel.instrumentation.openai._chat import ChatAccumulator
-from rollout_otel.serve import LocalLLMServer, scenario_headers
+from rollout_otel.serve import SCENARIO_HEADER, LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 
@@ -93,3 +97,54 @@ def test_time_to_first_text_is_the_first_answer_even_when_choice_0s_text_comes_l
     attributes = cap.span().attributes or {}
     assert attributes["gen_ai.response.time_to_first_chunk"] <= answered_by
     assert attributes["rollout.stream.time_to_first_text"] <= answered_by  # not moved on by choice 0's text
+
+
+def _converse_stream(server: LocalLLMServer, cap: Capture, **scenario: Any) -> Any:
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=server.bedrock_endpoint_url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    spec = scenario_headers(**scenario)[SCENARIO_HEADER]
+
+    def set_scenario(request: Any, **_: Any) -> None:
+        request.headers[SCENARIO_HEADER] = spec
+
+    client.meta.events.register("before-send.bedrock-runtime.*", set_scenario)
+    traced = wrap(client, tracer_provider=cap.tracer_provider)
+    messages = [{"role": "user", "content": [{"text": "Hi"}]}]
+    return traced.converse_stream(modelId="anthropic.claude-sonnet-4-6-v1:0", messages=messages)["stream"]
+
+
+@pytest.mark.bedrock
+def test_a_bedrock_stream_closed_from_another_thread_ends_closed_not_failed(
+    server: LocalLLMServer, cap: Capture
+) -> None:
+    """close() from another thread makes the reading thread's next read fail (botocore's own error, as unwrapped):
+    the caller stopped the stream, the provider did not fail."""
+    stream = _converse_stream(server, cap, chunks=200, delay=0.01)
+    received: list[Any] = []
+    failures: list[BaseException] = []
+    asked = threading.Event()
+
+    def read() -> None:
+        try:
+            for event in stream:
+                received.append(event)
+                if len(received) == 10:
+                    asked.set()
+        except Exception as exc:  # what the unwrapped stream raises too
+            failures.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert asked.wait(10)
+    stream.close()
+    reader.join(10)
+    attributes = cap.span().attributes or {}
+    assert attributes["rollout.stream.end_reason"] == "closed", dict(attributes)
+    assert "error.type" not in attributes
+    assert cap.span().status.is_ok

@@ -291,10 +291,10 @@ class TracedStream(_TracedProxy):
             if end is not None:
                 end.close_asked = True
             return
-        try:
-            wrapped.close()
-        finally:
-            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+        # Ended first: a thread reading the stream fails as soon as it is closed, and that failure is not the
+        # provider's; nothing more is delivered after this point anyway.
+        finish(self._self_span, self._self_acc, attr.END_CLOSED)
+        wrapped.close()
 
     def _self_close_here(self) -> None:
         try:
@@ -383,10 +383,9 @@ class TracedAsyncStream(_TracedProxy):
 
     async def close(self) -> None:
         wrapped = self.__wrapped__
-        try:  # SDK streams have close(); a plain async generator (Gemini's) has only aclose()
-            await (wrapped.close() if hasattr(wrapped, "close") else wrapped.aclose())
-        finally:
-            finish(self._self_span, self._self_acc, attr.END_CLOSED)
+        finish(self._self_span, self._self_acc, attr.END_CLOSED)  # first, as in `TracedStream.close`
+        # SDK streams have close(); a plain async generator (Gemini's) has only aclose()
+        await (wrapped.close() if hasattr(wrapped, "close") else wrapped.aclose())
 
     async def aclose(self) -> None:
         await self.close()
