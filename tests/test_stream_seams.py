@@ -148,3 +148,37 @@ def test_a_bedrock_stream_closed_from_another_thread_ends_closed_not_failed(
     assert attributes["rollout.stream.end_reason"] == "closed", dict(attributes)
     assert "error.type" not in attributes
     assert cap.span().status.is_ok
+
+
+@pytest.mark.parametrize("resume", ["for", "next"])
+def test_a_stream_read_on_after_its_span_ended_is_the_callers_to_read_and_nothing_is_logged(
+    server: LocalLLMServer, cap: Capture, caplog: pytest.LogCaptureFixture, resume: str
+) -> None:
+    """`for ... break`, then reading on: the span ended at the break (DESIGN §7); what follows is the caller's own
+    business, read as unwrapped, without warnings about rollout's own bookkeeping."""
+    client = wrap(
+        openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0), tracer_provider=cap.tracer_provider
+    )
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "Hi"}], stream=True, extra_headers=scenario_headers(chunks=8)
+    )
+    texts: list[str] = []
+    with caplog.at_level("WARNING", logger="rollout_otel"):
+        for chunk in stream:
+            texts.append(chunk.choices[0].delta.content or "")
+            if len(texts) == 4:
+                break
+        if resume == "for":
+            texts += [c.choices[0].delta.content or "" for c in stream if c.choices]
+        else:
+            while True:
+                try:
+                    chunk = next(stream)
+                except StopIteration:
+                    break
+                texts.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    client.close()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("rollout_otel")] == []
+    attributes = cap.span().attributes or {}
+    assert attributes["rollout.stream.end_reason"] == "closed" and attributes["rollout.stream.chunks"] == 3
+    assert len([t for t in texts if t]) == 8  # every chunk reached the caller

@@ -112,6 +112,10 @@ def _hidden(hide: Callable[[Any], bool], on_item: Callable[[Any], None], item: A
     return False
 
 
+def _ignore(item: Any) -> None:
+    """What a stream read on after its span ended does with an item only rollout asked for: drops it."""
+
+
 def _visible(source: Any, hide: Callable[[Any], bool], on_item: Callable[[Any], None]) -> Iterator[Any]:
     """The items of `source` the caller would have had without rollout's additions."""
     for item in source:
@@ -213,6 +217,8 @@ class TracedStream(_TracedProxy):
     """A provider's sync stream, traced: same object, same items, one span ending on every exit path."""
 
     def __iter__(self) -> Iterator[Any]:
+        if self._self_span._ended:  # read on after a break or close(): the caller's own reading, not traced
+            return _visible(self.__wrapped__, self._self_hide, _ignore) if self._self_hide else iter(self.__wrapped__)
         acc = self._self_acc
         items = getattr(acc, "items", None) if self._self_hide is None else None
         if items is None:
@@ -265,10 +271,11 @@ class TracedStream(_TracedProxy):
         except BaseException:  # KeyboardInterrupt, SystemExit: the caller stopped; end now, not at collection
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
-        try:
-            self._self_on_item(item)
-        except Exception:
-            log_internal_error("reading a stream item")
+        if not self._self_span._ended:  # read on after the span ended: nothing to record
+            try:
+                self._self_on_item(item)
+            except Exception:
+                log_internal_error("reading a stream item")
         return item
 
     def __enter__(self) -> TracedStream:
@@ -309,6 +316,9 @@ class TracedAsyncStream(_TracedProxy):
     _response_close = "aclose"
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        if self._self_span._ended:  # read on after a break or close(): the caller's own reading, not traced
+            hide = self._self_hide
+            return _visible_async(self.__wrapped__, hide, _ignore) if hide else self.__wrapped__.__aiter__()
         acc = self._self_acc
         items = getattr(acc, "aitems", None) if self._self_hide is None else None
         if items is None:
@@ -365,10 +375,11 @@ class TracedAsyncStream(_TracedProxy):
         except BaseException:  # KeyboardInterrupt, SystemExit: the caller stopped; end now, not at collection
             finish(self._self_span, self._self_acc, attr.END_CLOSED)
             raise
-        try:
-            self._self_on_item(item)
-        except Exception:
-            log_internal_error("reading a stream item")
+        if not self._self_span._ended:  # read on after the span ended: nothing to record
+            try:
+                self._self_on_item(item)
+            except Exception:
+                log_internal_error("reading a stream item")
         return item
 
     async def __aenter__(self) -> TracedAsyncStream:
