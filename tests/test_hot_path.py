@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import pstats
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -12,12 +13,12 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 from rollout_otel.instrumentation import anthropic as rollout_anthropic
 from rollout_otel.instrumentation._calls import Endpoint, start_span
 from rollout_otel.instrumentation._stream import TracedAsyncStream, TracedStream
 from rollout_otel.instrumentation.openai import _endpoints as rollout_openai
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 SHORT, LONG = 100, 300  # under 1,024 chunks: no compaction step inside the measured stretch
@@ -87,10 +88,17 @@ class Replay:
 
 
 def calls(run: Callable[[], Any]) -> int:
-    profile = cProfile.Profile()
-    profile.enable()
-    run()
-    profile.disable()
+    """Python calls made by `run`, without the garbage collector's: a collection that happens to fall inside (its
+    timing depends on every thread's allocations) runs finalizers of objects that have nothing to do with `run`."""
+    gc.collect()
+    gc.disable()
+    try:
+        profile = cProfile.Profile()
+        profile.enable()
+        run()
+        profile.disable()
+    finally:
+        gc.enable()
     return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
 
 
