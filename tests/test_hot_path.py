@@ -25,12 +25,6 @@ SHORT, LONG = 100, 300  # under 1,024 chunks: no compaction step inside the meas
 MESSAGES = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=3600)  # no update tick resets the gap clock during the count
