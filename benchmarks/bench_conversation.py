@@ -132,9 +132,9 @@ def main() -> int:
     args = parser.parse_args()
 
     import openai
-    from rollout_otel.serve import LocalLLMServer, scenario_headers
 
     from bench_core import machine_info
+    from rollout_otel.serve import LocalLLMServer, scenario_headers
 
     started = time.perf_counter()
     traces, logs, meters, _ = providers()

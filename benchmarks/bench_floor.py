@@ -81,6 +81,7 @@ def paths(port: int) -> list[Path_]:
     from botocore.config import Config
     from google import genai
     from google.genai import types
+
     from rollout_otel.serve import SCENARIO_HEADER, scenario_headers
 
     base = f"http://127.0.0.1:{port}"
@@ -369,9 +370,8 @@ def main() -> int:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from rollout_otel.serve import LocalLLMServer
-
     from bench_core import machine_info, package_version
+    from rollout_otel.serve import LocalLLMServer
 
     started = time.perf_counter()
     load_endpoints()

@@ -15,6 +15,7 @@ from opentelemetry.metrics import _internal as otel_metrics_internal
 from opentelemetry.util._once import Once
 
 from rollout_otel import _config, _errors, _metrics
+from rollout_otel.serve import LocalLLMServer
 from rollout_otel.testing import Capture
 
 
@@ -61,3 +62,10 @@ def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=0.05)
     yield capture
     capture.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLLMServer]:
+    """The bundled LLM server on a free loopback port, one per test module (`scenario_headers` vary a request)."""
+    with LocalLLMServer() as running:
+        yield running

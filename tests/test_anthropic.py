@@ -56,12 +56,6 @@ CONTENT_ATTRIBUTES = frozenset(
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def raw_client(server: LocalLLMServer) -> Iterator[anthropic.Anthropic]:
     client = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-test", max_retries=0)

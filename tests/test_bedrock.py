@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -66,12 +65,6 @@ class Scenarios:
 
     def set(self, **settings: object) -> None:
         self.spec = scenario_headers(**settings)[SCENARIO_HEADER]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 def new_client(server: LocalLLMServer, scenarios: Scenarios | None = None) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -27,12 +26,6 @@ PDF = base64.b64encode(b"%PDF-1.4 fake").decode()
 WAV = base64.b64encode(b"RIFF fake wav").decode()
 WEATHER = {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}
 CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOLS, "rollout.input", "rollout.output")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 @pytest.fixture

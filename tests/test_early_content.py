@@ -10,21 +10,15 @@ from typing import Any
 
 import openai
 import pytest
-from rollout_otel.serve import LocalLLMServer, scenario_headers
 
 from rollout_otel import wrap
 from rollout_otel._content import _early
 from rollout_otel._content._early import EarlyRequest, is_large
+from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 HISTORY = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " + "x" * 300} for i in range(600)]
 CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "rollout.content.truncated")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,12 +45,6 @@ WEATHER = types.Tool(
         )
     ]
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 def new_client(server: LocalLLMServer) -> genai.Client:

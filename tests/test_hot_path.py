@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import pstats
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -22,12 +23,6 @@ from rollout_otel.testing import Capture
 
 SHORT, LONG = 100, 300  # under 1,024 chunks: no compaction step inside the measured stretch
 MESSAGES = [{"role": "user", "content": "Hi"}]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 @pytest.fixture
@@ -90,10 +85,17 @@ class Replay:
 
 
 def calls(run: Callable[[], Any]) -> int:
-    profile = cProfile.Profile()
-    profile.enable()
-    run()
-    profile.disable()
+    """Python calls made by `run`, without the garbage collector's: a collection that happens to fall inside (its
+    timing depends on every thread's allocations) runs finalizers of objects that have nothing to do with `run`."""
+    gc.collect()
+    gc.disable()
+    try:
+        profile = cProfile.Profile()
+        profile.enable()
+        run()
+        profile.disable()
+    finally:
+        gc.enable()
     return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -25,12 +24,6 @@ from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 OUTPUT = "gen_ai.output.messages"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 @pytest.fixture

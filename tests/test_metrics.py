@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -44,12 +43,6 @@ def one_point(cap: Capture, name: str) -> Any:
 def tokens(cap: Capture, token_type: str) -> list[Any]:
     """The token usage points of one `gen_ai.token.type`."""
     return [p for p in points(cap, TOKENS) if p.attributes["gen_ai.token.type"] == token_type]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 # -- the manual API -------------------------------------------------------------------------------------------

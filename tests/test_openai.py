@@ -50,12 +50,6 @@ def reply(text: str, finish_reason: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=0.05)

@@ -20,12 +20,6 @@ from rollout_otel.testing import Capture
 MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=0.05, openai_include_usage=True)

@@ -12,7 +12,6 @@ import gc
 import json
 import threading
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,12 +26,6 @@ from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 MODEL = "gemini-2.5-flash"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
 
 
 @pytest.fixture

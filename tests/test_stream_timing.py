@@ -145,12 +145,6 @@ CALLERS: dict[str, Caller] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=0.05, stall_after=STALL_AFTER)

@@ -182,7 +182,7 @@ def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: Loc
     try:
         wait_listening(port)
         app = start_app(llm, port, tmp_path)
-        read_for(20, until="Streaming")  # the stream takes about 2 s once the app has started
+        read_for(45, until="Streaming")  # the stream takes about 2 s once the app has started (seconds to start)
         assert app.poll() is None, "the stream should still be running"
         assert b"\x1b[?1049h" in raw  # the alternate screen
         assert "Streaming" in shown() and "streaming" in shown() and "open 1" in shown()
