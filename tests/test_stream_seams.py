@@ -23,12 +23,6 @@ from rollout_otel.serve import SCENARIO_HEADER, LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer() as running:
-        yield running
-
-
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     capture = Capture(stream_update_interval=0.05, stall_after=0.2)
