@@ -182,10 +182,15 @@ def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: Loc
     try:
         wait_listening(port)
         app = start_app(llm, port, tmp_path)
+        started = time.monotonic()
         read_for(45, until="Streaming")  # the stream takes about 2 s once the app has started (seconds to start)
-        assert app.poll() is None, "the stream should still be running"
+        state = f"after {time.monotonic() - started:.1f} s: tail {tail.poll()}, app {app.poll()}, last {bytes(raw[-300:])!r}"
+        assert app.poll() is None, "the stream should still be running; " + state
         assert b"\x1b[?1049h" in raw  # the alternate screen
-        assert "Streaming" in shown() and "streaming" in shown() and "open 1" in shown()
+        screen_now = shown()
+        assert "Streaming" in screen_now and "streaming" in screen_now and "open 1" in screen_now, (
+            f"{state}\n{screen_now}"
+        )
         assert app.wait(timeout=60) == 0
         read_for(10, until="completed")
         assert "completed" in shown() and "finished" in shown()
