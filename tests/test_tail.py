@@ -184,7 +184,8 @@ def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: Loc
         app = start_app(llm, port, tmp_path)
         started = time.monotonic()
         read_for(45, until="Streaming")  # the stream takes about 2 s once the app has started (seconds to start)
-        state = f"after {time.monotonic() - started:.1f} s: tail {tail.poll()}, app {app.poll()}, last {bytes(raw[-300:])!r}"
+        waited = time.monotonic() - started
+        state = f"after {waited:.1f} s: tail {tail.poll()}, app {app.poll()}, last bytes {bytes(raw[-300:])!r}"
         assert app.poll() is None, "the stream should still be running; " + state
         assert b"\x1b[?1049h" in raw  # the alternate screen
         screen_now = shown()
