@@ -90,8 +90,8 @@ class _ExporterLogFilter(logging.Filter):
         if not {str(arg) for arg in args[:2]} & set(_SIGNAL_WORDS[guard.signal]):
             return True
         how = _rejection(record)
-        if how is not None and guard.signal in _SWITCH_OFF:
-            guard.rejected = how
+        if how is not None:
+            guard.mark_rejected(how)
         guard.problem = guard.problem or _reason(record)
         return False
 
@@ -152,7 +152,7 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             if status == 413:
                 guard.too_large = True
             if status in _REJECTING_HTTP_STATUSES:
-                guard.rejected = f"HTTP {status}"
+                guard.mark_rejected(f"HTTP {status}")
             error = getattr(result, "error", None)
             if status is None and isinstance(error, BaseException):
                 if _refused(error):
@@ -179,7 +179,7 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                 code = getattr(error, "code", None)
                 name = getattr(code(), "name", None) if callable(code) else None
                 if name == "UNIMPLEMENTED":
-                    guard.rejected = "gRPC UNIMPLEMENTED"
+                    guard.mark_rejected("gRPC UNIMPLEMENTED")
                 elif name == "RESOURCE_EXHAUSTED" and _says_too_large(error):
                     guard.too_large = True  # split and sent again: retrying the same request cannot help
                     raise _final_rpc_error(error) from error
@@ -278,6 +278,12 @@ class _GuardedExport:
             _watch_transport(self, inner)
         except Exception:
             log_internal_error("watching an exporter's answers")
+
+    def mark_rejected(self, how: str) -> None:
+        """The endpoint answered as one that does not take this signal; only logs and metrics are switched off for
+        it: a traces endpoint that answers 404 is misconfigured or not up yet, and its spans are counted as lost."""
+        if self.signal in _SWITCH_OFF:
+            self.rejected = how
 
     def _attempt(self, export: Callable[[], Any], success: Any) -> bool:
         """One request; True if it succeeded, or if the signal is refused here (dropped on purpose)."""
