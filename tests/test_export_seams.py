@@ -5,7 +5,11 @@ Each test is a defect found where two of them meet (DESIGN §9, §10), over real
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +42,38 @@ def test_spans_refused_once_with_404_are_counted_and_sent_again_when_the_endpoin
             assert [s.attributes.get("call.index") for s in sink.spans()] == [1]
         finally:
             rollout.shutdown()
+
+
+FIRST_EXPORT_APP = """
+import sys, time
+from rollout_otel import Rollout, trace
+
+rollout = Rollout(endpoint=sys.argv[2], protocol=sys.argv[1], live_spans="on", stream_update_interval=0.05)
+before = set(sys.modules)
+with trace.llm("openai.chat", model="m", stream=True) as span:
+    span.record_input([{"role": "user", "content": f"message {i}"} for i in range(300)])  # the content worker's
+    span.record_chunk("a")
+    time.sleep(0.3)  # update events and live spans go out on the update thread
+    span.record_chunk("b")
+    span.end(usage={"input_tokens": 1, "output_tokens": 1})
+assert rollout.flush(timeout=10)
+print(sorted(set(sys.modules) - before))
+rollout.shutdown()
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_the_export_threads_import_nothing_after_set_up(tmp_path: Path, protocol: str) -> None:
+    """A module a background thread is importing when the program forks stays locked in the child for good: a pool
+    worker forked while the parent's first export imported one (the HTTP transport imports `netrc` per request)
+    hung on its own first export. Everything the export path needs is imported when `Rollout()` sets it up."""
+    with OtlpSink() as sink:
+        endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
+        script = tmp_path / "app.py"
+        script.write_text(FIRST_EXPORT_APP)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+        result = subprocess.run(
+            [sys.executable, str(script), protocol, endpoint], env=clean, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[]", result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import threading
@@ -116,6 +117,19 @@ def _install_log_filter() -> None:
             # First: the SDK's DuplicateFilter drops a second "Failed to export" within 20 s by its format string
             # alone, so a refused metrics export right after a refused logs export would never reach this filter.
             target.filters.insert(0, _ExporterLogFilter())
+
+
+# Modules an exporter imports on its first request rather than when it is made (the HTTP transport's `requests` reads
+# ~/.netrc on each request and imports `netrc` the first time). A module a background export is importing when the
+# program forks stays locked in the child for good, so a pool worker's first export hung: they are imported with the
+# set-up instead, on the thread that makes it.
+_FIRST_REQUEST_IMPORTS: Final = ("netrc",)
+
+
+def _import_ahead() -> None:
+    for name in _FIRST_REQUEST_IMPORTS:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 def _refused(error: BaseException | None) -> bool:
@@ -274,6 +288,7 @@ class _GuardedExport:
         self._failing = False  # this exporter's line about a failure was logged, and no export has succeeded since
         self._lost_in_streak = 0  # items lost since the last export that succeeded
         _install_log_filter()
+        _import_ahead()
         try:
             _watch_transport(self, inner)
         except Exception:
