@@ -5,9 +5,11 @@ Each test is a defect found where two of them meet (DESIGN §9, §10), over real
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,3 +79,68 @@ def test_the_export_threads_import_nothing_after_set_up(tmp_path: Path, protocol
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "[]", result.stdout
+
+
+FORK_APP = """
+import os, sys
+from rollout_otel import Rollout, trace
+
+rollout = Rollout(endpoint=sys.argv[1], metrics=False)
+
+def call(name):
+    with trace.llm(name) as span:
+        span.end(output="ok")
+    assert rollout.flush(timeout=10)
+
+call("parent.before")  # the exporter keeps its connection open for the next request
+pid = os.fork()
+if pid == 0:
+    call("child")
+    os._exit(0)
+os.waitpid(pid, 0)
+call("parent.after")
+"""
+
+
+class _PeerRecorder(http.server.BaseHTTPRequestHandler):
+    """Answers every OTLP/HTTP export with 200 over keep-alive connections, noting the client port of each."""
+
+    protocol_version = "HTTP/1.1"
+    peers: list[int] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/v1/traces":
+            self.peers.append(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_forked_child_exports_over_a_connection_of_its_own(tmp_path: Path) -> None:
+    """Parent and child writing to one inherited keep-alive socket interleave their requests: the receiver answers
+    400 and both lose what they sent. A child opens its own connections."""
+    _PeerRecorder.peers = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        script = tmp_path / "app.py"
+        script.write_text(FORK_APP)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+        clean["OTEL_LOGS_EXPORTER"] = "none"
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        result = subprocess.run(
+            [sys.executable, str(script), endpoint], env=clean, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        parent_before, child, parent_after = _PeerRecorder.peers
+        assert child != parent_before
+        assert parent_after == parent_before  # the parent keeps its own connection
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -222,6 +223,27 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
         inner._initialize_channel_and_stub = reinitialize
 
 
+def _new_connections_in_child(inner: Any) -> None:
+    """A forked child closes its copies of the HTTP exporter's pooled connections, and opens its own when it exports.
+
+    Otherwise parent and child write to one inherited keep-alive socket: their requests interleave, the receiver
+    answers 400, and both lose what they sent. Closing the child's copy of a socket leaves the parent's open.
+    """
+    client: Any = getattr(inner, "_client", None)
+    session = getattr(getattr(client, "_transport", None), "_session", None) or getattr(inner, "_session", None)
+    if not callable(getattr(session, "close", None)) or not hasattr(os, "register_at_fork"):
+        return
+    weak_session = weakref.ref(session)
+
+    def close_in_child() -> None:
+        found = weak_session()
+        if found is not None:
+            with contextlib.suppress(Exception):
+                found.close()
+
+    os.register_at_fork(after_in_child=close_in_child)
+
+
 def _no_http_answer(error: BaseException) -> bool:
     text = repr(error)
     return any(sign in text for sign in ("RemoteDisconnected", "BadStatusLine", "Connection aborted", "reset by peer"))
@@ -293,6 +315,10 @@ class _GuardedExport:
             _watch_transport(self, inner)
         except Exception:
             log_internal_error("watching an exporter's answers")
+        try:
+            _new_connections_in_child(inner)
+        except Exception:
+            log_internal_error("preparing an exporter for forked children")
 
     def mark_rejected(self, how: str) -> None:
         """The endpoint answered as one that does not take this signal; only logs and metrics are switched off for
