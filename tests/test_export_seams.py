@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -144,3 +145,42 @@ def test_a_forked_child_exports_over_a_connection_of_its_own(tmp_path: Path) -> 
     finally:
         server.shutdown()
         server.server_close()
+
+
+POOL_HOLE_APP = """
+import multiprocessing, sys
+from rollout_otel import Rollout, trace
+
+rollout = Rollout(endpoint=sys.argv[1], metrics=False)
+
+def task(index):
+    for call in range(3):
+        with trace.llm("pool.task") as span:
+            span.end(output="ok")
+    return index
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        print(pool.map(task, range(4)))
+"""
+
+
+def test_a_pool_worker_is_not_held_by_a_collector_that_does_not_answer(tmp_path: Path) -> None:
+    """A pool worker exports each span before its task returns; against a collector that takes the connection but
+    never answers, that held every traced call for the exporter's whole time-out (here 60 s: 12 calls, 12 minutes)."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # connections complete in the kernel's backlog; nothing ever answers
+    try:
+        script = tmp_path / "app.py"
+        script.write_text(POOL_HOLE_APP)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "OTEL_"))}
+        clean.update({"OTEL_LOGS_EXPORTER": "none", "OTEL_EXPORTER_OTLP_TIMEOUT": "60"})
+        endpoint = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, str(script), endpoint], env=clean, capture_output=True, text=True, timeout=100
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[0, 1, 2, 3]"
+    finally:
+        hole.close()
