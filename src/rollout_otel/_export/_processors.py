@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any, Final
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
@@ -62,26 +63,33 @@ def _flush_when_the_child_ends(processor: Any) -> None:
 
 
 class _WorkerFlush:
-    """A pool worker's export of what just ended, waited for at most `WORKER_FLUSH_WAIT_S`, on one thread at a time:
-    while an export is stuck on the collector, later ones stay queued (the next flush, or the child's end, sends
-    them) and the task goes on at once."""
+    """A pool worker's export of what just ended, waited for at most `WORKER_FLUSH_WAIT_S`. An export already under
+    way (a live span's, an update event's) is waited for first, then this one runs: what it did not take is sent too.
+    While an export is stuck on a collector that does not answer, later ones stay queued (the next flush, or the
+    child's end, sends them) and the task goes on at once."""
 
     def __init__(self, processor: Any) -> None:
         self._processor = processor
         self._thread: threading.Thread | None = None
+        self._started = 0.0
 
     def __call__(self) -> None:
+        deadline = time.monotonic() + WORKER_FLUSH_WAIT_S
         thread = self._thread
         if thread is not None and thread.is_alive():
-            return
+            if deadline - self._started >= 2 * WORKER_FLUSH_WAIT_S:
+                return  # stuck on the collector for a whole wait already: do not wait again
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return
         thread = threading.Thread(target=self._processor.force_flush, name="rollout-otel-worker-flush", daemon=True)
         try:
             thread.start()
         except RuntimeError:  # no new threads (a pids limit): export here, as before
             self._processor.force_flush()
             return
-        self._thread = thread
-        thread.join(WORKER_FLUSH_WAIT_S)
+        self._thread, self._started = thread, time.monotonic()
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _queue_full(processor: Any) -> bool:
