@@ -18,6 +18,7 @@ import pytest
 
 from otlp_sink import OtlpSink
 from rollout_otel import Rollout, trace
+from rollout_otel._content._early import EarlyRequest
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +185,39 @@ def test_a_pool_worker_is_not_held_by_a_collector_that_does_not_answer(tmp_path:
         assert result.stdout.strip() == "[0, 1, 2, 3]"
     finally:
         hole.close()
+
+
+def test_a_request_being_built_when_the_program_forks_is_built_again_in_the_child() -> None:
+    """The content worker does not survive a fork: a child that ends a span whose request the parent's worker was
+    building waited for it forever. The child builds it itself."""
+    started, release = threading.Event(), threading.Event()
+
+    class Sent:
+        messages, system, tools, rest = [{"role": "user", "parts": []}], None, None, None
+
+    def request() -> Sent:
+        started.set()
+        release.wait(10)
+        return Sent()
+
+    job = EarlyRequest(request, 1000)
+    worker = threading.Thread(target=job.run, daemon=True)
+    worker.start()
+    assert started.wait(5)  # running on the worker when the program forks
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status, and never returns to pytest
+        ok = False
+        try:
+            taken: list[object] = []
+            taker = threading.Thread(target=lambda: taken.append(job.take(1000)), daemon=True)
+            taker.start()
+            taker.join(10)  # a child that would wait forever fails the test instead of hanging it
+            ok = taken == [None] and isinstance(job(), Sent)
+        finally:
+            os._exit(0 if ok else 1)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        worker.join(5)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
