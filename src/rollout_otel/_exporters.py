@@ -224,24 +224,27 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
 
 
 def _new_connections_in_child(inner: Any) -> None:
-    """A forked child closes its copies of the HTTP exporter's pooled connections, and opens its own when it exports.
+    """A forked child gives the HTTP exporter's session fresh connection pools, and opens its own connections.
 
     Otherwise parent and child write to one inherited keep-alive socket: their requests interleave, the receiver
-    answers 400, and both lose what they sent. Closing the child's copy of a socket leaves the parent's open.
+    answers 400, and both lose what they sent. The pools are replaced, not closed: closing takes their locks, which
+    a parent thread may have held at the fork.
     """
     client: Any = getattr(inner, "_client", None)
     session = getattr(getattr(client, "_transport", None), "_session", None) or getattr(inner, "_session", None)
-    if not callable(getattr(session, "close", None)) or not hasattr(os, "register_at_fork"):
+    if not isinstance(getattr(session, "adapters", None), dict) or not hasattr(os, "register_at_fork"):
         return
     weak_session = weakref.ref(session)
 
-    def close_in_child() -> None:
+    def new_pools_in_child() -> None:
         found = weak_session()
-        if found is not None:
-            with contextlib.suppress(Exception):
-                found.close()
+        if found is None:
+            return
+        for prefix, adapter in list(found.adapters.items()):
+            with contextlib.suppress(Exception):  # an adapter that cannot be made again keeps its pools
+                found.adapters[prefix] = type(adapter)()
 
-    os.register_at_fork(after_in_child=close_in_child)
+    os.register_at_fork(after_in_child=new_pools_in_child)
 
 
 def _no_http_answer(error: BaseException) -> bool:
