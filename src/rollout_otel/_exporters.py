@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -90,8 +92,8 @@ class _ExporterLogFilter(logging.Filter):
         if not {str(arg) for arg in args[:2]} & set(_SIGNAL_WORDS[guard.signal]):
             return True
         how = _rejection(record)
-        if how is not None and guard.signal in _SWITCH_OFF:
-            guard.rejected = how
+        if how is not None:
+            guard.mark_rejected(how)
         guard.problem = guard.problem or _reason(record)
         return False
 
@@ -116,6 +118,19 @@ def _install_log_filter() -> None:
             # First: the SDK's DuplicateFilter drops a second "Failed to export" within 20 s by its format string
             # alone, so a refused metrics export right after a refused logs export would never reach this filter.
             target.filters.insert(0, _ExporterLogFilter())
+
+
+# Modules an exporter imports on its first request rather than when it is made (the HTTP transport's `requests` reads
+# ~/.netrc on each request and imports `netrc` the first time). A module a background export is importing when the
+# program forks stays locked in the child for good, so a pool worker's first export hung: they are imported with the
+# set-up instead, on the thread that makes it.
+_FIRST_REQUEST_IMPORTS: Final = ("netrc",)
+
+
+def _import_ahead() -> None:
+    for name in _FIRST_REQUEST_IMPORTS:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 def _refused(error: BaseException | None) -> bool:
@@ -152,7 +167,7 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             if status == 413:
                 guard.too_large = True
             if status in _REJECTING_HTTP_STATUSES:
-                guard.rejected = f"HTTP {status}"
+                guard.mark_rejected(f"HTTP {status}")
             error = getattr(result, "error", None)
             if status is None and isinstance(error, BaseException):
                 if _refused(error):
@@ -179,7 +194,7 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                 code = getattr(error, "code", None)
                 name = getattr(code(), "name", None) if callable(code) else None
                 if name == "UNIMPLEMENTED":
-                    guard.rejected = "gRPC UNIMPLEMENTED"
+                    guard.mark_rejected("gRPC UNIMPLEMENTED")
                 elif name == "RESOURCE_EXHAUSTED" and _says_too_large(error):
                     guard.too_large = True  # split and sent again: retrying the same request cannot help
                     raise _final_rpc_error(error) from error
@@ -206,6 +221,30 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
             return result
 
         inner._initialize_channel_and_stub = reinitialize
+
+
+def _new_connections_in_child(inner: Any) -> None:
+    """A forked child gives the HTTP exporter's session fresh connection pools, and opens its own connections.
+
+    Otherwise parent and child write to one inherited keep-alive socket: their requests interleave, the receiver
+    answers 400, and both lose what they sent. The pools are replaced, not closed: closing takes their locks, which
+    a parent thread may have held at the fork.
+    """
+    client: Any = getattr(inner, "_client", None)
+    session = getattr(getattr(client, "_transport", None), "_session", None) or getattr(inner, "_session", None)
+    if not isinstance(getattr(session, "adapters", None), dict) or not hasattr(os, "register_at_fork"):
+        return
+    weak_session = weakref.ref(session)
+
+    def new_pools_in_child() -> None:
+        found = weak_session()
+        if found is None:
+            return
+        for prefix, adapter in list(found.adapters.items()):
+            with contextlib.suppress(Exception):  # an adapter that cannot be made again keeps its pools
+                found.adapters[prefix] = type(adapter)()
+
+    os.register_at_fork(after_in_child=new_pools_in_child)
 
 
 def _no_http_answer(error: BaseException) -> bool:
@@ -274,10 +313,21 @@ class _GuardedExport:
         self._failing = False  # this exporter's line about a failure was logged, and no export has succeeded since
         self._lost_in_streak = 0  # items lost since the last export that succeeded
         _install_log_filter()
+        _import_ahead()
         try:
             _watch_transport(self, inner)
         except Exception:
             log_internal_error("watching an exporter's answers")
+        try:
+            _new_connections_in_child(inner)
+        except Exception:
+            log_internal_error("preparing an exporter for forked children")
+
+    def mark_rejected(self, how: str) -> None:
+        """The endpoint answered as one that does not take this signal; only logs and metrics are switched off for
+        it: a traces endpoint that answers 404 is misconfigured or not up yet, and its spans are counted as lost."""
+        if self.signal in _SWITCH_OFF:
+            self.rejected = how
 
     def _attempt(self, export: Callable[[], Any], success: Any) -> bool:
         """One request; True if it succeeded, or if the signal is refused here (dropped on purpose)."""

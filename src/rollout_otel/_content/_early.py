@@ -53,7 +53,7 @@ def is_large(value: Any) -> bool:
 class EarlyRequest:
     """A request whose input attributes the worker builds ahead; `take()` at the span's end returns them."""
 
-    __slots__ = ("_done", "_lock", "_max_bytes", "_request", "_result", "_state")
+    __slots__ = ("_done", "_lock", "_max_bytes", "_pid", "_request", "_result", "_state")
 
     def __init__(self, request: Callable[[], Any], max_bytes: int) -> None:
         self._request = request
@@ -62,6 +62,7 @@ class EarlyRequest:
         self._done = threading.Event()
         self._state = _PENDING
         self._result: tuple[Any, dict[str, tuple[str, bool]]] | None = None
+        self._pid = os.getpid()
 
     def __call__(self) -> Any:
         """The request itself, as the callable it stands for (built here when the worker did not)."""
@@ -71,6 +72,8 @@ class EarlyRequest:
     def take(self, max_bytes: int | None = None) -> tuple[Any, dict[str, tuple[str, bool]]] | None:
         """(the request, its input attributes encoded within `max_bytes`), or None when the caller is to build
         them after all."""
+        if self._pid != os.getpid():
+            return None  # made before a fork: the worker that builds it (and may hold its lock) stayed in the parent
         with self._lock:
             if self._state == _PENDING:
                 self._state = _TAKEN

@@ -6,6 +6,8 @@ multiprocessing's own finalizers, so the export is flushed by one of those. A po
 `Pool.terminate()` (what leaving `with Pool(...)` does) stops it with SIGTERM as soon as the results are in, so a
 span still queued was lost (0 of 8 with `fork`). In a pool worker each span and event is therefore exported when it
 ends, before the task's result can travel back to the parent. Other children (a web server's workers) keep batching.
+That export never holds the task long: at most `WORKER_FLUSH_WAIT_S`, and not at all while an earlier one is still
+waiting for a collector that does not answer (each traced call of a task took the exporter's 10 s time-out).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from typing import Any, Final
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
@@ -24,6 +28,8 @@ from ._drops import DropCount
 # Finished spans leave within about a second (the SDK's default waits five), unless OTEL_BSP_SCHEDULE_DELAY says.
 SPAN_EXPORT_DELAY_MS: Final = 1000
 _SDK_QUEUE_LOGGER: Final = "opentelemetry.sdk._shared_internal"
+# How long a pool worker's traced call waits for its export; a collector that answers at all answers far sooner.
+WORKER_FLUSH_WAIT_S: Final = 1.0
 
 
 def span_export_delay_ms() -> float:
@@ -56,6 +62,36 @@ def _flush_when_the_child_ends(processor: Any) -> None:
     multiprocessing.util.register_after_fork(processor, arm)  # inherited by a child forked later
 
 
+class _WorkerFlush:
+    """A pool worker's export of what just ended, waited for at most `WORKER_FLUSH_WAIT_S`. An export already under
+    way (a live span's, an update event's) is waited for first, then this one runs: what it did not take is sent too.
+    While an export is stuck on a collector that does not answer, later ones stay queued (the next flush, or the
+    child's end, sends them) and the task goes on at once."""
+
+    def __init__(self, processor: Any) -> None:
+        self._processor = processor
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def __call__(self) -> None:
+        deadline = time.monotonic() + WORKER_FLUSH_WAIT_S
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            if deadline - self._started >= 2 * WORKER_FLUSH_WAIT_S:
+                return  # stuck on the collector for a whole wait already: do not wait again
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return
+        thread = threading.Thread(target=self._processor.force_flush, name="rollout-otel-worker-flush", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads (a pids limit): export here, as before
+            self._processor.force_flush()
+            return
+        self._thread, self._started = thread, time.monotonic()
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def _queue_full(processor: Any) -> bool:
     batch = getattr(processor, "_batch_processor", None)
     queue = getattr(batch, "_queue", None)
@@ -83,6 +119,7 @@ class SpanExport(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, drops: DropCount | None) -> None:
         super().__init__(exporter, schedule_delay_millis=span_export_delay_ms())
         self._drops = drops
+        self._worker_flush = _WorkerFlush(self)
         _quiet_queue_full_lines()
         _flush_when_the_child_ends(self)
 
@@ -93,7 +130,7 @@ class SpanExport(BatchSpanProcessor):
             self._drops.add("traces", "queue")
         super().on_end(span)
         if in_worker_process():
-            self.force_flush()
+            self._worker_flush()
 
 
 class LogExport(BatchLogRecordProcessor):
@@ -103,6 +140,7 @@ class LogExport(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, drops: DropCount | None, schedule_delay_millis: float) -> None:
         super().__init__(exporter, schedule_delay_millis=schedule_delay_millis)
         self._drops = drops
+        self._worker_flush = _WorkerFlush(self)
         _quiet_queue_full_lines()
         _flush_when_the_child_ends(self)
 
@@ -111,4 +149,4 @@ class LogExport(BatchLogRecordProcessor):
             self._drops.add("logs", "queue")
         super().on_emit(log_record)
         if in_worker_process():
-            self.force_flush()
+            self._worker_flush()
