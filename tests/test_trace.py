@@ -6,9 +6,9 @@ import asyncio
 import dataclasses
 import datetime
 import gc
-import time
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
