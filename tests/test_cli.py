@@ -41,6 +41,7 @@ def test_demo_prints_updates_while_streaming_then_the_span() -> None:
     duration = float(re.search(r"duration\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
     assert 3 <= len(updates) <= duration / 0.25 + 1  # one per interval at most, however long a loaded machine took
     assert [int(seq) for seq, _ in updates] == list(range(1, len(updates) + 1))
+    assert out.index("start     the request is sent") < out.index("update #1")  # visible before its first chunk
     assert out.index("update #1") < out.index("finished span 'openai.chat.completions'")
     assert "rollout.stream.end_reason              'completed'" in out
     assert f"rollout.stream.updates                 {len(updates)}" in out

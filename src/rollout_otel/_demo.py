@@ -64,16 +64,21 @@ def _describe_messages(raw: str) -> str:
 
 
 class _PrintUpdates(LogRecordProcessor):
-    """Prints each update event the moment the processor emits it."""
+    """Prints each start, stall and update record the moment the processor emits it."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
-        if record.event_name != attr.UPDATE_EVENT:
-            return
         a: Any = record.attributes or {}
+        if record.event_name == attr.START_EVENT:
+            self._out.write("  [ 0.00s] start     the request is sent: the stream is visible before its first chunk\n")
+        elif record.event_name == attr.STALL_EVENT:
+            self._out.write(f"  [{a[attr.UPDATE_ELAPSED]:5.2f}s] stall     no chunk for {a[attr.STALL_GAP]:.1f} s\n")
+        if record.event_name != attr.UPDATE_EVENT:
+            self._out.flush()
+            return
         preview = _shorten(str(a.get(attr.STREAM_PREVIEW, "")), 60)
         self._out.write(
             f"  [{a[attr.UPDATE_ELAPSED]:5.2f}s] update #{a[attr.UPDATE_SEQ]}  "
@@ -166,7 +171,7 @@ def run_demo(
         client = rollout.wrap(OpenAI(base_url=server.base_url, api_key="local-demo", max_retries=0))
         out.write(
             f"  the real openai client, streaming from a local OpenAI-compatible server at {server.base_url}\n"
-            f"\nprompt: {PROMPT}\nupdate events while the stream is open:\n"
+            f"\nprompt: {PROMPT}\nrecords while the stream is open (start, stall, update):\n"
         )
         stream = client.chat.completions.create(
             model=MODEL,
