@@ -24,16 +24,10 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 
 from . import _registry
 from ._config import Settings, resolve_settings
+from ._deadline import SharedRun, run_with_deadline
 from ._errors import log_internal_error, logger
 from ._export import LogExport, SpanExport
-from ._exporters import (
-    SharedRun,
-    log_exporters,
-    metric_exporters,
-    new_failure_count,
-    run_with_deadline,
-    span_exporters,
-)
+from ._exporters import log_exporters, metric_exporters, new_failure_count, span_exporters
 from ._metrics import series_limits
 from ._once import OnceLogRecordProcessor, OnceSpanProcessor
 from ._processor import StreamingSpanProcessor

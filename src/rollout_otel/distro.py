@@ -24,6 +24,7 @@ from opentelemetry.util.re import parse_env_headers
 from . import _registry
 from ._client import LOG_EXPORT_DELAY_MS
 from ._config import Settings, settings_from_environment
+from ._deadline import run_with_deadline
 from ._errors import log_internal_error, logger
 from ._export import LogExport, SpanExport
 from ._exporters import (
@@ -31,7 +32,6 @@ from ._exporters import (
     GuardedMetricExporter,
     GuardedSpanExporter,
     new_failure_count,
-    run_with_deadline,
 )
 from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor

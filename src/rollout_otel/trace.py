@@ -31,9 +31,11 @@ from ._content import (
 )
 from ._content._early import early, is_large
 from ._content._manual import is_output_message_list
+from ._error_fields import describe, frames_only
+from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
-from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable, is_code
+from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -509,16 +511,16 @@ class LLMSpan:
         if error is None:
             return
         span = self._span
-        error_type = _error_type(error, settings.capture_content)
+        error_type = error_type_of(error, settings.capture_content)
         description = error_type
         if isinstance(error, BaseException):
             if settings.capture_content:
-                message = bounded(_describe(error))
+                message = bounded(describe(error))
                 stacktrace = bounded_tail("".join(traceback.format_exception(error)))
                 description = f"{error_type}: {message}"
             else:  # messages and source lines often quote the model's or user's text: type and frames only
                 message = error_type
-                stacktrace = bounded_tail(_frames_only(error) + error_type)
+                stacktrace = bounded_tail(frames_only(error) + error_type)
             span.record_exception(
                 error, attributes={attr.EXCEPTION_MESSAGE: message, attr.EXCEPTION_STACKTRACE: stacktrace}
             )
@@ -535,7 +537,7 @@ class LLMSpan:
         metrics_for(processor.meter_provider if processor is not None else None).record(
             self._metric_attributes,
             duration_s=(end_ns - self._start_ns) / 1e9,
-            error_type=_error_type(error, self._settings is None or self._settings.capture_content)
+            error_type=error_type_of(error, self._settings is None or self._settings.capture_content)
             if error is not None
             else None,
             end_reason=end_reason if streamed else None,
@@ -651,19 +653,6 @@ def finish_reasons(value: Any) -> list[str]:
     return [bounded(str(value))]
 
 
-def _describe(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return f"<{type(error).__name__} whose str() raised>"
-
-
-def _frames_only(error: BaseException) -> str:
-    """Where the exception was raised, file, line and function only: source lines may hold string literals."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames)
-
-
 def _snapshot(value: Any) -> Any:
     """A shallow copy of the lists a request holds, so later appends by the caller are not recorded as sent."""
     if isinstance(value, list):
@@ -692,16 +681,3 @@ def _output_messages(
     if is_output_message_list(output):
         return OutputMessages(output), None
     return None, output
-
-
-def _error_type(error: BaseException | str, capture_content: bool = True) -> str:
-    """`error.type`: the provider's own code when it gave one, else the exception's class name. Text that reads as
-    a message rather than a code leaves the process only with content capture; without it, `_OTHER` stands for it
-    (the conventions' fallback value)."""
-    if isinstance(error, BaseException):
-        found = str(getattr(error, "error_type", None) or type(error).__name__)
-    else:
-        found = str(error)
-    if not capture_content and not is_code(found):
-        return attr.ERROR_TYPE_OTHER
-    return bounded(found)
