@@ -45,7 +45,7 @@ with trace.llm("agent.step", model="planner") as step:
 for chunk in client.chat.completions.create(
     model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
     stream_options={"include_usage": True},
-    extra_headers={"x-rollout-scenario": "chunks=25;delay=0.08"},
+    extra_headers={"x-rollout-scenario": os.environ.get("SCENARIO", "chunks=25;delay=0.08")},
 ):
     pass
 rollout.shutdown()
@@ -71,10 +71,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_app(llm: LocalLLMServer, port: int, tmp_path: Path) -> subprocess.Popen[str]:
+def start_app(
+    llm: LocalLLMServer, port: int, tmp_path: Path, scenario: str = "chunks=25;delay=0.08"
+) -> subprocess.Popen[str]:
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(APP))
-    env = clean_env(LLM=llm.base_url, ROLLOUT_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_SERVICE_NAME="tail-app")
+    env = clean_env(
+        LLM=llm.base_url, ROLLOUT_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_SERVICE_NAME="tail-app", SCENARIO=scenario
+    )
     return subprocess.Popen(
         [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -167,9 +171,9 @@ def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: Loc
     def shown() -> str:
         return "\n".join(screen.display)
 
-    def read_for(seconds: float, until: str | None = None) -> None:
+    def read_for(seconds: float, until: str | None = None, *also: str) -> None:
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not (until and until in shown()):
+        while time.monotonic() < deadline and not (until and all(text in shown() for text in (until, *also))):
             ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:
@@ -181,9 +185,10 @@ def test_the_console_in_a_terminal_shows_the_stream_live_and_quits_on_q(llm: Loc
 
     try:
         wait_listening(port)
-        app = start_app(llm, port, tmp_path)
+        # 40 chunks 0.3 s apart: the stream stays open about 12 s, so a busy machine still sees it live.
+        app = start_app(llm, port, tmp_path, scenario="chunks=40;delay=0.3")
         started = time.monotonic()
-        read_for(45, until="Streaming")  # the stream takes about 2 s once the app has started (seconds to start)
+        read_for(45, "Streaming", "streaming", "open 1")
         waited = time.monotonic() - started
         state = f"after {waited:.1f} s: tail {tail.poll()}, app {app.poll()}, last bytes {bytes(raw[-300:])!r}"
         assert app.poll() is None, "the stream should still be running; " + state
