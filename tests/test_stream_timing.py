@@ -234,9 +234,12 @@ def test_a_stall_repeats_every_stall_after_and_the_next_chunk_ends_it() -> None:
             span.record_chunk("b")
             time.sleep(0.05)
         llm_span = _llm_span(capture)
-        gaps = [s.log_record.attributes["rollout.stream.gap"] for s in capture.events("rollout.stream.stall")]
-        assert len(gaps) >= 2 and gaps == sorted(gaps)
-        assert {s.log_record.attributes["rollout.stream.chunks"] for s in capture.events("rollout.stream.stall")} == {1}
+        stalls = [s.log_record.attributes for s in capture.events("rollout.stream.stall")]
+        gaps = [a["rollout.stream.gap"] for a in stalls if a["rollout.stream.chunks"] == 1]
+        assert len(gaps) >= 2 and gaps == sorted(gaps)  # one stall, repeated while it lasts
+        # The second chunk ended it: a busy machine may report a new stall after it, measured from that chunk.
+        after = [a["rollout.stream.gap"] for a in stalls if a["rollout.stream.chunks"] != 1]
+        assert all(a["rollout.stream.chunks"] in (1, 2) for a in stalls) and all(gap < gaps[-1] for gap in after)
         assert (llm_span.attributes or {})["rollout.stream.max_gap"] >= gaps[-1]
     finally:
         capture.shutdown()
