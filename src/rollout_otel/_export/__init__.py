@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._channel import connect_promptly, new_channel
 from ._drops import DropCount
 from ._processors import SPAN_EXPORT_DELAY_MS, LogExport, SpanExport, in_worker_process
 from ._size import (
@@ -26,6 +27,7 @@ __all__ = [
     "LogExport",
     "SizedSend",
     "SpanExport",
+    "connect_promptly",
     "fit_log",
     "fit_span",
     "in_worker_process",
@@ -34,6 +36,7 @@ __all__ = [
     "logs_framing",
     "logs_size",
     "metrics_size",
+    "new_channel",
     "span_size",
     "spans_bound",
     "spans_framing",
