@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk.metrics import Histogram
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiTokenTypeValues
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
@@ -77,6 +78,19 @@ def series_limits(max_export_bytes: int) -> dict[type, int]:
     """Cardinality limits for rollout's readers, so that one collection of all four histograms fits a request of
     `max_export_bytes`; further series are aggregated into the SDK's overflow series (`otel.metric.overflow`)."""
     return {Histogram: max(16, max_export_bytes // (_SERIES_BYTES * _INSTRUMENTS))}
+
+
+def bound_series(reader: MetricReader, max_export_bytes: int) -> None:
+    """Give a reader made without them (the SDK configurator's, under `opentelemetry-instrument`) the limits of
+    `series_limits`, never raising one it has. Its storage reads them when an instrument is first measured, so this
+    is done right after the set-up, before any measurement."""
+    current = getattr(reader, "_instrument_class_cardinality_limit", None)
+    if not isinstance(current, dict):
+        return
+    # A reader made with the limits maps them to the SDK's own instrument classes, as the storage looks them up.
+    wanted = InMemoryMetricReader(cardinality_limits=series_limits(max_export_bytes))
+    for kind, limit in wanted._instrument_class_cardinality_limit.items():
+        current[kind] = min(limit, current.get(kind, limit))  # in place: the storage holds this very dict
 
 
 class GenAIMetrics:
