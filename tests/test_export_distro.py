@@ -5,6 +5,7 @@ Programs run in subprocesses, as users run them, against a real OTLP receiver (D
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -66,3 +67,68 @@ def test_metric_series_are_bounded_under_opentelemetry_instrument(sink: OtlpSink
     assert len(series) <= 16 + 1, len(series)  # and the overflow series
     assert any(p.attributes.get("otel.metric.overflow") for p in points)
     assert sum(p.count for p in points) == 100  # every call is counted, in its series or in the overflow
+
+
+POOL_METRICS_APP = """
+import multiprocessing, os, sys
+from rollout_otel import trace
+
+if os.environ.get("USE_ROLLOUT") == "1":
+    from rollout_otel import Rollout
+    rollout = Rollout()  # at import: spawn and forkserver workers import this module too
+
+
+def work(index):
+    with trace.llm("pool.task", model=f"task-{index}") as span:
+        span.end(output=f"task {index}", usage={"input_tokens": 3, "output_tokens": 4})
+    return os.getpid()
+
+
+def four(first):
+    for index in range(first, first + 4):
+        work(index)
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    if sys.argv[2] == "pool":
+        with context.Pool(2) as pool:  # leaving it terminates the workers at once
+            pids = pool.map(work, range(8))
+    else:  # two children of four calls each, ending normally (os._exit: exit handlers do not run there)
+        children = [context.Process(target=four, args=(first,)) for first in (0, 4)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        pids = [child.pid for child in children]
+    print("done", len(set(pids)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "kind", "distro"),
+    [
+        *((method, "pool", distro) for method in ("fork", "forkserver", "spawn") for distro in (False, True)),
+        ("fork", "process", False),
+        ("spawn", "process", True),
+    ],
+)
+def test_multiprocessing_children_export_their_metrics_too(
+    sink: OtlpSink, tmp_path: Path, method: str, kind: str, distro: bool
+) -> None:
+    """A child's metrics leave before it ends, as its spans do: a pool worker's after each call (the pool stops it
+    with SIGTERM once the results are in, long before the metric reader's minute), another child's as it ends."""
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+        "OTEL_LOGS_EXPORTER": "none",
+        "USE_ROLLOUT": "0" if distro else "1",
+    }
+    assert run_app(POOL_METRICS_APP, tmp_path, env, method, kind, distro=distro).startswith("done")
+    assert len(sink.wait_for_spans(8, name="pool.task", timeout=15)) == 8
+
+    def models() -> set[str]:
+        return {str(p.attributes.get("gen_ai.request.model")) for m in sink.metrics(DURATION) for p in m.points}
+
+    with contextlib.suppress(AssertionError):  # the program has ended: what was sent is in, or nearly
+        sink.wait_for(lambda: len(models()) >= 8 or None, timeout=5)
+    assert models() == {f"task-{index}" for index in range(8)}
