@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk._logs import LogRecordProcessor
 
 from otlp_sink import OtlpSink, ReceivedLog, ReceivedMetric, ReceivedRequest, ReceivedSpan
 from rollout_otel import Rollout, trace
@@ -126,3 +127,54 @@ def test_under_opentelemetry_instrument_the_drops_are_counted_too(slow_sink: Slo
     assert lost > 0, result.stderr  # the test saturated the queue
     received = {s.attributes["call"] for s in slow_sink.spans()}
     assert len(received) + lost == THREADS * CALLS, (len(received), lost, result.stderr)
+
+
+class EmittedCount(LogRecordProcessor):
+    """Counts the log records emitted (the update events), beside the export."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def on_emit(self, log_record: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_update_events_a_saturated_queue_drops_are_each_counted(
+    slow_sink: SlowSink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "16")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    rollout = Rollout(endpoint=slow_sink.http_endpoint, metrics=False, stream_update_interval=0.05)
+    emitted = EmittedCount()
+    rollout.logger_provider.add_log_record_processor(emitted)
+
+    def stream(thread: int) -> None:
+        with trace.llm("openai.chat", stream=True) as span:
+            for _ in range(20):
+                span.record_chunk("x")
+                time.sleep(0.06)  # an update event per stream and interval
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="rollout_otel"):
+            threads = [threading.Thread(target=stream, args=(n,)) for n in range(THREADS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            flushed = rollout.flush(timeout=60)
+            lost = rollout._failures.total()
+    finally:
+        rollout.shutdown(timeout=30)
+    assert not flushed and lost > 0  # the test saturated the queue
+    assert len(slow_sink.logs()) + lost == emitted.count, (len(slow_sink.logs()), lost, emitted.count)
+    lines = [r.getMessage() for r in caplog.records if "OTEL_BLRP_MAX_QUEUE_SIZE" in r.getMessage()]
+    assert dropped(lines, "update event") == lost, lines
