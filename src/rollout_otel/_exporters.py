@@ -24,11 +24,13 @@ from ._errors import log_internal_error, logger
 from ._export import (
     DropCount,
     SizedSend,
+    connect_promptly,
     fit_log,
     fit_span,
     log_size,
     logs_bound,
     logs_framing,
+    new_channel,
     span_size,
     spans_bound,
     spans_framing,
@@ -199,10 +201,8 @@ def _watch_transport(guard: _GuardedExport, inner: Any) -> None:
                     raise _final_rpc_error(error) from error
                 elif name == "UNAVAILABLE" and _refused(error):
                     guard.refused = True
-                    reconnect = getattr(inner, "_initialize_channel_and_stub", None)
-                    if callable(reconnect):  # as the exporter does on UNAVAILABLE: no reconnect backoff carried over
-                        with contextlib.suppress(Exception):
-                            reconnect()
+                    with contextlib.suppress(Exception):  # the next export tries the receiver at once
+                        new_channel(inner)
                     raise _final_rpc_error(error) from error
                 elif name == "UNAVAILABLE" and _not_grpc(error):  # an HTTP port: retrying cannot help
                     raise _final_rpc_error(error) from error
@@ -313,6 +313,10 @@ class _GuardedExport:
         self._lost_in_streak = 0  # items lost since the last export that succeeded
         _install_log_filter()
         _import_ahead()
+        try:
+            connect_promptly(inner)
+        except Exception:
+            log_internal_error("preparing an exporter's gRPC channel")
         try:
             _watch_transport(self, inner)
         except Exception:

@@ -20,10 +20,12 @@ from typing import Any, Final
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk.metrics import Histogram
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiTokenTypeValues
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import _attributes as attr
+from ._export import WorkerFlush, flush_when_the_child_ends, in_worker_process
 from .version import __version__
 
 DURATION: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
@@ -79,11 +81,32 @@ def series_limits(max_export_bytes: int) -> dict[type, int]:
     return {Histogram: max(16, max_export_bytes // (_SERIES_BYTES * _INSTRUMENTS))}
 
 
+def bound_series(reader: MetricReader, max_export_bytes: int) -> None:
+    """Give a reader made without them (the SDK configurator's, under `opentelemetry-instrument`) the limits of
+    `series_limits`, never raising one it has. Its storage reads them when an instrument is first measured, so this
+    is done right after the set-up, before any measurement."""
+    current = getattr(reader, "_instrument_class_cardinality_limit", None)
+    if not isinstance(current, dict):
+        return
+    # A reader made with the limits maps them to the SDK's own instrument classes, as the storage looks them up.
+    wanted = InMemoryMetricReader(cardinality_limits=series_limits(max_export_bytes))
+    for kind, limit in wanted._instrument_class_cardinality_limit.items():
+        current[kind] = min(limit, current.get(kind, limit))  # in place: the storage holds this very dict
+
+
 class GenAIMetrics:
-    """The instruments of one meter provider."""
+    """The instruments of one meter provider.
+
+    A multiprocessing child exports them before it ends, as it does its spans: a pool worker after each call (the
+    pool stops it with SIGTERM once the results are in, long before the reader's minute), another child as it ends.
+    """
 
     def __init__(self, provider: otel_metrics.MeterProvider) -> None:
         meter = provider.get_meter(attr.INSTRUMENTATION_NAME, __version__)
+        self._worker_flush: WorkerFlush | None = None
+        if callable(getattr(provider, "force_flush", None)):  # an SDK provider, not the API's no-op
+            self._worker_flush = WorkerFlush(provider)
+            flush_when_the_child_ends(provider)
 
         def seconds(name: str, description: str) -> otel_metrics.Histogram:
             return meter.create_histogram(
@@ -129,6 +152,8 @@ class GenAIMetrics:
             count = usage.get(name)
             if count is not None:
                 self.token_usage.record(count, {**common, attr.GEN_AI_TOKEN_TYPE: token_type})
+        if self._worker_flush is not None and in_worker_process():
+            self._worker_flush()
 
 
 _by_provider: weakref.WeakKeyDictionary[Any, GenAIMetrics] = weakref.WeakKeyDictionary()

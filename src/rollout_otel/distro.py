@@ -33,6 +33,7 @@ from ._exporters import (
     GuardedSpanExporter,
     new_failure_count,
 )
+from ._metrics import bound_series
 from ._otel_env import drop_bad_values
 from ._processor import StreamingSpanProcessor
 from ._sdk_versions import too_old
@@ -204,7 +205,8 @@ def _bound_exit() -> None:
 
 
 def _guard_metric_exporters() -> None:
-    """The configurator builds its metric readers itself: guard the exporter each periodic reader holds."""
+    """The configurator builds its metric readers itself: guard the exporter each periodic reader holds, and bound
+    the reader's series so that one export fits ROLLOUT_MAX_EXPORT_BYTES, as `Rollout()` does."""
     from opentelemetry import metrics
 
     provider = metrics.get_meter_provider()
@@ -212,8 +214,9 @@ def _guard_metric_exporters() -> None:
         exporter = getattr(reader, "_exporter", None)
         if not isinstance(reader, PeriodicExportingMetricReader) or not isinstance(exporter, MetricExporter):
             continue
+        limit = settings_from_environment().max_export_bytes
+        bound_series(reader, limit)
         if not isinstance(exporter, GuardedMetricExporter):
-            limit = settings_from_environment().max_export_bytes
             reader._exporter = GuardedMetricExporter(exporter, _failures, limit)
 
 

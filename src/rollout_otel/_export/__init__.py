@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from ._channel import connect_promptly, new_channel
 from ._drops import DropCount
-from ._processors import SPAN_EXPORT_DELAY_MS, LogExport, SpanExport, in_worker_process
+from ._processors import (
+    SPAN_EXPORT_DELAY_MS,
+    LogExport,
+    SpanExport,
+    WorkerFlush,
+    flush_when_the_child_ends,
+    in_worker_process,
+)
 from ._size import (
     fit_log,
     fit_span,
@@ -26,14 +34,18 @@ __all__ = [
     "LogExport",
     "SizedSend",
     "SpanExport",
+    "WorkerFlush",
+    "connect_promptly",
     "fit_log",
     "fit_span",
+    "flush_when_the_child_ends",
     "in_worker_process",
     "log_size",
     "logs_bound",
     "logs_framing",
     "logs_size",
     "metrics_size",
+    "new_channel",
     "span_size",
     "spans_bound",
     "spans_framing",

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._drops import DropCount
+from ._queue import count_queue_drops
 
 # Finished spans leave within about a second (the SDK's default waits five), unless OTEL_BSP_SCHEDULE_DELAY says.
 SPAN_EXPORT_DELAY_MS: Final = 1000
@@ -50,7 +51,7 @@ def in_worker_process() -> bool:
     return process.parent_process() is not None and "PoolWorker" in process.current_process().name
 
 
-def _flush_when_the_child_ends(processor: Any) -> None:
+def flush_when_the_child_ends(processor: Any) -> None:
     """In a multiprocessing child (made now, or forked later), flush `processor` as the child ends normally."""
     import multiprocessing.util  # with the first export set-up, not at `import rollout_otel`
 
@@ -62,7 +63,7 @@ def _flush_when_the_child_ends(processor: Any) -> None:
     multiprocessing.util.register_after_fork(processor, arm)  # inherited by a child forked later
 
 
-class _WorkerFlush:
+class WorkerFlush:
     """A pool worker's export of what just ended, waited for at most `WORKER_FLUSH_WAIT_S`. An export already under
     way (a live span's, an update event's) is waited for first, then this one runs: what it did not take is sent too.
     While an export is stuck on a collector that does not answer, later ones stay queued (the next flush, or the
@@ -92,13 +93,6 @@ class _WorkerFlush:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _queue_full(processor: Any) -> bool:
-    batch = getattr(processor, "_batch_processor", None)
-    queue = getattr(batch, "_queue", None)
-    limit = getattr(batch, "_max_queue_size", None)
-    return queue is not None and isinstance(limit, int) and len(queue) >= limit
-
-
 class _QueueFullFilter(logging.Filter):
     """The SDK logs each item a full queue drops; rollout-otel counts them and says so once a minute instead."""
 
@@ -119,15 +113,15 @@ class SpanExport(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, drops: DropCount | None) -> None:
         super().__init__(exporter, schedule_delay_millis=span_export_delay_ms())
         self._drops = drops
-        self._worker_flush = _WorkerFlush(self)
+        if drops is not None:
+            count_queue_drops(self, lambda: drops.add("traces", "queue"))
+        self._worker_flush = WorkerFlush(self)
         _quiet_queue_full_lines()
-        _flush_when_the_child_ends(self)
+        flush_when_the_child_ends(self)
 
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
-        if self._drops is not None and _queue_full(self):
-            self._drops.add("traces", "queue")
         super().on_end(span)
         if in_worker_process():
             self._worker_flush()
@@ -140,13 +134,13 @@ class LogExport(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, drops: DropCount | None, schedule_delay_millis: float) -> None:
         super().__init__(exporter, schedule_delay_millis=schedule_delay_millis)
         self._drops = drops
-        self._worker_flush = _WorkerFlush(self)
+        if drops is not None:
+            count_queue_drops(self, lambda: drops.add("logs", "queue"))
+        self._worker_flush = WorkerFlush(self)
         _quiet_queue_full_lines()
-        _flush_when_the_child_ends(self)
+        flush_when_the_child_ends(self)
 
     def on_emit(self, log_record: Any) -> None:
-        if self._drops is not None and _queue_full(self):
-            self._drops.add("logs", "queue")
         super().on_emit(log_record)
         if in_worker_process():
             self._worker_flush()
