@@ -182,7 +182,9 @@ def killed_run(receiver: Receiver, protocol: str, seconds: float, caplog: pytest
     assert after and not (after & lost), f"{len(after & lost)} calls lost after the receiver came back"
     assert lost, "the kill cost nothing: the test did not test"
     assert not flushed  # what was lost since the previous flush
-    assert reported == len(lost)  # exactly what was lost is reported
+    # Everything lost is reported. A kill -9 between the receiver reading a request and answering it makes that one
+    # batch both arrive and count as lost: the exporter sends one batch at a time, of at most 512 spans.
+    assert len(lost) <= reported <= len(lost) + 512, f"lost {len(lost)}, reported {reported}"
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert lines, caplog.text  # and said so, with the count
 
