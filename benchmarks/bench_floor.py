@@ -370,7 +370,7 @@ def main() -> int:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_core import machine_info, package_version
+    from harness import machine_info, package_version
     from rollout_otel.serve import LocalLLMServer
 
     started = time.perf_counter()
