@@ -18,8 +18,8 @@ from opentelemetry.trace import NonRecordingSpan, Span
 from rollout_otel import _span_attributes
 from rollout_otel._span_attributes import set_span_attributes
 
-START = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "server.port": 1}
-END = {
+START: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "server.port": 1}
+END: dict[str, Any] = {
     "gen_ai.request.model": "m2",  # set again: moves to the end
     "gen_ai.usage.input_tokens": 12,
     "gen_ai.response.time_to_first_chunk": 0.25,
@@ -155,7 +155,12 @@ def test_internals_that_differ_fall_back_to_the_public_api(
     assert _span_attributes._probe() is False
     calls: list[Any] = []
     original = SdkSpan.set_attributes
-    monkeypatch.setattr(SdkSpan, "set_attributes", lambda self, a: (calls.append(a), original(self, a)))
+
+    def spy(self: SdkSpan, attributes: Any) -> None:
+        calls.append(attributes)
+        original(self, attributes)
+
+    monkeypatch.setattr(SdkSpan, "set_attributes", spy)
     set_span_attributes(span, END)
     assert calls == [END]
     span.end()
