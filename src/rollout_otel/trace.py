@@ -178,7 +178,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
-        self._write: Callable[[str], int] = _FirstText(self)  # becomes the buffer's own write at the first text
+        self._write: Callable[[str], object] = _FirstText(self)  # becomes the buffer's own write at the first text
         self._ended = False
         if held_back and settings.capture_content:  # user text (stop sequences...): only with content capture
             self._span.set_attributes(held_back)
@@ -213,13 +213,14 @@ class LLMSpan:
                     self._first_chunk_ns = now
             index = self._chunks
             self._chunks = index + 1
-            if not index & 0x3FF:  # every 1,024 chunks: keeps StreamText's overhead small before 3.12
-                self._text.compact()
+            if not index & 0x3FF:  # every 1,024 chunks: the pending writes become one block
+                write = self._text.seal()
+                if self._write.__class__ is not _FirstText:
+                    self._write = write
             if delta:
-                try:
-                    self._write(delta)
-                except TypeError:
-                    delta = self._write_coerced(delta)
+                if delta.__class__ is not str:
+                    delta = self._coerced(delta)
+                self._write(delta)
             if self._on_chunk is not None:
                 self._on_chunk(self, index, delta)
         except Exception:
@@ -233,15 +234,15 @@ class LLMSpan:
         if not self._first_text_ns:
             self._first_text_ns = monotonic_ns()
 
-    def _write_coerced(self, delta: Any) -> str:
-        """Slow path for a delta that is not a str: bytes are decoded as UTF-8, anything else goes through str()."""
+    def _coerced(self, delta: Any) -> str:
+        """Slow path for a delta that is not a plain str: a str subclass is kept as its text, bytes are decoded as
+        UTF-8, anything else goes through str()."""
+        if isinstance(delta, str):
+            return str.__str__(delta)
         if isinstance(delta, (bytes, bytearray, memoryview)):
-            text = bytes(delta).decode("utf-8", errors="replace")
-        else:
-            logger.warning("record_chunk expects a str delta, got %s; recording str() of it", type(delta).__name__)
-            text = str(delta)
-        self._write(text)
-        return text
+            return bytes(delta).decode("utf-8", errors="replace")
+        logger.warning("record_chunk expects a str delta, got %s; recording str() of it", type(delta).__name__)
+        return str(delta)
 
     # -- recording ------------------------------------------------------------------------------------------
 
@@ -432,7 +433,7 @@ class LLMSpan:
             except Exception:
                 log_internal_error("stopping updates")
         try:
-            text = self._text.text()  # read once: on 3.12+ each read copies the whole text
+            text = self._text.whole()  # joined once, and kept as that one str for any later read
         except Exception:
             log_internal_error("reading a stream's text")
         if end_reason is None:
@@ -440,6 +441,16 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         found: dict[str, Any] = {}
         usage_attrs: dict[str, int] = {}
+        tail = ""
+        if self._stream and settings.capture_content and settings.stream_preview_chars:
+            try:
+                tail = preview(output if isinstance(output, str) else text, settings)
+            except Exception:
+                log_internal_error("recording the stream's preview")
+        if output is not None and not isinstance(output, str):  # built from what the call returned, not the text:
+            text = ""  # the buffer's text goes before the output is encoded, so the two never coexist
+            self._text = CharCounter(chars)
+            self._write = self._text.write
         try:
             self._record_content(found, settings, output, text, finish_reason, end_reason)
         except Exception:
@@ -464,7 +475,7 @@ class LLMSpan:
                 log_internal_error("recording the error")
         if self._stream:
             try:
-                self._stream_summary(found, settings, end_reason, chars, output if isinstance(output, str) else text)
+                self._stream_summary(found, end_reason, chars, tail)
             except Exception:
                 log_internal_error("recording the stream summary")
         self._set_attributes(found)
@@ -557,16 +568,14 @@ class LLMSpan:
             usage=usage,
         )
 
-    def _stream_summary(
-        self, found: dict[str, Any], settings: Settings, end_reason: str, chars: int, output_text: str
-    ) -> None:
+    def _stream_summary(self, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
         """The stream summary: counts, end reason, preview, and the timings the update thread settled."""
         found[attr.STREAM_CHUNKS] = self._chunks
         found[attr.STREAM_CHARS] = chars
         found[attr.STREAM_UPDATES] = self._updates
         found[attr.STREAM_END_REASON] = end_reason
-        if settings.capture_content and settings.stream_preview_chars and output_text:
-            found[attr.STREAM_PREVIEW] = preview(output_text, settings)
+        if tail:
+            found[attr.STREAM_PREVIEW] = tail
         found[attr.STREAM_STALLS] = self._stalls
         start_ns = self._start_ns
         if self._first_text_ns:
@@ -594,14 +603,14 @@ class _FirstText:
     def __init__(self, span: LLMSpan) -> None:
         self._span = weakref.ref(span)
 
-    def __call__(self, delta: str) -> int:
+    def __call__(self, delta: str) -> None:
         span = self._span()
         if span is None:
-            return 0
+            return
         if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
             span._first_text_ns = monotonic_ns()
         span._write = write = span._text.write
-        return write(delta)
+        write(delta)
 
 
 # Attributes that carry the user's or the model's text: set only with content capture.
