@@ -59,6 +59,15 @@ class StreamText:
         self.write = fresh.append
         return whole
 
+    def take_blocks(self) -> list[str]:
+        """The text as blocks, handed over: the buffer keeps none of it. For the end, once writes stopped."""
+        blocks, _, pending = self._state
+        taken = [*blocks, "".join(pending)] if pending else list(blocks)
+        fresh: list[str] = []
+        self._state = ([], 0, fresh)
+        self.write = fresh.append
+        return taken
+
     def tail(self, limit: int) -> str:
         """The last `limit` characters: the rolling preview. Reads only the blocks it needs."""
         if limit <= 0:
@@ -98,6 +107,9 @@ class CharCounter:
 
     def whole(self) -> str:
         return ""
+
+    def take_blocks(self) -> list[str]:
+        return []
 
     def tail(self, limit: int) -> str:
         return ""

@@ -35,8 +35,9 @@ from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
-from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
+from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable, utf8_size
 from ._span_attributes import set_span_attributes
+from ._spliced import PLACEHOLDER, holds_placeholder, put_text, splice, spliced_size
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -433,7 +434,7 @@ class LLMSpan:
             except Exception:
                 log_internal_error("stopping updates")
         try:
-            text = self._text.whole()  # joined once, and kept as that one str for any later read
+            text = self._end_text()
         except Exception:
             log_internal_error("reading a stream's text")
         if end_reason is None:
@@ -444,15 +445,12 @@ class LLMSpan:
         tail = ""
         if self._stream and settings.capture_content and settings.stream_preview_chars:
             try:
-                tail = preview(output if isinstance(output, str) else text, settings)
+                shown = output if isinstance(output, str) else self._text.tail(settings.stream_preview_chars)
+                tail = preview(shown, settings)
             except Exception:
                 log_internal_error("recording the stream's preview")
-        if output is not None and not isinstance(output, str):  # built from what the call returned, not the text:
-            text = ""  # the buffer's text goes before the output is encoded, so the two never coexist
-            self._text = CharCounter(chars)
-            self._write = self._text.write
         try:
-            self._record_content(found, settings, output, text, finish_reason, end_reason)
+            self._record_content(found, settings, output, text, chars, finish_reason, end_reason)
         except Exception:
             log_internal_error("recording the content")
         try:
@@ -516,17 +514,61 @@ class LLMSpan:
         settings: Settings,
         output: Any,
         text: str,
+        chars: int,
         finish_reason: str | Sequence[str] | None,
         end_reason: str,
     ) -> None:
-        """Input and output under the GenAI conventions' names, built here, once, off the token path."""
+        """Input and output under the GenAI conventions' names, built here, once, off the token path.
+
+        A long stream's text stays in blocks: the output is encoded around a placeholder and the blocks spliced in
+        (`_spliced.py`). Where the output does not hold the text (a final response carries it), the buffer goes
+        before the output is encoded, so the two never coexist.
+        """
         request, self._request = self._request, None
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
+        spliced = text is PLACEHOLDER and holds_placeholder(messages)
+        if not spliced:
+            self._text = CharCounter(chars)
+            self._write = self._text.write
         preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
         budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
-        found.update(content_attributes(request, messages, settings.max_content_bytes, other, budget))
+        max_bytes = settings.max_content_bytes
+        content = content_attributes(request, messages, max_bytes, other, budget)
+        if spliced:
+            content = self._spliced(content, request, messages, other, max_bytes, budget)
+        found.update(content)
+
+    def _spliced(
+        self,
+        content: dict[str, Any],
+        request: Any,
+        messages: OutputMessages | None,
+        other: Any,
+        max_bytes: int,
+        budget: int,
+    ) -> dict[str, Any]:
+        """`content` with the text's blocks spliced into the output; where the size cap or the span's budget would
+        cut anything, the usual encoding of the whole text instead, which cuts it as always."""
+        blocks = self._text.take_blocks()
+        encoded = content.get(attr.GEN_AI_OUTPUT_MESSAGES)
+        size = spliced_size(encoded, blocks) if isinstance(encoded, str) else None
+        if isinstance(encoded, str) and size is not None and size <= max_bytes:
+            others = sum(utf8_size(v) for k, v in content.items() if type(v) is str and v is not encoded)
+            if others + size <= max(budget, 0):
+                content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, blocks)
+                return content
+        put_text(messages or (), "".join(blocks))
+        return content_attributes(request, messages, max_bytes, other, budget)
+
+    def _end_text(self) -> str:
+        """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks
+        are spliced into when the output is encoded, so the whole text is never held."""
+        text = self._text
+        if isinstance(text, StreamText) and text.chars >= _SPLICE_FROM:
+            return PLACEHOLDER
+        return text.whole()
 
     def _record_error(self, settings: Settings, error: BaseException | str) -> str:
         """The exception event and the error status; returns `error.type`."""
@@ -612,6 +654,9 @@ class _FirstText:
         span._write = write = span._text.write
         write(delta)
 
+
+# From this many characters, a stream's text goes into its output block by block, never whole (`_spliced.py`).
+_SPLICE_FROM: Final = 16 * 1024
 
 # Attributes that carry the user's or the model's text: set only with content capture.
 _CONTENT_ATTRIBUTES: Final = frozenset(
