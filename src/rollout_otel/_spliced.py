@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from ._safe import encodable, utf8_size
@@ -25,62 +25,119 @@ _ENCODED_BYTES: Final = utf8_size(_ENCODED)
 _escape: Callable[[str], str] = json.encoder.encode_basestring
 
 
+_SLICE: Final = 4096  # characters escaped at a time: what escaping holds besides the result stays small
+
+
+class SplicedText:
+    """What goes where the placeholder stands: a stream's blocks, handed over and released as they are escaped, or
+    one str held elsewhere (a final response's); escaped a slice at a time."""
+
+    __slots__ = ("_blocks", "_text")
+
+    def __init__(self, *, blocks: list[str] | None = None, text: str | None = None) -> None:
+        self._blocks = blocks if blocks is not None else []
+        self._text = text
+
+    def whole(self) -> str:
+        return self._text if self._text is not None else "".join(self._blocks)
+
+    def stretches(self, *, release: bool) -> Iterator[str]:
+        """The text in order, a slice at a time; with `release`, each block is dropped once sliced."""
+        if self._text is not None:
+            yield from _slices(self._text)
+        elif not release:
+            for block in self._blocks:
+                yield from _slices(block)
+        else:
+            blocks = self._blocks
+            blocks.reverse()
+            while blocks:
+                yield from _slices(blocks.pop())
+
+
+def _slices(text: str) -> Iterator[str]:
+    if len(text) <= _SLICE:
+        yield text
+        return
+    for start in range(0, len(text), _SLICE):
+        yield text[start : start + _SLICE]
+
+
 def holds_placeholder(messages: Iterable[Any] | None) -> bool:
     """Whether some part of these output messages (dicts of parts, as `_content` builds them) is the placeholder."""
+    return any(part.get("content") is PLACEHOLDER for part in _parts(messages))
+
+
+def take_longest(messages: Iterable[Any] | None, minimum: int) -> str | None:
+    """The longest part text of these output messages (rollout's own, just built), if it has `minimum` characters:
+    the placeholder takes its place."""
+    longest: dict[str, Any] | None = None
+    for part in _parts(messages):
+        content = part.get("content")
+        if (
+            type(content) is str
+            and len(content) >= minimum
+            and (longest is None or len(content) > len(longest["content"]))
+        ):
+            longest = part
+    if longest is None:
+        return None
+    text: str = longest["content"]
+    longest["content"] = PLACEHOLDER
+    return text
+
+
+def put_text(messages: Iterable[Any] | None, text: str) -> None:
+    """Put the real text where the placeholder stands (the usual path, for when splicing does not apply)."""
+    for part in _parts(messages):
+        if part.get("content") is PLACEHOLDER:
+            part["content"] = text
+
+
+def _parts(messages: Iterable[Any] | None) -> Iterator[dict[str, Any]]:
     for message in messages or ():
         for part in message.get("parts", ()) if isinstance(message, dict) else ():
-            if isinstance(part, dict) and part.get("content") is PLACEHOLDER:
-                return True
-    return False
+            if isinstance(part, dict):
+                yield part
 
 
-def put_text(messages: Iterable[Any], text: str) -> None:
-    """Put the real text where the placeholder stands (the usual path, for when splicing does not apply)."""
-    for message in messages:
-        for part in message.get("parts", ()) if isinstance(message, dict) else ():
-            if isinstance(part, dict) and part.get("content") is PLACEHOLDER:
-                part["content"] = text
+def _pieces(stretches: Iterable[str]) -> Iterator[str]:
+    """The stretches, escaped for JSON and made encodable one at a time.
 
-
-def _pieces(blocks: list[str]) -> Iterable[str]:
-    """The blocks, escaped for JSON and made encodable one at a time; each block is released as it is escaped.
-
-    A surrogate pair cut between two blocks is carried whole into the next, so each piece is what the same stretch
+    A surrogate pair cut between two stretches is carried whole into the next, so each piece is what the same part
     of the whole text gives."""
-    blocks.reverse()
     carry = ""
-    while blocks:
-        block = blocks.pop()
+    for stretch in stretches:
         if carry:
-            block, carry = carry + block, ""
-        if blocks and block and "\ud800" <= block[-1] <= "\udbff":
-            block, carry = block[:-1], block[-1]
-        yield encodable(_escape(block)[1:-1])
+            stretch, carry = carry + stretch, ""
+        if stretch and "\ud800" <= stretch[-1] <= "\udbff":
+            stretch, carry = stretch[:-1], stretch[-1]
+        yield encodable(_escape(stretch)[1:-1])
     if carry:
         yield encodable(_escape(carry)[1:-1])
 
 
-def spliced_size(encoded: str, blocks: list[str]) -> int | None:
-    """UTF-8 bytes of `encoded` once the blocks are spliced in; None when the placeholder is not there exactly once.
+def spliced_size(encoded: str, text: SplicedText) -> int | None:
+    """UTF-8 bytes of `encoded` once the text is spliced in; None when the placeholder is not there exactly once.
 
-    Escapes each block to measure it and drops it at once: memory for one block, time for one more pass."""
+    Escapes each stretch to measure it and drops it at once: memory for one stretch, time for one more pass."""
     if encoded.count(_ENCODED) != 1:
         return None
     size = utf8_size(encoded) - _ENCODED_BYTES + 2  # the quotes stay
-    for piece in _pieces(list(blocks)):
+    for piece in _pieces(text.stretches(release=False)):
         size += utf8_size(piece)
     return size
 
 
-def splice(encoded: str, blocks: list[str]) -> str:
-    """`encoded` with the blocks' text, escaped, in the placeholder's place; empties `blocks` as it goes.
+def splice(encoded: str, text: SplicedText) -> str:
+    """`encoded` with the text, escaped, in the placeholder's place; a stream's blocks are released as it goes.
 
-    Grown by `+=` on a str nothing else refers to, which CPython extends in place: each escaped block is released
+    Grown by `+=` on a str nothing else refers to, which CPython extends in place: each escaped stretch is released
     once appended, so the result and the blocks not yet escaped are all there is (a join would hold every escaped
-    block and the result at once). Elsewhere the same code copies more, with the same result."""
+    stretch and the result at once). Elsewhere the same code copies more, with the same result."""
     head, tail = encoded.split(_ENCODED)
     result = head + '"'
-    for piece in _pieces(blocks):
+    for piece in _pieces(text.stretches(release=True)):
         result += piece
     result += '"'
     result += tail

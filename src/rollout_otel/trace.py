@@ -37,7 +37,7 @@ from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable, utf8_size
 from ._span_attributes import set_span_attributes
-from ._spliced import PLACEHOLDER, holds_placeholder, put_text, splice, spliced_size
+from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, put_text, splice, spliced_size, take_longest
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -528,38 +528,41 @@ class LLMSpan:
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
-        spliced = text is PLACEHOLDER and holds_placeholder(messages)
-        if not spliced:
-            self._text = CharCounter(chars)
-            self._write = self._text.write
+        spliced: SplicedText | None = None
+        if text is PLACEHOLDER and holds_placeholder(messages):
+            spliced = SplicedText(blocks=self._text.take_blocks())
+        elif isinstance(output, LazyOutput) and (longest := take_longest(messages, _SPLICE_FROM)) is not None:
+            spliced = SplicedText(text=longest)  # a final response's text: held by the response, not copied whole
+        self._text = CharCounter(chars)  # what the output needs of the text is taken: the buffer goes
+        self._write = self._text.write
         preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
         budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
         max_bytes = settings.max_content_bytes
         content = content_attributes(request, messages, max_bytes, other, budget)
-        if spliced:
-            content = self._spliced(content, request, messages, other, max_bytes, budget)
+        if spliced is not None:
+            content = self._spliced(content, spliced, request, messages, other, max_bytes, budget)
         found.update(content)
 
+    @staticmethod
     def _spliced(
-        self,
         content: dict[str, Any],
+        text: SplicedText,
         request: Any,
         messages: OutputMessages | None,
         other: Any,
         max_bytes: int,
         budget: int,
     ) -> dict[str, Any]:
-        """`content` with the text's blocks spliced into the output; where the size cap or the span's budget would
-        cut anything, the usual encoding of the whole text instead, which cuts it as always."""
-        blocks = self._text.take_blocks()
+        """`content` with `text` spliced into the output; where the size cap or the span's budget would cut
+        anything, the usual encoding of the whole text instead, which cuts it as always."""
         encoded = content.get(attr.GEN_AI_OUTPUT_MESSAGES)
-        size = spliced_size(encoded, blocks) if isinstance(encoded, str) else None
+        size = spliced_size(encoded, text) if isinstance(encoded, str) else None
         if isinstance(encoded, str) and size is not None and size <= max_bytes:
-            others = sum(utf8_size(v) for k, v in content.items() if type(v) is str and v is not encoded)
+            others = sum(utf8_size(v) for v in content.values() if type(v) is str and v is not encoded)
             if others + size <= max(budget, 0):
-                content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, blocks)
+                content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, text)
                 return content
-        put_text(messages or (), "".join(blocks))
+        put_text(messages, text.whole())
         return content_attributes(request, messages, max_bytes, other, budget)
 
     def _end_text(self) -> str:
