@@ -81,6 +81,14 @@ def clean_value(value: Any) -> Any:
     return value
 
 
+_NUMBERS: Final = (int, float, bool)
+
+
 def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Attributes with encodable keys and text values."""
-    return {encodable(str(key)): clean_value(value) for key, value in attributes.items()}
+    """Attributes with encodable keys and text values (numbers and ASCII keys, most of them, pass as they are)."""
+    found: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if key.__class__ is not str or not key.isascii():
+            key = encodable(str(key))
+        found[key] = value if value.__class__ in _NUMBERS else clean_value(value)
+    return found
