@@ -51,6 +51,7 @@ def _mode_of(source: Any) -> int:
     if (
         isinstance(fields, dict)
         and isinstance(getattr(source, "__dict__", None), dict)
+        and hasattr(source, "__pydantic_extra__")
         and not any(hasattr(kind, key) for key in _KEYS)  # no property or class attribute stands in for a field
     ):
         return _FIELDS
@@ -59,15 +60,13 @@ def _mode_of(source: Any) -> int:
 
 def _get(source: Any, key: str) -> Any:
     kind = type(source)
-    mode = _modes.get(kind)
-    if mode is None:
-        mode = _modes.setdefault(kind, _mode_of(source))
+    mode = _modes[kind] if kind in _modes else _modes.setdefault(kind, _mode_of(source))
     if mode == _MAPPING:
         return source.get(key)
     if mode == _FIELDS and key in _KEYS:  # what getattr gives a pydantic model: a field, or else an extra
         found = source.__dict__.get(key)
         if found is None and key not in source.__dict__:
-            extra = getattr(source, "__pydantic_extra__", None)
+            extra = source.__pydantic_extra__
             return extra.get(key) if extra else None
         return found
     return getattr(source, key, None)
