@@ -292,7 +292,9 @@ class LLMSpan:
             if key in _CONTENT_ATTRIBUTES and not (self._settings is not None and self._settings.capture_content):
                 return
             value = clean_value(value)
-            set_span_attributes(self._span, {encodable(str(key)): value})
+            if key.__class__ is not str or not key.isascii():
+                key = encodable(str(key))
+            set_span_attributes(self._span, {key: value})
             if key in METRIC_ATTRIBUTES:
                 self._metric_attributes[key] = value
         except Exception:
