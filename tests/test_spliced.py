@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from rollout_otel import _spliced, trace, wrap
 from rollout_otel import trace as trace_module
+from rollout_otel._errors import set_raise_internal_errors
 from rollout_otel.serve import LocalLLMServer, scenario_headers
 from rollout_otel.testing import Capture
 
@@ -179,3 +180,26 @@ def test_a_chat_stream_stopped_early_keeps_what_it_received(
     assert content_of(spliced) == content_of(usual)
     assert spliced.attributes["rollout.stream.end_reason"] == "closed"  # type: ignore[index]
     assert len(SPLICES) == 1
+
+
+def test_a_failing_splice_costs_the_output_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(encoded: str, text: Any) -> str:
+        raise RuntimeError("splice failed")
+
+    monkeypatch.setattr(trace_module, "splice", broken)
+    monkeypatch.setattr(trace_module, "_SPLICE_FROM", 100)
+    set_raise_internal_errors(False)  # logged and swallowed, as in a user's program
+    cap = Capture()
+    try:
+        with trace.llm("openai.chat", stream=True, tracer_provider=cap.tracer_provider) as span:
+            span.record_input([{"role": "user", "content": "Hi"}])
+            for _ in range(300):
+                span.record_chunk("word ")
+        (finished,) = cap.spans()
+        assert "gen_ai.output.messages" not in finished.attributes  # type: ignore[operator]
+        assert "Hi" in finished.attributes["gen_ai.input.messages"]  # type: ignore[index,operator]
+        assert finished.attributes["rollout.stream.chars"] == 1500  # type: ignore[index]
+        assert _spliced.PLACEHOLDER not in str(finished.attributes)
+    finally:
+        set_raise_internal_errors(True)
+        cap.shutdown()

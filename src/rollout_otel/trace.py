@@ -542,7 +542,11 @@ class LLMSpan:
         max_bytes = settings.max_content_bytes
         content = content_attributes(request, messages, max_bytes, other, budget)
         if spliced is not None:
-            content = self._spliced(content, spliced, request, messages, other, max_bytes, budget)
+            try:
+                content = self._spliced(content, spliced, request, messages, other, max_bytes, budget)
+            except Exception:  # the output holds the placeholder: it goes, the input stays
+                log_internal_error(f"recording {attr.GEN_AI_OUTPUT_MESSAGES}")
+                content.pop(attr.GEN_AI_OUTPUT_MESSAGES, None)
         found.update(content)
 
     @staticmethod
