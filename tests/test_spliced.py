@@ -41,13 +41,13 @@ def both_ways(
     """The same stream with its text spliced in (from 100 characters on) and with the usual encoding of it whole."""
     found = []
     spliced: list[str] = []
-    real_splice = trace_module.splice
+    real_splice = _spliced.splice
 
     def counted(encoded: str, blocks: list[str]) -> str:
         spliced.append(result := real_splice(encoded, blocks))
         return result
 
-    monkeypatch.setattr(trace_module, "splice", counted)
+    monkeypatch.setattr(_spliced, "splice", counted)
     for splice_from in (100, 10**12):
         monkeypatch.setattr(trace_module, "_SPLICE_FROM", splice_from)
         cap = Capture(**settings)
@@ -186,7 +186,7 @@ def test_a_failing_splice_costs_the_output_only(monkeypatch: pytest.MonkeyPatch)
     def broken(encoded: str, text: Any) -> str:
         raise RuntimeError("splice failed")
 
-    monkeypatch.setattr(trace_module, "splice", broken)
+    monkeypatch.setattr(_spliced, "splice", broken)
     monkeypatch.setattr(trace_module, "_SPLICE_FROM", 100)
     set_raise_internal_errors(False)  # logged and swallowed, as in a user's program
     cap = Capture()

@@ -5,7 +5,7 @@ copy, and the attribute joined from it. Here the messages are built and encoded 
 the stream's text goes; the text's blocks are then escaped one at a time, each released once escaped and appended
 to the attribute in the placeholder's place, so the text is held about once throughout. The result
 is the same string the usual encoding gives; where the usual encoding would cut anything (the size cap, the span's
-content budget), the caller takes the usual path instead.
+content budget), the usual path is taken instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
+from . import _attributes as attr
+from ._content import content_attributes
 from ._safe import encodable, utf8_size
 
 # Stands for the stream's text inside the output messages; private-use characters and a random token, so no
@@ -142,3 +144,26 @@ def splice(encoded: str, text: SplicedText) -> str:
     result += '"'
     result += tail
     return result
+
+
+def spliced_content(
+    content: dict[str, Any],
+    text: SplicedText,
+    request: Any,
+    messages: Any,
+    other: Any,
+    max_bytes: int,
+    budget: int,
+) -> dict[str, Any]:
+    """`content` (the content attributes, encoded with the placeholder in the output) with `text` spliced in; where
+    the size cap or the span's budget would cut anything, the usual encoding of the whole text instead, which cuts it
+    as always."""
+    encoded = content.get(attr.GEN_AI_OUTPUT_MESSAGES)
+    size = spliced_size(encoded, text) if isinstance(encoded, str) else None
+    if isinstance(encoded, str) and size is not None and size <= max_bytes:
+        others = sum(utf8_size(v) for v in content.values() if type(v) is str and v is not encoded)
+        if others + size <= max(budget, 0):
+            content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, text)
+            return content
+    put_text(messages, text.whole())
+    return content_attributes(request, messages, max_bytes, other, budget)

@@ -35,9 +35,9 @@ from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
-from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable, utf8_size
+from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
-from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, put_text, splice, spliced_size, take_longest
+from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -543,33 +543,11 @@ class LLMSpan:
         content = content_attributes(request, messages, max_bytes, other, budget)
         if spliced is not None:
             try:
-                content = self._spliced(content, spliced, request, messages, other, max_bytes, budget)
+                content = spliced_content(content, spliced, request, messages, other, max_bytes, budget)
             except Exception:  # the output holds the placeholder: it goes, the input stays
                 log_internal_error(f"recording {attr.GEN_AI_OUTPUT_MESSAGES}")
                 content.pop(attr.GEN_AI_OUTPUT_MESSAGES, None)
         found.update(content)
-
-    @staticmethod
-    def _spliced(
-        content: dict[str, Any],
-        text: SplicedText,
-        request: Any,
-        messages: OutputMessages | None,
-        other: Any,
-        max_bytes: int,
-        budget: int,
-    ) -> dict[str, Any]:
-        """`content` with `text` spliced into the output; where the size cap or the span's budget would cut
-        anything, the usual encoding of the whole text instead, which cuts it as always."""
-        encoded = content.get(attr.GEN_AI_OUTPUT_MESSAGES)
-        size = spliced_size(encoded, text) if isinstance(encoded, str) else None
-        if isinstance(encoded, str) and size is not None and size <= max_bytes:
-            others = sum(utf8_size(v) for v in content.values() if type(v) is str and v is not encoded)
-            if others + size <= max(budget, 0):
-                content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, text)
-                return content
-        put_text(messages, text.whole())
-        return content_attributes(request, messages, max_bytes, other, budget)
 
     def _end_text(self) -> str:
         """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks
