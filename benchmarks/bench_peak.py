@@ -82,7 +82,7 @@ def main() -> int:
 
     import openai
 
-    from bench_core import machine_info
+    from harness import machine_info
     from rollout_otel.instrumentation.openai._endpoints import CHAT, RESPONSES
     from rollout_otel.serve import LocalLLMServer, scenario_headers
 

@@ -254,8 +254,6 @@ class StreamingSpanProcessor(SpanProcessor):
             attributes[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9
         if self.settings.capture_content and self.settings.stream_preview_chars:
             attributes[attr.STREAM_PREVIEW] = preview(text.tail(self.settings.stream_preview_chars), self.settings)
-        else:
-            text.compact()
         return attributes
 
     def _send(self, llm: OpenStream, due: _Due) -> None:

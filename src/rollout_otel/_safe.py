@@ -16,6 +16,7 @@ from typing import Any, Final
 # attributes) is cut to this many UTF-8 bytes: one 5 MB model name must not cost a batch of spans.
 ATTRIBUTE_MAX_BYTES: Final = 16 * 1024
 CUT_MARKER: Final = "...[truncated]"
+_SHORT: Final = ATTRIBUTE_MAX_BYTES // 4  # characters that fit the bound whatever they are
 
 
 def encodable(text: str) -> str:
@@ -40,7 +41,7 @@ def utf8_size(text: str) -> int:
 def bounded(text: str, max_bytes: int = ATTRIBUTE_MAX_BYTES) -> str:
     """`text` made encodable and cut to `max_bytes` of UTF-8, a marker at the cut; free when short."""
     if len(text) <= max_bytes // 4:
-        return encodable(text)
+        return text if text.isascii() else encodable(text)
     text = encodable(text)
     if utf8_size(text) <= max_bytes:
         return text
@@ -69,7 +70,7 @@ def clean_value(value: Any) -> Any:
     """An attribute value with its text made encodable and bounded (strings and sequences of strings); a sequence
     as a whole stays within the bound too. Others as they are."""
     if type(value) is str:
-        return bounded(value)
+        return value if len(value) <= _SHORT and value.isascii() else bounded(value)
     if isinstance(value, (list, tuple)) and any(type(item) is str for item in value):
         items = [bounded(item) if type(item) is str else item for item in value]
         total = 0
@@ -81,6 +82,14 @@ def clean_value(value: Any) -> Any:
     return value
 
 
+_NUMBERS: Final = (int, float, bool)
+
+
 def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Attributes with encodable keys and text values."""
-    return {encodable(str(key)): clean_value(value) for key, value in attributes.items()}
+    """Attributes with encodable keys and text values (numbers and ASCII keys, most of them, pass as they are)."""
+    found: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if key.__class__ is not str or not key.isascii():
+            key = encodable(str(key))
+        found[key] = value if value.__class__ in _NUMBERS else clean_value(value)
+    return found

@@ -5,46 +5,83 @@ No OpenTelemetry here; `LLMSpan` owns one of these and the processor only reads 
 
 from __future__ import annotations
 
-import io
-import sys
-
-# Before 3.12, StringIO keeps each write as its own str (about 56 bytes of overhead each) until the text is
-# read or 100,000 writes pile up; reading it joins them. 3.12+ appends into one growing buffer.
-_WRITES_PILE_UP = sys.version_info < (3, 12)
+from collections.abc import Callable
+from itertools import chain
 
 
-class StreamText(io.StringIO):
-    """All text of one stream, grown in place, with a cheap tail for previews.
+class StreamText:
+    """All text of one stream: writes appended to a list (`write` is that list's own C `append`, so a delta costs
+    one call on the hot path), joined into a block every so often by the writing thread, and into one str once,
+    at the end.
 
-    `write` is StringIO's own C method, so appending a delta adds a single call to the hot path. Reads
-    (`tail`, `text`) never move the write position, so another thread may read while chunks arrive.
+    Blocks are joined once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12
+    re-joins everything it holds at each read), so it takes about its own size, plus at most one block of pending
+    writes. Readers on other threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer
+    replaces whole, never in place.
     """
+
+    __slots__ = ("_state", "write")
+
+    def __init__(self) -> None:
+        pending: list[str] = []
+        # (joined blocks, their characters, writes since the last block): replaced whole, so readers see one state
+        self._state: tuple[list[str], int, list[str]] = ([], 0, pending)
+        self.write: Callable[[str], None] = pending.append
 
     @property
     def chars(self) -> int:
         """Characters written so far."""
-        return self.tell()
+        _, joined, pending = self._state
+        return joined + sum(map(len, pending))
+
+    def seal(self) -> Callable[[str], None]:
+        """Join the pending writes into a block; the writing thread only. Returns the `write` to use from now on."""
+        blocks, joined, pending = self._state
+        if pending:
+            block = "".join(pending)
+            fresh: list[str] = []
+            self._state = ([*blocks, block], joined + len(block), fresh)
+            self.write = fresh.append
+        return self.write
 
     def text(self) -> str:
-        """The whole text so far."""
-        return self.getvalue()
+        """The whole text so far (a copy, unless it is already one block); any thread."""
+        blocks, _, pending = self._state
+        if not pending and len(blocks) == 1:
+            return blocks[0]
+        return "".join([*blocks, *pending])
+
+    def whole(self) -> str:
+        """The whole text as one block, kept: later reads return this same str. For the end, once writes stopped."""
+        whole = self.text()
+        fresh: list[str] = []
+        self._state = ([whole] if whole else [], len(whole), fresh)
+        self.write = fresh.append
+        return whole
+
+    def take_blocks(self) -> list[str]:
+        """The text as blocks, handed over: the buffer keeps none of it. For the end, once writes stopped."""
+        blocks, _, pending = self._state
+        taken = [*blocks, "".join(pending)] if pending else list(blocks)
+        fresh: list[str] = []
+        self._state = ([], 0, fresh)
+        self.write = fresh.append
+        return taken
 
     def tail(self, limit: int) -> str:
-        """The last `limit` characters: the rolling preview."""
+        """The last `limit` characters: the rolling preview. Reads only the blocks it needs."""
         if limit <= 0:
             return ""
-        return self.getvalue()[-limit:]
-
-    def close(self) -> None:
-        """Never closed: the garbage collector may finalize this buffer before the span that reads it at its end."""
-
-    def compact(self) -> None:
-        """Join the writes kept apart so far (a no-op where StringIO never keeps them apart).
-
-        LLMSpan calls this every 1,024 chunks, so what the pending writes cost stays under ~60 KB.
-        """
-        if _WRITES_PILE_UP:
-            self.getvalue()
+        blocks, _, pending = self._state
+        pieces: list[str] = []
+        size = 0
+        for piece in chain(reversed(pending[:]), reversed(blocks)):  # pending copied: it may grow meanwhile
+            pieces.append(piece)
+            size += len(piece)
+            if size >= limit:
+                break
+        pieces.reverse()
+        return "".join(pieces)[-limit:]
 
 
 class CharCounter:
@@ -56,17 +93,23 @@ class CharCounter:
         self.chars = chars
 
     def write(self, delta: str) -> int:
-        if delta.__class__ is not str:  # as StringIO does, so LLMSpan decodes bytes before counting
+        if delta.__class__ is not str:  # as StreamText's callers check, so LLMSpan decodes bytes before counting
             raise TypeError("a str delta is expected")
         n = len(delta)
         self.chars += n
         return n
 
+    def seal(self) -> Callable[[str], int]:
+        return self.write
+
     def text(self) -> str:
         return ""
 
-    def tail(self, limit: int) -> str:
+    def whole(self) -> str:
         return ""
 
-    def compact(self) -> None:
-        pass
+    def take_blocks(self) -> list[str]:
+        return []
+
+    def tail(self, limit: int) -> str:
+        return ""

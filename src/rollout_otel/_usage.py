@@ -6,7 +6,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from . import _attributes as attr
 from ._errors import logger
@@ -30,14 +30,45 @@ _NESTED: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-_is_mapping: dict[type, bool] = {dict: True}  # per type: the Mapping ABC check costs two calls each time
+# Every key read below; on a pydantic model these are read from its fields (and extras) without `getattr`, whose
+# miss costs pydantic's `__getattr__` and an exception each time (most keys are missing from any one provider's usage).
+_KEYS: Final = frozenset(
+    {key for _, keys in _DIRECT for key in keys}
+    | {key for _, containers, key in _NESTED for key in (*containers, key)}
+    | {"cache_creation_input_tokens", "output_tokens_details", "thinking_tokens"}
+    | {"prompt_token_count", "tool_use_prompt_token_count", "candidates_token_count", "thoughts_token_count"}
+    | {"cached_content_token_count"}
+)
+_MAPPING, _FIELDS, _ATTRIBUTES = 0, 1, 2
+_modes: dict[type, int] = {dict: _MAPPING}  # per type: how its values are read, decided once
+
+
+def _mode_of(source: Any) -> int:
+    if isinstance(source, Mapping):
+        return _MAPPING
+    kind = type(source)
+    fields = getattr(kind, "__pydantic_fields__", None)
+    if (
+        isinstance(fields, dict)
+        and isinstance(getattr(source, "__dict__", None), dict)
+        and hasattr(source, "__pydantic_extra__")
+        and not any(hasattr(kind, key) for key in _KEYS)  # no property or class attribute stands in for a field
+    ):
+        return _FIELDS
+    return _ATTRIBUTES
 
 
 def _get(source: Any, key: str) -> Any:
     kind = type(source)
-    mapping = _is_mapping[kind] if kind in _is_mapping else _is_mapping.setdefault(kind, isinstance(source, Mapping))
-    if mapping:
+    mode = _modes[kind] if kind in _modes else _modes.setdefault(kind, _mode_of(source))
+    if mode == _MAPPING:
         return source.get(key)
+    if mode == _FIELDS and key in _KEYS:  # what getattr gives a pydantic model: a field, or else an extra
+        found = source.__dict__.get(key)
+        if found is None and key not in source.__dict__:
+            extra = source.__pydantic_extra__
+            return extra.get(key) if extra else None
+        return found
     return getattr(source, key, None)
 
 

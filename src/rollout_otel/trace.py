@@ -36,6 +36,8 @@ from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
+from ._span_attributes import set_span_attributes
+from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
 from ._text import CharCounter, StreamText
 from ._usage import usage_attributes
 from .version import __version__
@@ -177,7 +179,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
-        self._write: Callable[[str], int] = _FirstText(self)  # becomes the buffer's own write at the first text
+        self._write: Callable[[str], object] = _FirstText(self)  # becomes the buffer's own write at the first text
         self._ended = False
         if held_back and settings.capture_content:  # user text (stop sequences...): only with content capture
             self._span.set_attributes(held_back)
@@ -212,13 +214,14 @@ class LLMSpan:
                     self._first_chunk_ns = now
             index = self._chunks
             self._chunks = index + 1
-            if not index & 0x3FF:  # every 1,024 chunks: keeps StreamText's overhead small before 3.12
-                self._text.compact()
+            if not index & 0x3FF:  # every 1,024 chunks: the pending writes become one block
+                write = self._text.seal()
+                if self._write.__class__ is not _FirstText:
+                    self._write = write
             if delta:
-                try:
-                    self._write(delta)
-                except TypeError:
-                    delta = self._write_coerced(delta)
+                if delta.__class__ is not str:
+                    delta = self._coerced(delta)
+                self._write(delta)
             if self._on_chunk is not None:
                 self._on_chunk(self, index, delta)
         except Exception:
@@ -232,15 +235,15 @@ class LLMSpan:
         if not self._first_text_ns:
             self._first_text_ns = monotonic_ns()
 
-    def _write_coerced(self, delta: Any) -> str:
-        """Slow path for a delta that is not a str: bytes are decoded as UTF-8, anything else goes through str()."""
+    def _coerced(self, delta: Any) -> str:
+        """Slow path for a delta that is not a plain str: a str subclass is kept as its text, bytes are decoded as
+        UTF-8, anything else goes through str()."""
+        if isinstance(delta, str):
+            return str.__str__(delta)
         if isinstance(delta, (bytes, bytearray, memoryview)):
-            text = bytes(delta).decode("utf-8", errors="replace")
-        else:
-            logger.warning("record_chunk expects a str delta, got %s; recording str() of it", type(delta).__name__)
-            text = str(delta)
-        self._write(text)
-        return text
+            return bytes(delta).decode("utf-8", errors="replace")
+        logger.warning("record_chunk expects a str delta, got %s; recording str() of it", type(delta).__name__)
+        return str(delta)
 
     # -- recording ------------------------------------------------------------------------------------------
 
@@ -289,7 +292,9 @@ class LLMSpan:
             if key in _CONTENT_ATTRIBUTES and not (self._settings is not None and self._settings.capture_content):
                 return
             value = clean_value(value)
-            self._span.set_attribute(encodable(str(key)), value)
+            if key.__class__ is not str or not key.isascii():
+                key = encodable(str(key))
+            set_span_attributes(self._span, {key: value})
             if key in METRIC_ATTRIBUTES:
                 self._metric_attributes[key] = value
         except Exception:
@@ -414,7 +419,7 @@ class LLMSpan:
         """End the span unless it already ended; returns whether this call ended it.
 
         Each recording step is guarded on its own, so a bad usage value cannot cost the error status, and the
-        span always reaches `end()`.
+        span always reaches `end()`. What the steps find is set on the span in one step, just before it ends.
         """
         with self._end_lock:
             if self._ended:
@@ -425,39 +430,60 @@ class LLMSpan:
         self._finisher = None  # it refers back to this span through the accumulator: no cycle left behind
         end_ns = monotonic_ns()
         text, chars = "", self._chunks_chars()
-        steps: list[tuple[str, Callable[[], None]]] = []
         if self._stream and self._processor is not None:
-            steps.append(("stopping updates", lambda: self._processor.unwatch(self)))  # type: ignore[union-attr]
+            try:
+                self._processor.unwatch(self)
+            except Exception:
+                log_internal_error("stopping updates")
         try:
-            text = self._text.text()  # read once: on 3.12+ each read copies the whole text
+            text = self._end_text()
         except Exception:
             log_internal_error("reading a stream's text")
         if end_reason is None:
             end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
         settings = self._settings or settings_from_environment()
+        found: dict[str, Any] = {}
         usage_attrs: dict[str, int] = {}
-        steps += [
-            ("recording the content", lambda: self._record_content(settings, output, text, finish_reason, end_reason)),
-            ("recording usage", lambda: usage_attrs.update(self._record_usage(usage))),
-            ("recording the finish reasons", lambda: self._record_finish_reasons(finish_reason)),
-            ("recording the time to first chunk", self._record_time_to_first_chunk),
-            ("recording the error", lambda: self._record_error(settings, error)),
-        ]
-        if self._stream:
-            preview = output if isinstance(output, str) else text
-            steps.append(
-                (
-                    "recording the stream summary",
-                    lambda: self._record_stream_summary(settings, end_reason, chars, preview),
-                )
-            )
-        if settings.metrics:
-            steps.append(("recording metrics", lambda: self._record_metrics(end_ns, end_reason, error, usage_attrs)))
-        for what, step in steps:
+        tail = ""
+        if self._stream and settings.capture_content and settings.stream_preview_chars:
             try:
-                step()
+                shown = output if isinstance(output, str) else self._text.tail(settings.stream_preview_chars)
+                tail = preview(shown, settings)
             except Exception:
-                log_internal_error(what)
+                log_internal_error("recording the stream's preview")
+        try:
+            self._record_content(found, settings, output, text, chars, finish_reason, end_reason)
+        except Exception:
+            log_internal_error("recording the content")
+        try:
+            usage_attrs = usage_attributes(usage)
+            found.update(usage_attrs)
+        except Exception:
+            log_internal_error("recording usage")
+        try:
+            reasons = finish_reasons(finish_reason)
+            if reasons:
+                found[attr.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)
+        except Exception:
+            log_internal_error("recording the finish reasons")
+        if self._first_chunk_ns:
+            found[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self._first_chunk_ns - self._start_ns) / 1e9
+        if error is not None:
+            try:
+                found[attr.ERROR_TYPE] = self._record_error(settings, error)
+            except Exception:
+                log_internal_error("recording the error")
+        if self._stream:
+            try:
+                self._stream_summary(found, end_reason, chars, tail)
+            except Exception:
+                log_internal_error("recording the stream summary")
+        self._set_attributes(found)
+        if settings.metrics:
+            try:
+                self._record_metrics(end_ns, end_reason, error, usage_attrs)
+            except Exception:
+                log_internal_error("recording metrics")
         self._text = CharCounter(chars)  # the span holds the output now; free the buffer
         self._write = self._text.write
         try:
@@ -465,6 +491,18 @@ class LLMSpan:
         except Exception:
             log_internal_error("ending an LLM span")
         return True
+
+    def _set_attributes(self, found: dict[str, Any]) -> None:
+        """Everything the end found, in one step; if that fails, each attribute on its own, so one costs only itself."""
+        try:
+            set_span_attributes(self._span, found)
+        except Exception:
+            log_internal_error("recording the span's attributes")
+            for key, value in found.items():
+                try:
+                    self._span.set_attribute(key, value)
+                except Exception:
+                    log_internal_error(f"recording {key}")
 
     def _chunks_chars(self) -> int:
         try:
@@ -474,42 +512,53 @@ class LLMSpan:
 
     def _record_content(
         self,
+        found: dict[str, Any],
         settings: Settings,
         output: Any,
         text: str,
+        chars: int,
         finish_reason: str | Sequence[str] | None,
         end_reason: str,
     ) -> None:
-        """Input and output under the GenAI conventions' names, built here, once, off the token path."""
+        """Input and output under the GenAI conventions' names, built here, once, off the token path.
+
+        A long stream's text stays in blocks: the output is encoded around a placeholder and the blocks spliced in
+        (`_spliced.py`). Where the output does not hold the text (a final response carries it), the buffer goes
+        before the output is encoded, so the two never coexist.
+        """
         request, self._request = self._request, None
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
+        spliced: SplicedText | None = None
+        if text is PLACEHOLDER and holds_placeholder(messages):
+            spliced = SplicedText(blocks=self._text.take_blocks())
+        elif isinstance(output, LazyOutput) and (longest := take_longest(messages, _SPLICE_FROM)) is not None:
+            spliced = SplicedText(text=longest)  # a final response's text: held by the response, not copied whole
+        self._text = CharCounter(chars)  # what the output needs of the text is taken: the buffer goes
+        self._write = self._text.write
         preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
         budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
-        found = content_attributes(request, messages, settings.max_content_bytes, other, budget)
-        if found:
-            self._span.set_attributes(found)
+        max_bytes = settings.max_content_bytes
+        content = content_attributes(request, messages, max_bytes, other, budget)
+        if spliced is not None:
+            try:
+                content = spliced_content(content, spliced, request, messages, other, max_bytes, budget)
+            except Exception:  # the output holds the placeholder: it goes, the input stays
+                log_internal_error(f"recording {attr.GEN_AI_OUTPUT_MESSAGES}")
+                content.pop(attr.GEN_AI_OUTPUT_MESSAGES, None)
+        found.update(content)
 
-    def _record_usage(self, usage: Any) -> dict[str, int]:
-        usage_attrs = usage_attributes(usage)
-        if usage_attrs:
-            self._span.set_attributes(usage_attrs)
-        return usage_attrs
+    def _end_text(self) -> str:
+        """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks
+        are spliced into when the output is encoded, so the whole text is never held."""
+        text = self._text
+        if isinstance(text, StreamText) and text.chars >= _SPLICE_FROM:
+            return PLACEHOLDER
+        return text.whole()
 
-    def _record_finish_reasons(self, finish_reason: Any) -> None:
-        reasons = finish_reasons(finish_reason)
-        if reasons:
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
-
-    def _record_time_to_first_chunk(self) -> None:
-        if self._first_chunk_ns:
-            seconds = (self._first_chunk_ns - self._start_ns) / 1e9
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
-
-    def _record_error(self, settings: Settings, error: BaseException | str | None) -> None:
-        if error is None:
-            return
+    def _record_error(self, settings: Settings, error: BaseException | str) -> str:
+        """The exception event and the error status; returns `error.type`."""
         span = self._span
         error_type = error_type_of(error, settings.capture_content)
         description = error_type
@@ -524,8 +573,8 @@ class LLMSpan:
             span.record_exception(
                 error, attributes={attr.EXCEPTION_MESSAGE: message, attr.EXCEPTION_STACKTRACE: stacktrace}
             )
-        span.set_attribute(attr.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, description))
+        return error_type
 
     def _record_metrics(
         self, end_ns: int, end_reason: str, error: BaseException | str | None, usage: dict[str, int]
@@ -548,34 +597,28 @@ class LLMSpan:
             usage=usage,
         )
 
-    def _record_stream_summary(self, settings: Settings, end_reason: str, chars: int, output_text: str) -> None:
-        summary: dict[str, Any] = {
-            attr.STREAM_CHUNKS: self._chunks,
-            attr.STREAM_CHARS: chars,
-            attr.STREAM_UPDATES: self._updates,
-            attr.STREAM_END_REASON: end_reason,
-        }
-        if settings.capture_content and settings.stream_preview_chars and output_text:
-            summary[attr.STREAM_PREVIEW] = preview(output_text, settings)
-        summary.update(self._timings())
+    def _stream_summary(self, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
+        """The stream summary: counts, end reason, preview, and the timings the update thread settled."""
+        found[attr.STREAM_CHUNKS] = self._chunks
+        found[attr.STREAM_CHARS] = chars
+        found[attr.STREAM_UPDATES] = self._updates
+        found[attr.STREAM_END_REASON] = end_reason
+        if tail:
+            found[attr.STREAM_PREVIEW] = tail
+        found[attr.STREAM_STALLS] = self._stalls
+        start_ns = self._start_ns
+        if self._first_text_ns:
+            found[attr.STREAM_TIME_TO_FIRST_TEXT] = (self._first_text_ns - start_ns) / 1e9
+        max_gap = self._max_gap_ns
+        if self._first_chunk_ns:  # the wait for the first chunk is exact, with or without an update thread
+            max_gap = max(max_gap, self._first_chunk_ns - start_ns)
+        elif not max_gap:
+            max_gap = monotonic_ns() - start_ns  # no chunk at all: it waited throughout
+        found[attr.STREAM_MAX_GAP] = max_gap / 1e9
         if self._on_chunk is not None:  # chunk events on: say how many the size budget or an event limit cut
             dropped = getattr(self._span, "dropped_events", 0) + self._events_dropped
             if dropped:
-                summary[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
-        self._span.set_attributes(summary)
-
-    def _timings(self) -> dict[str, Any]:
-        """Time to first text, the longest wait for a chunk and the stalls, from what the update thread settled."""
-        found: dict[str, Any] = {attr.STREAM_STALLS: self._stalls}
-        if self._first_text_ns:
-            found[attr.STREAM_TIME_TO_FIRST_TEXT] = (self._first_text_ns - self._start_ns) / 1e9
-        max_gap = self._max_gap_ns
-        if self._first_chunk_ns:  # the wait for the first chunk is exact, with or without an update thread
-            max_gap = max(max_gap, self._first_chunk_ns - self._start_ns)
-        elif not max_gap:
-            max_gap = monotonic_ns() - self._start_ns  # no chunk at all: it waited throughout
-        found[attr.STREAM_MAX_GAP] = max_gap / 1e9
-        return found
+                found[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
 
 
 class _FirstText:
@@ -589,15 +632,18 @@ class _FirstText:
     def __init__(self, span: LLMSpan) -> None:
         self._span = weakref.ref(span)
 
-    def __call__(self, delta: str) -> int:
+    def __call__(self, delta: str) -> None:
         span = self._span()
         if span is None:
-            return 0
+            return
         if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
             span._first_text_ns = monotonic_ns()
         span._write = write = span._text.write
-        return write(delta)
+        write(delta)
 
+
+# From this many characters, a stream's text goes into its output block by block, never whole (`_spliced.py`).
+_SPLICE_FROM: Final = 16 * 1024
 
 # Attributes that carry the user's or the model's text: set only with content capture.
 _CONTENT_ATTRIBUTES: Final = frozenset(

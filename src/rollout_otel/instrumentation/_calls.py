@@ -73,7 +73,7 @@ def request_attributes_from(
     found: dict[str, Any] = {}
     for key, name in parameters:
         value = kwargs.get(key)
-        if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value is not None and given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
             found[name] = value
     stop: Any = kwargs.get(stop_key)
     if given(stop):

@@ -33,7 +33,7 @@ def finish(span: LLMSpan, acc: Accumulator, end_reason: str, error: BaseExceptio
     if not span.is_recording:
         return
     try:
-        outcome = acc.outcome(span._text.text())
+        outcome = acc.outcome(span._end_text())  # the text joined once, or where a long one will go
     except Exception:
         log_internal_error("assembling a stream's output")
         outcome = {}
