@@ -69,11 +69,12 @@ def test_the_direct_path_is_taken_for_the_sdk_span_and_matches_the_public_api(
     [
         {"a.list": ["x", "y"]},  # the SDK makes it a tuple
         {"a.mixed": ("x", object())},
+        {"a.mixed.plain": ("x", 1)},  # the SDK drops a sequence of mixed types
         {"an.object": object()},  # the SDK keeps its str()
         {"": "empty key"},  # the SDK drops it
         {"a.dict": {"k": "v"}},
     ],
-    ids=["list", "tuple-with-object", "object", "empty-key", "mapping"],
+    ids=["list", "tuple-with-object", "tuple-of-mixed-types", "object", "empty-key", "mapping"],
 )
 def test_values_the_sdk_would_change_take_the_public_api(
     exporter: InMemorySpanExporter, attributes: dict[str, Any]

@@ -47,7 +47,7 @@ def _write(span: Any, attributes: Mapping[str, Any]) -> bool:
         if key.__class__ is not str or not key:
             return False
         kind = value.__class__
-        if kind not in _PLAIN and not (kind is tuple and all(item.__class__ in _PLAIN for item in value)):
+        if kind not in _PLAIN and not (kind is tuple and _homogeneous(value)):
             return False
     try:
         bounded = span._attributes
@@ -69,6 +69,12 @@ def _write(span: Any, attributes: Mapping[str, Any]) -> bool:
                     del stored[key]  # a key set again moves to the end, as in BoundedAttributes
             stored.update(attributes)
     return True
+
+
+def _homogeneous(items: tuple[Any, ...]) -> bool:
+    """A sequence the SDK keeps as it is: items of one plain type (it drops a mixed one, with a warning)."""
+    kinds = {item.__class__ for item in items}
+    return len(kinds) <= 1 and kinds <= _PLAIN
 
 
 def _is_known(cls: type) -> bool:
