@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import itertools
 import json
 import threading
 import time
@@ -652,8 +651,9 @@ def test_delay_paces_the_deltas(oai: Any) -> None:
     for chunk in chat(oai, stream=True, extra_headers=H(chunks=5, delay=0.06)):
         if chunk.choices[0].delta.content:
             arrivals.append(time.monotonic() - started)
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(arrivals) == 5 and arrivals[0] >= 0.05 and min(gaps) >= 0.04
+    # When a chunk arrived can only be later than when the server sent it (a busy client can read two at once), so
+    # the pacing shows in the arrival times, never in the gaps between them.
+    assert len(arrivals) == 5 and all(arrival >= 0.05 * (n + 1) for n, arrival in enumerate(arrivals))
 
 
 def test_first_delay_and_stall_wait_once_where_asked(oai: Any) -> None:
@@ -662,10 +662,9 @@ def test_first_delay_and_stall_wait_once_where_asked(oai: Any) -> None:
     for chunk in chat(oai, stream=True, extra_headers=H(chunks=6, first_delay=0.3, stall=0.4, stall_at=3)):
         if chunk.choices[0].delta.content:
             arrivals.append(time.monotonic() - started)
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # Lower bounds only: the waits are sleeps the server must do; a loaded machine can only make them longer.
     assert len(arrivals) == 6 and arrivals[0] >= 0.25  # a little under the server's sleep: clocks read apart
-    assert gaps[2] >= 0.35 and max(gaps) == gaps[2]
+    assert arrivals[2] >= 0.25 and arrivals[3] >= 0.65  # the stall came before the fourth delta
 
 
 def test_stop_returns_quickly_during_a_slow_stream() -> None:
