@@ -28,6 +28,7 @@ from rollout_otel.serve import (
     scenario_headers,
     tokenize,
 )
+from rollout_otel.serve._plan import Plan
 
 needs_anthropic = pytest.mark.anthropic
 pytestmark = pytest.mark.integration
@@ -692,3 +693,10 @@ def test_stop_returns_quickly_during_a_slow_stream() -> None:
     assert not thread.is_alive() and isinstance(errors[0], openai.APIConnectionError)
     server.stop()  # idempotent
     client.close()
+
+
+def test_the_first_delay_and_the_stall_are_each_waited_once_before_their_delta() -> None:
+    """Where the one-off waits fall, read from the reply's plan (the timing test above can only give lower bounds)."""
+    scenario = Scenario.parse("chunks=6;first_delay=0.3;stall=0.4;stall_at=3")
+    plan = Plan.build({"model": "m", "stream": True}, scenario, "openai", "chat")
+    assert [plan.extra_wait(sent) for sent in range(6)] == [0.3, 0.0, 0.0, 0.4, 0.0, 0.0]
