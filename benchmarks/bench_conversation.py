@@ -133,7 +133,7 @@ def main() -> int:
 
     import openai
 
-    from bench_core import machine_info
+    from harness import machine_info
     from rollout_otel.serve import LocalLLMServer, scenario_headers
 
     started = time.perf_counter()

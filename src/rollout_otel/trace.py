@@ -29,7 +29,8 @@ from ._content import (
     preview,
     text_output,
 )
-from ._content._early import early, is_large
+from ._content._early import ContentLater, EarlyRequest, early, end_later, is_large
+from ._content._encode import encode
 from ._content._manual import is_output_message_list
 from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
@@ -436,8 +437,12 @@ class LLMSpan:
             end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
         settings = self._settings or settings_from_environment()
         usage_attrs: dict[str, int] = {}
+        later: list[ContentLater] = []  # content the worker is still building
         steps += [
-            ("recording the content", lambda: self._record_content(settings, output, text, finish_reason, end_reason)),
+            (
+                "recording the content",
+                lambda: self._record_content(settings, output, text, finish_reason, end_reason, later),
+            ),
             ("recording usage", lambda: usage_attrs.update(self._record_usage(usage))),
             ("recording the finish reasons", lambda: self._record_finish_reasons(finish_reason)),
             ("recording the time to first chunk", self._record_time_to_first_chunk),
@@ -460,6 +465,10 @@ class LLMSpan:
                 log_internal_error(what)
         self._text = CharCounter(chars)  # the span holds the output now; free the buffer
         self._write = self._text.write
+        if later:
+            if end_later(self._span, later[0]):  # the worker sets the content, then ends the span
+                return True
+            self._set_content(later[0](encode))  # a worker that cannot take it: here, as before
         try:
             self._span.end()
         except Exception:
@@ -479,15 +488,23 @@ class LLMSpan:
         text: str,
         finish_reason: str | Sequence[str] | None,
         end_reason: str,
+        later: list[ContentLater],
     ) -> None:
-        """Input and output under the GenAI conventions' names, built here, once, off the token path."""
+        """Input and output under the GenAI conventions' names, built here, once, off the token path; or, when the
+        content worker is still building the request's, added to `later` for the worker to finish."""
         request, self._request = self._request, None
         if not settings.capture_content:
             return
         messages, other = _output_messages(output, text, finish_reason, end_reason)
         preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
         budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
-        found = content_attributes(request, messages, settings.max_content_bytes, other, budget)
+        max_bytes = settings.max_content_bytes
+        if isinstance(request, EarlyRequest) and not request.ready():
+            later.append(lambda encoder: content_attributes(request, messages, max_bytes, other, budget, encoder))
+            return
+        self._set_content(content_attributes(request, messages, max_bytes, other, budget))
+
+    def _set_content(self, found: dict[str, Any]) -> None:
         if found:
             self._span.set_attributes(found)
 

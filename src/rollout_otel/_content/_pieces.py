@@ -1,0 +1,292 @@
+"""`encode`, done in pieces on the content worker: the same JSON, byte for byte, but no single step holds the GIL
+long, so the thread that made the call (an asyncio loop's above all) keeps running while a long history or a large
+image is encoded and cut.
+
+`encode` measures a value by encoding it whole (one C call: 10 MB of history, or a 20 MB image) and cuts it by
+re-encoding it whole after each cut. Here the size of each message is measured on its own, long strings are
+measured in slices and never quoted whole, a cut re-measures only the messages it changed, and only what is kept
+(within `max_bytes`) is ever joined. The decisions (which strings are cut, by how much, which items dropped) are
+`_encode`'s own, taken from sizes that are the same numbers. A value of another shape than plain JSON (an SDK
+object, a non-finite float, a key that is not a str, nesting deep enough to fail) is left to `encode` whole.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any, Final
+
+from .._safe import encodable, utf8_size
+from . import _encode
+from ._encode import TRUNCATION_MARKER, encode
+from ._parts import Encoded
+
+SLICE: Final = 64 * 1024  # characters quoted or measured in one C call: well under a millisecond
+_quote: Final = json.encoder.encode_basestring  # what the encoder calls for each str
+_MARKER_LEN: Final = len(TRUNCATION_MARKER)
+
+
+class _Whole(Exception):
+    """The value is not plain JSON: `encode` takes it whole."""
+
+
+def encode_in_pieces(value: Any, max_bytes: int, pause: Callable[[], None] = lambda: None) -> tuple[str, bool]:
+    """`encode(value, max_bytes)`, in steps; `pause` runs between them (the worker yields the GIL there)."""
+    try:
+        return _Pieces(value, max_bytes, pause).run()
+    except (_Whole, RecursionError):
+        return encode(value, max_bytes)
+
+
+def _slices(text: str) -> list[str]:
+    """`text` in slices of about `SLICE` characters; a surrogate pair is never split, so each slice is made
+    encodable exactly as the whole would be."""
+    found = []
+    start, end = 0, len(text)
+    while start < end:
+        stop = min(start + SLICE, end)
+        while stop < end and 0xD800 <= ord(text[stop - 1]) <= 0xDBFF:
+            stop += 1
+        found.append(text[start:stop])
+        start = stop
+    return found
+
+
+def _fragments(node: Any, out: list[str], pause: Callable[[], None]) -> None:
+    """The JSON of a plain value as fragments that join to `_encode_json(node)`; long strings in slices."""
+    kind = type(node)
+    if kind is str or kind is Encoded:  # an Encoded inside a message is a str to the encoder, quoted
+        if len(node) <= SLICE:
+            out.append(_quote(node))
+            return
+        out.append('"')
+        for piece in _slices(node):
+            out.append(_quote(piece)[1:-1])
+            pause()
+        out.append('"')
+    elif kind is dict:
+        out.append("{")
+        first = True
+        for key, item in node.items():
+            if type(key) is not str:
+                raise _Whole
+            out.append(("" if first else ",") + _quote(key) + ":")
+            first = False
+            _fragments(item, out, pause)
+        out.append("}")
+    elif kind is list or kind is tuple:
+        out.append("[")
+        for index, item in enumerate(node):
+            if index:
+                out.append(",")
+            _fragments(item, out, pause)
+        out.append("]")
+    elif node is None or kind is bool or kind is int:
+        out.append(_encode._encode_json(node))
+    elif kind is float and math.isfinite(node):
+        out.append(float.__repr__(node))
+    else:
+        raise _Whole
+
+
+def _has_long(node: Any) -> bool:
+    """Whether a plain value holds a string longer than a slice (then it is quoted in pieces)."""
+    kind = type(node)
+    if kind is str or kind is Encoded:
+        return len(node) > SLICE
+    if kind is dict:
+        return any(_has_long(item) for item in node.values())
+    if kind is list or kind is tuple:
+        return any(_has_long(item) for item in node)
+    return False
+
+
+class _Pieces:
+    """One value being encoded: its top-level items (the messages), each measured and re-measured on its own."""
+
+    def __init__(self, value: Any, max_bytes: int, pause: Callable[[], None]) -> None:
+        kind = type(value)
+        if kind is not list and kind is not dict and kind is not str:
+            raise _Whole
+        self.value = value
+        self.max_bytes = max_bytes
+        self.pause = pause
+        self.joined = kind is list  # a list's items are joined: an Encoded message goes in as it is
+        self.items: list[Any] = value if kind is list else [value]
+        self.sizes: list[int] = []
+        self.long: list[bool] = []
+
+    # -- sizes --------------------------------------------------------------------------------------------
+
+    def piece(self, item: Any, long: bool) -> list[str]:
+        """One item's JSON, made encodable, as fragments."""
+        if self.joined and type(item) is Encoded:
+            return [encodable(part) for part in _slices(item)] if len(item) > SLICE else [encodable(item)]
+        if not long:
+            try:
+                return [encodable(_encode._encode_json(item))]
+            except RecursionError:
+                raise
+            except Exception as error:
+                raise _Whole from error
+        out: list[str] = []
+        _fragments(item, out, self.pause)
+        return [encodable(part) for part in out]
+
+    def measure(self, index: int) -> int:
+        item = self.items[index]
+        size = sum(utf8_size(part) for part in self.piece(item, self.long[index]))
+        self.pause()
+        return size
+
+    def measure_all(self) -> None:
+        self.long = [_has_long(item) for item in self.items]
+        self.sizes = [self.measure(index) for index in range(len(self.items))]
+
+    def total(self) -> int:
+        if not self.joined:
+            return self.sizes[0]
+        return 2 + sum(self.sizes) + max(len(self.sizes) - 1, 0)
+
+    def result(self) -> str:
+        pieces = []
+        for item, long in zip(self.items, self.long, strict=True):
+            pieces.append("".join(self.piece(item, long)))
+            self.pause()
+        return "[" + ",".join(pieces) + "]" if self.joined else pieces[0]
+
+    # -- encode -------------------------------------------------------------------------------------------
+
+    def run(self) -> tuple[str, bool]:
+        """`encode`: the value whole if it fits; else cut as `_shrink` cuts it."""
+        self.measure_all()
+        if self.total() <= self.max_bytes:
+            return self.result(), False
+        return self.shrink(), True
+
+    def shrink(self) -> str:
+        """`_encode._shrink`, step for step."""
+        if self.joined:
+            root: Any = []
+            for item in self.value:
+                root.append(_encode._copy(item))
+                self.pause()
+            self.items = root
+        else:
+            root = _encode._copy(self.value)
+            self.items = [root]
+        self.box = [root]
+        self.measure_all()
+        for _ in range(_encode._MAX_PASSES):
+            excess = self.total() - self.max_bytes
+            if excess <= 0:
+                return self.result()
+            if not self.cut_longest_strings(excess):
+                break
+        for _ in range(_encode._MAX_PASSES * 4):
+            size = self.total()
+            if size <= self.max_bytes:
+                return self.result()
+            if not self.drop_from_longest_list((size - self.max_bytes) / size):
+                break
+        root = self.box[0]
+        return "[]" if isinstance(root, list) else "{}" if isinstance(root, dict) else _encode._dumps(TRUNCATION_MARKER)
+
+    def top_index(self, index: int) -> int:
+        return index if self.joined else 0
+
+    def cut_longest_strings(self, excess_bytes: int) -> bool:
+        """`_encode._cut_longest_strings`, noting which items changed and measuring long tails in slices."""
+        found: list[tuple[int, Any, Any, int]] = []
+        if self.joined:
+            for index, item in enumerate(self.items):
+                if isinstance(item, str):
+                    if len(item) > _encode._KEEP_CHARS:
+                        found.append((len(item), self.items, index, index))
+                elif isinstance(item, (dict, list)):
+                    _strings(item, found, index)
+        else:
+            _strings(self.box, found, 0)
+        if not found:
+            return False
+        found.sort(key=lambda entry: entry[0], reverse=True)
+        to_cut = excess_bytes + _MARKER_LEN * len(found) + 16
+        changed: set[int] = set()
+        for length, container, key, top in found:
+            if to_cut <= 0:
+                break
+            text = container[key]
+            keep = max(_encode._KEEP_CHARS, length - to_cut)
+            if _encode._is_blob_data(container, key):
+                keep -= keep % 4
+                removed = len(text) - keep
+                cut = text[:keep]
+                to_cut -= removed
+            else:
+                removed = _tail_size(text, keep)
+                cut = text[:keep] + TRUNCATION_MARKER
+                to_cut -= removed - _MARKER_LEN
+            if cut != text:
+                changed.add(top)
+            container[key] = cut
+        if not self.joined and self.box[0] is not self.items[0]:  # a bare string was cut: the box holds it
+            self.items = [self.box[0]]
+        for index in sorted(changed):
+            self.sizes[index] = self.measure(index)
+        return True
+
+    def drop_from_longest_list(self, share: float) -> bool:
+        """`_encode._drop_from_longest_list`, dropping the same items from the sizes when they are messages."""
+        lists: list[tuple[list[Any], int]] = []  # (list, its item's index; -1 for the messages themselves)
+        root = self.box[0]
+        if self.joined:
+            if root:
+                lists.append((root, -1))
+            for index, item in enumerate(root):
+                _lists(item, lists, index)
+        else:
+            _lists(root, lists, 0)
+        if not lists:
+            return False
+        longest, top = max(lists, key=lambda entry: len(entry[0]))
+        count = max(1, math.ceil(len(longest) * share * 1.1))
+        del longest[:count]
+        if top < 0:
+            del self.sizes[:count]
+            del self.long[:count]
+        else:
+            self.sizes[top] = self.measure(top)
+        return True
+
+
+def _strings(value: Any, found: list[tuple[int, Any, Any, int]], top: int) -> None:
+    """`_encode._strings`, in the same order, each entry with the index of the item it is in."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str):
+            if len(item) > _encode._KEEP_CHARS:
+                found.append((len(item), value, key, top))
+        elif isinstance(item, (dict, list)):
+            _strings(item, found, top)
+
+
+def _lists(item: Any, found: list[tuple[list[Any], int]], top: int) -> None:
+    """The non-empty lists inside `item`, in `_drop_from_longest_list`'s order."""
+    if isinstance(item, list):
+        if item:
+            found.append((item, top))
+        for child in item:
+            _lists(child, found, top)
+    elif isinstance(item, dict):
+        for child in item.values():
+            _lists(child, found, top)
+
+
+def _tail_size(text: str, keep: int) -> int:
+    """`utf8_size(text[keep:])`, without copying a long tail whole."""
+    if text.isascii():
+        return len(text) - keep
+    if len(text) - keep <= SLICE:
+        return utf8_size(text[keep:])
+    return sum(utf8_size(text[start : start + SLICE]) for start in range(keep, len(text), SLICE))
