@@ -141,8 +141,10 @@ class _Pieces:
         return size
 
     def measure_all(self) -> None:
-        self.long = [_has_long(item) for item in self.items]
-        self.sizes = [self.measure(index) for index in range(len(self.items))]
+        self.long, self.sizes = [], []
+        for index, item in enumerate(self.items):
+            self.long.append(_has_long(item))
+            self.sizes.append(self.measure(index))
 
     def total(self) -> int:
         if not self.joined:
@@ -206,6 +208,7 @@ class _Pieces:
                         found.append((len(item), self.items, index, index))
                 elif isinstance(item, (dict, list)):
                     _strings(item, found, index)
+                self.pause()
         else:
             _strings(self.box, found, 0)
         if not found:
@@ -216,6 +219,7 @@ class _Pieces:
         for length, container, key, top in found:
             if to_cut <= 0:
                 break
+            self.pause()
             text = container[key]
             keep = max(_encode._KEEP_CHARS, length - to_cut)
             if _encode._is_blob_data(container, key):
@@ -245,6 +249,7 @@ class _Pieces:
                 lists.append((root, -1))
             for index, item in enumerate(root):
                 _lists(item, lists, index)
+                self.pause()
         else:
             _lists(root, lists, 0)
         if not lists:
