@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import itertools
 import statistics
 import sys
@@ -114,8 +115,30 @@ def one_call(items: list[Any], messages: list[Any], tracer_provider: Any, wait: 
     return started, ended
 
 
-async def loop_stall(items: list[Any], messages: list[Any], tracer_provider: Any, wait: float) -> float:
-    """The longest gap (s) between the ticks of a 1 ms heartbeat while one traced stream is read under asyncio."""
+class GcPauses:
+    """The longest garbage collection (s) while it is installed, on any thread: a full one holds the GIL."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def loop_stall(items: list[Any], messages: list[Any], tracer_provider: Any, wait: float) -> tuple[float, float]:
+    """(the longest gap (s) between the ticks of a 1 ms heartbeat while one traced stream is read under asyncio, the
+    longest garbage collection (s) meanwhile)."""
     from rollout_otel.instrumentation._calls import start_span
     from rollout_otel.instrumentation._stream import TracedAsyncStream
     from rollout_otel.instrumentation.openai._endpoints import CHAT
@@ -134,6 +157,8 @@ async def loop_stall(items: list[Any], messages: list[Any], tracer_provider: Any
 
     beat = asyncio.create_task(heartbeat())
     await asyncio.sleep(0.01)
+    pauses = GcPauses()
+    pauses.__enter__()
     longest = 0.0
     if tracer_provider is None:  # the untraced baseline: what the machine's load alone does to the heartbeat
         async for _ in Replay(items, wait):
@@ -153,7 +178,8 @@ async def loop_stall(items: list[Any], messages: list[Any], tracer_provider: Any
     await asyncio.sleep(0.01)
     done = True
     await beat
-    return longest
+    pauses.__exit__()
+    return longest, pauses.longest
 
 
 def main() -> int:
@@ -200,13 +226,24 @@ def main() -> int:
                 wait,
                 statistics.median(r[0] for r in runs) * 1e3,
                 statistics.median(r[1] for r in runs) * 1e3,
-                statistics.median(stalls) * 1e3,
+                statistics.median(s[0] for s in stalls) * 1e3,
+                statistics.median(s[1] for s in stalls) * 1e3,
                 kept,
             )
         )
     for wait in WAITS:
         stalls = [asyncio.run(loop_stall(items, [], None, wait)) for _ in range(args.runs)]
-        rows.append(("untraced (baseline)", wait, 0.0, 0.0, statistics.median(stalls) * 1e3, True))
+        rows.append(
+            (
+                "untraced (baseline)",
+                wait,
+                0.0,
+                0.0,
+                statistics.median(s[0] for s in stalls) * 1e3,
+                statistics.median(s[1] for s in stalls) * 1e3,
+                True,
+            )
+        )
     traces.shutdown()
     logs.shutdown()
     meters.shutdown()
@@ -218,14 +255,17 @@ def main() -> int:
         f"Medians of {args.runs} calls. A 20-chunk chat reply replayed from memory through rollout's stream proxy;",
         "content, metrics and update events on. 'loop stall' is the longest gap of a 1 ms asyncio heartbeat while",
         "the traced stream is read and until the span has ended (on the content worker, for a reply that comes at",
-        "once); 'untraced' is the heartbeat alone. 'as sent' checks each call's recorded input against what was sent.",
+        "once); 'untraced' is the heartbeat alone. 'longest gc' is the longest garbage collection meanwhile (a full",
+        "one holds the GIL throughout). 'as sent' checks each call's recorded input against what was sent.",
         "",
-        "| history | first chunk after s | span start ms | last next() ms | asyncio loop stall ms | recorded input |",
-        "|:---|---:|---:|---:|---:|:---|",
+        "| history | first chunk after s | span start ms | last next() ms | asyncio loop stall ms |"
+        " longest gc ms | recorded input |",
+        "|:---|---:|---:|---:|---:|---:|:---|",
     ]
-    for name, wait, start, end, stall, kept in rows:
+    for name, wait, start, end, stall, collection, kept in rows:
         lines.append(
-            f"| {name} | {wait:g} | {start:.2f} | {end:.1f} | {stall:.1f} | {'as sent' if kept else 'NOT AS SENT'} |"
+            f"| {name} | {wait:g} | {start:.2f} | {end:.1f} | {stall:.1f} | {collection:.1f} |"
+            f" {'as sent' if kept else 'NOT AS SENT'} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -263,3 +263,27 @@ def test_ends_handed_over_by_the_parent_are_not_waited_for_in_a_forked_child() -
     worker._after_fork()  # as in a child: the parent's spans are the parent's
     assert worker.pending == 0 and worker.wait_for_ends(0)
     release.set()
+
+
+def test_rollout_flush_sends_an_end_handed_over(server: LocalLLMServer, held_worker: threading.Event) -> None:
+    from otlp_sink import OtlpSink
+
+    from rollout_otel import Rollout
+
+    with OtlpSink() as sink:
+        rollout = Rollout(endpoint=sink.http_endpoint, max_content_bytes=60_000)
+        try:
+            client = rollout.wrap(openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0))
+            for _ in client.chat.completions.create(
+                model="m",
+                messages=list(HISTORY),  # type: ignore[arg-type]
+                stream=True,
+                extra_headers=scenario_headers(chunks=3),
+            ):
+                pass
+            threading.Timer(0.05, held_worker.set).start()
+            assert rollout.flush(timeout=10)  # the worker ends the span, then the export sends it
+            (span,) = sink.spans("openai.chat.completions")
+            assert "message 599 " in str(span.attributes["gen_ai.input.messages"])
+        finally:
+            rollout.shutdown()

@@ -200,26 +200,28 @@ class _Pieces:
 
     def cut_longest_strings(self, excess_bytes: int) -> bool:
         """`_encode._cut_longest_strings`, noting which items changed and measuring long tails in slices."""
-        found: list[tuple[int, Any, Any, int]] = []
+        found = _Strings()
         if self.joined:
             for index, item in enumerate(self.items):
                 if isinstance(item, str):
                     if len(item) > _encode._KEEP_CHARS:
-                        found.append((len(item), self.items, index, index))
+                        found.add(len(item), self.items, index, index)
                 elif isinstance(item, (dict, list)):
-                    _strings(item, found, index)
+                    found.walk(item, index)
                 self.pause()
         else:
-            _strings(self.box, found, 0)
-        if not found:
+            found.walk(self.box, 0)
+        if not found.lengths:
             return False
-        found.sort(key=lambda entry: entry[0], reverse=True)
-        to_cut = excess_bytes + _MARKER_LEN * len(found) + 16
+        lengths = found.lengths
+        order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)  # stable, as `found.sort`
+        to_cut = excess_bytes + _MARKER_LEN * len(lengths) + 16
         changed: set[int] = set()
-        for length, container, key, top in found:
+        for entry in order:
             if to_cut <= 0:
                 break
             self.pause()
+            length, container, key = lengths[entry], found.containers[entry], found.keys[entry]
             text = container[key]
             keep = max(_encode._KEEP_CHARS, length - to_cut)
             if _encode._is_blob_data(container, key):
@@ -232,7 +234,7 @@ class _Pieces:
                 cut = text[:keep] + TRUNCATION_MARKER
                 to_cut -= removed - _MARKER_LEN
             if cut != text:
-                changed.add(top)
+                changed.add(found.tops[entry])
             container[key] = cut
         if not self.joined and self.box[0] is not self.items[0]:  # a bare string was cut: the box holds it
             self.items = [self.box[0]]
@@ -242,50 +244,78 @@ class _Pieces:
 
     def drop_from_longest_list(self, share: float) -> bool:
         """`_encode._drop_from_longest_list`, dropping the same items from the sizes when they are messages."""
-        lists: list[tuple[list[Any], int]] = []  # (list, its item's index; -1 for the messages themselves)
+        longest = _Longest()
         root = self.box[0]
         if self.joined:
             if root:
-                lists.append((root, -1))
+                longest.see(root, -1)  # -1: the messages themselves
             for index, item in enumerate(root):
-                _lists(item, lists, index)
+                longest.walk(item, index)
                 self.pause()
         else:
-            _lists(root, lists, 0)
-        if not lists:
+            longest.walk(root, 0)
+        if longest.found is None:
             return False
-        longest, top = max(lists, key=lambda entry: len(entry[0]))
-        count = max(1, math.ceil(len(longest) * share * 1.1))
-        del longest[:count]
-        if top < 0:
+        count = max(1, math.ceil(len(longest.found) * share * 1.1))
+        del longest.found[:count]
+        if longest.top < 0:
             del self.sizes[:count]
             del self.long[:count]
         else:
-            self.sizes[top] = self.measure(top)
+            self.sizes[longest.top] = self.measure(longest.top)
         return True
 
 
-def _strings(value: Any, found: list[tuple[int, Any, Any, int]], top: int) -> None:
-    """`_encode._strings`, in the same order, each entry with the index of the item it is in."""
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        if isinstance(item, str):
-            if len(item) > _encode._KEEP_CHARS:
-                found.append((len(item), value, key, top))
-        elif isinstance(item, (dict, list)):
-            _strings(item, found, top)
+class _Strings:
+    """`_encode._strings`' entries, in the same order, each with the index of the item it is in; kept in parallel
+    lists, not a tuple each: a long history has one per message, and every tuple would be one more object for the
+    garbage collector to count (a full collection holds the GIL)."""
+
+    __slots__ = ("containers", "keys", "lengths", "tops")
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.containers: list[Any] = []
+        self.keys: list[Any] = []
+        self.tops: list[int] = []
+
+    def add(self, length: int, container: Any, key: Any, top: int) -> None:
+        self.lengths.append(length)
+        self.containers.append(container)
+        self.keys.append(key)
+        self.tops.append(top)
+
+    def walk(self, value: Any, top: int) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(item, str):
+                if len(item) > _encode._KEEP_CHARS:
+                    self.add(len(item), value, key, top)
+            elif isinstance(item, (dict, list)):
+                self.walk(item, top)
 
 
-def _lists(item: Any, found: list[tuple[list[Any], int]], top: int) -> None:
-    """The non-empty lists inside `item`, in `_drop_from_longest_list`'s order."""
-    if isinstance(item, list):
-        if item:
-            found.append((item, top))
-        for child in item:
-            _lists(child, found, top)
-    elif isinstance(item, dict):
-        for child in item.values():
-            _lists(child, found, top)
+class _Longest:
+    """The first longest non-empty list, in `_drop_from_longest_list`'s order, and the index of its item."""
+
+    __slots__ = ("found", "top")
+
+    def __init__(self) -> None:
+        self.found: list[Any] | None = None
+        self.top = 0
+
+    def see(self, item: list[Any], top: int) -> None:
+        if item and (self.found is None or len(item) > len(self.found)):
+            self.found, self.top = item, top
+
+    def walk(self, item: Any, top: int) -> None:
+        if isinstance(item, list):
+            self.see(item, top)
+            for child in item:
+                self.walk(child, top)
+        elif isinstance(item, dict):
+            for child in item.values():
+                self.walk(child, top)
 
 
 def _tail_size(text: str, keep: int) -> int:
