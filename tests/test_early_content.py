@@ -179,7 +179,11 @@ def test_a_long_text_is_not_encoded_with_its_message() -> None:
 def held_worker() -> Iterator[threading.Event]:
     """The content worker busy with another job until the event is set: what a call queues meanwhile waits."""
     release = threading.Event()
-    _early._worker._put(lambda: None if release.wait(30) else None)
+
+    def hold() -> None:
+        release.wait(30)
+
+    _early._worker._put(hold)
     yield release
     release.set()
 
@@ -256,7 +260,11 @@ def test_a_multiprocessing_child_ends_its_span_itself(
 def test_ends_handed_over_by_the_parent_are_not_waited_for_in_a_forked_child() -> None:
     worker = _early._Worker()
     release = threading.Event()
-    worker._put(lambda: None if release.wait(30) else None)
+
+    def hold() -> None:
+        release.wait(30)
+
+    worker._put(hold)
     ended: list[bool] = []
     worker.end_later(lambda: ended.append(True))
     assert worker.pending == 1 and not worker.wait_for_ends(0)
@@ -267,7 +275,6 @@ def test_ends_handed_over_by_the_parent_are_not_waited_for_in_a_forked_child() -
 
 def test_rollout_flush_sends_an_end_handed_over(server: LocalLLMServer, held_worker: threading.Event) -> None:
     from otlp_sink import OtlpSink
-
     from rollout_otel import Rollout
 
     with OtlpSink() as sink:

@@ -468,7 +468,10 @@ class LLMSpan:
         if later:
             if end_later(self._span, later[0]):  # the worker sets the content, then ends the span
                 return True
-            self._set_content(later[0](encode))  # a worker that cannot take it: here, as before
+            try:  # a worker that cannot take it (a multiprocessing child): here, as before
+                self._set_content(later[0](encode))
+            except Exception:
+                log_internal_error("recording the content")
         try:
             self._span.end()
         except Exception:
