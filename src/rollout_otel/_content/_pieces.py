@@ -116,6 +116,11 @@ class _Pieces:
         self.items: list[Any] = value if kind is list else [value]
         self.sizes: list[int] = []
         self.long: list[bool] = []
+        # While cutting, a message without long strings is held as its JSON text, parsed only while it is cut: a
+        # tree per message would be thousands of objects for the garbage collector, whose full collections hold
+        # the GIL. `inner` is the length of the longest list inside each message held so.
+        self.texts: list[str | None] = [None] * len(self.items)
+        self.inner: list[int] = [0] * len(self.items)
 
     # -- sizes --------------------------------------------------------------------------------------------
 
@@ -135,15 +140,18 @@ class _Pieces:
         return [encodable(part) for part in out]
 
     def measure(self, index: int) -> int:
-        item = self.items[index]
-        size = sum(utf8_size(part) for part in self.piece(item, self.long[index]))
+        text = self.texts[index]
+        if text is not None:
+            size = utf8_size(encodable(text))
+        else:
+            size = sum(utf8_size(part) for part in self.piece(self.items[index], self.long[index]))
         self.pause()
         return size
 
     def measure_all(self) -> None:
         self.long, self.sizes = [], []
         for index, item in enumerate(self.items):
-            self.long.append(_has_long(item))
+            self.long.append(self.texts[index] is None and _has_long(item))
             self.sizes.append(self.measure(index))
 
     def total(self) -> int:
@@ -153,8 +161,8 @@ class _Pieces:
 
     def result(self) -> str:
         pieces = []
-        for item, long in zip(self.items, self.long, strict=True):
-            pieces.append("".join(self.piece(item, long)))
+        for item, long, text in zip(self.items, self.long, self.texts, strict=True):
+            pieces.append(encodable(text) if text is not None else "".join(self.piece(item, long)))
             self.pause()
         return "[" + ",".join(pieces) + "]" if self.joined else pieces[0]
 
@@ -171,8 +179,13 @@ class _Pieces:
         """`_encode._shrink`, step for step."""
         if self.joined:
             root: Any = []
+            self.texts, self.inner = [], []
             for item in self.value:
-                root.append(_encode._copy(item))
+                copy = _encode._copy(item)
+                held = type(copy) in (dict, list) and not _has_long(copy)
+                root.append(None if held else copy)
+                self.texts.append(_encode._encode_json(copy) if held else None)
+                self.inner.append(_longest_inside(copy) if held else 0)
                 self.pause()
             self.items = root
         else:
@@ -203,7 +216,12 @@ class _Pieces:
         found = _Strings()
         if self.joined:
             for index, item in enumerate(self.items):
-                if isinstance(item, str):
+                held = self.texts[index]
+                if held is not None:  # walked in a tree made for the walk: its strings kept, then let go
+                    start = len(found.lengths)
+                    found.walk(json.loads(held), index)
+                    found.let_go(start, index)
+                elif isinstance(item, str):
                     if len(item) > _encode._KEEP_CHARS:
                         found.add(len(item), self.items, index, index)
                 elif isinstance(item, (dict, list)):
@@ -222,9 +240,9 @@ class _Pieces:
                 break
             self.pause()
             length, container, key = lengths[entry], found.containers[entry], found.keys[entry]
-            text = container[key]
+            text: str = container[key] if container is not None else found.values[entry]  # type: ignore[assignment]
             keep = max(_encode._KEEP_CHARS, length - to_cut)
-            if _encode._is_blob_data(container, key):
+            if found.blobs[entry]:
                 keep -= keep % 4
                 removed = len(text) - keep
                 cut = text[:keep]
@@ -235,32 +253,63 @@ class _Pieces:
                 to_cut -= removed - _MARKER_LEN
             if cut != text:
                 changed.add(found.tops[entry])
-            container[key] = cut
+            if container is not None:
+                container[key] = cut
+            else:
+                found.values[entry] = cut
         if not self.joined and self.box[0] is not self.items[0]:  # a bare string was cut: the box holds it
             self.items = [self.box[0]]
         for index in sorted(changed):
+            if self.texts[index] is not None:
+                self.apply_cuts(index, found)
             self.sizes[index] = self.measure(index)
         return True
+
+    def apply_cuts(self, index: int, found: _Strings) -> None:
+        """The cuts to a message held as text: in its tree, walked in the same order, then encoded again."""
+        tree = json.loads(self.texts[index])  # type: ignore[arg-type]
+        again = _Strings()
+        again.walk(tree, index)
+        first = found.firsts[index]
+        for ordinal in range(len(again.lengths)):
+            again.containers[ordinal][again.keys[ordinal]] = found.values[first + ordinal]
+        self.texts[index] = _encode._encode_json(tree)
+        self.inner[index] = _longest_inside(tree)
 
     def drop_from_longest_list(self, share: float) -> bool:
         """`_encode._drop_from_longest_list`, dropping the same items from the sizes when they are messages."""
         longest = _Longest()
         root = self.box[0]
         if self.joined:
-            if root:
-                longest.see(root, -1)  # -1: the messages themselves
+            longest.see(root, -1)  # -1: the messages themselves
             for index, item in enumerate(root):
-                longest.walk(item, index)
+                if self.texts[index] is not None:
+                    longest.see_inside(self.inner[index], index)
+                else:
+                    longest.walk(item, index)
                 self.pause()
         else:
             longest.walk(root, 0)
-        if longest.found is None:
+        if not longest.length:
             return False
-        count = max(1, math.ceil(len(longest.found) * share * 1.1))
+        count = max(1, math.ceil(longest.length * share * 1.1))
+        if longest.found is None:  # inside a message held as text
+            top = longest.top
+            tree = json.loads(self.texts[top])  # type: ignore[arg-type]
+            inside = _Longest()
+            inside.walk(tree, top)
+            assert inside.found is not None  # the same tree as when `inner` was measured
+            del inside.found[:count]
+            self.texts[top] = _encode._encode_json(tree)
+            self.inner[top] = _longest_inside(tree)
+            self.sizes[top] = self.measure(top)
+            return True
         del longest.found[:count]
         if longest.top < 0:
             del self.sizes[:count]
             del self.long[:count]
+            del self.texts[:count]
+            del self.inner[:count]
         else:
             self.sizes[longest.top] = self.measure(longest.top)
         return True
@@ -271,19 +320,31 @@ class _Strings:
     lists, not a tuple each: a long history has one per message, and every tuple would be one more object for the
     garbage collector to count (a full collection holds the GIL)."""
 
-    __slots__ = ("containers", "keys", "lengths", "tops")
+    __slots__ = ("blobs", "containers", "firsts", "keys", "lengths", "tops", "values")
 
     def __init__(self) -> None:
         self.lengths: list[int] = []
         self.containers: list[Any] = []
         self.keys: list[Any] = []
         self.tops: list[int] = []
+        self.blobs: list[bool] = []
+        self.values: list[str | None] = []  # the string itself, for a message held as text
+        self.firsts: dict[int, int] = {}  # a message held as text: its first entry
 
     def add(self, length: int, container: Any, key: Any, top: int) -> None:
         self.lengths.append(length)
         self.containers.append(container)
         self.keys.append(key)
         self.tops.append(top)
+        self.blobs.append(_encode._is_blob_data(container, key))
+        self.values.append(None)
+
+    def let_go(self, start: int, top: int) -> None:
+        """The entries from `start` on (one message's) keep their strings, not the tree they were found in."""
+        self.firsts[top] = start
+        for entry in range(start, len(self.lengths)):
+            self.values[entry] = self.containers[entry][self.keys[entry]]
+            self.containers[entry] = self.keys[entry] = None
 
     def walk(self, value: Any, top: int) -> None:
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
@@ -296,17 +357,23 @@ class _Strings:
 
 
 class _Longest:
-    """The first longest non-empty list, in `_drop_from_longest_list`'s order, and the index of its item."""
+    """The first longest non-empty list, in `_drop_from_longest_list`'s order, and the index of its item; `found`
+    is None when it is inside a message held as text."""
 
-    __slots__ = ("found", "top")
+    __slots__ = ("found", "length", "top")
 
     def __init__(self) -> None:
         self.found: list[Any] | None = None
+        self.length = 0
         self.top = 0
 
     def see(self, item: list[Any], top: int) -> None:
-        if item and (self.found is None or len(item) > len(self.found)):
-            self.found, self.top = item, top
+        if len(item) > self.length:
+            self.found, self.length, self.top = item, len(item), top
+
+    def see_inside(self, length: int, top: int) -> None:
+        if length > self.length:
+            self.found, self.length, self.top = None, length, top
 
     def walk(self, item: Any, top: int) -> None:
         if isinstance(item, list):
@@ -316,6 +383,13 @@ class _Longest:
         elif isinstance(item, dict):
             for child in item.values():
                 self.walk(child, top)
+
+
+def _longest_inside(tree: Any) -> int:
+    """The length of the longest non-empty list inside a message (0: none)."""
+    longest = _Longest()
+    longest.walk(tree, 0)
+    return longest.length
 
 
 def _tail_size(text: str, keep: int) -> int:
