@@ -5,7 +5,9 @@ image is encoded and cut.
 `encode` measures a value by encoding it whole (one C call: 10 MB of history, or a 20 MB image) and cuts it by
 re-encoding it whole after each cut. Here the size of each message is measured on its own, long strings are
 measured in slices and never quoted whole, a cut re-measures only the messages it changed, and only what is kept
-(within `max_bytes`) is ever joined. The decisions (which strings are cut, by how much, which items dropped) are
+(within `max_bytes`) is ever joined. While a history is cut, each message is held as its JSON text (parsed only
+while it is cut), not as a tree of dicts: thousands of trees would make the garbage collector run full collections,
+which hold the GIL throughout. The decisions (which strings are cut, by how much, which items dropped) are
 `_encode`'s own, taken from sizes that are the same numbers. A value of another shape than plain JSON (an SDK
 object, a non-finite float, a key that is not a str, nesting deep enough to fail) is left to `encode` whole.
 """
