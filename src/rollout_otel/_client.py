@@ -296,7 +296,8 @@ class Rollout:
             if self.settings.metrics and isinstance(meters, MeterProvider):
                 flushed.append(meters.force_flush())
             return all(flushed)
-        spans = [p.force_flush() for p in self._span_exports]
+        ended = self.processor.force_flush()  # spans the content worker is ending, before they are exported
+        spans = [ended] + [p.force_flush() for p in self._span_exports]
         logs = [p.force_flush() for p in self._log_exports]
         metrics = [self.meter_provider.force_flush()] if self.meter_provider is not None else []
         return all(spans + logs + metrics)

@@ -20,7 +20,8 @@ from . import _attributes as attr
 from ._claim import starting_llm_span
 from ._config import Settings, settings_from_environment
 from ._content import preview
-from ._errors import log_internal_error
+from ._content._early import wait_for_ends
+from ._errors import log_internal_error, logger
 from ._live import live_attributes, live_content, send_live_span
 from ._safe import encodable, utf8_size
 from ._ticker import Ticker
@@ -92,6 +93,8 @@ class StreamingSpanProcessor(SpanProcessor):
             self._end_open_spans()
         except Exception:
             log_internal_error("ending the LLM spans still open at shutdown")
+        if not wait_for_ends(_ENDS_WAIT):  # spans whose end the content worker is finishing
+            logger.warning("rollout-otel shutdown: LLM spans still being ended after %.0f s were dropped", _ENDS_WAIT)
         self._shutdown = True
         try:
             self._ticker.shutdown()
@@ -110,7 +113,9 @@ class StreamingSpanProcessor(SpanProcessor):
                 llm._abandon()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        """Whether the LLM spans whose end was handed to the content worker have ended (the exports after this
+        processor then send them)."""
+        return wait_for_ends(timeout_millis / 1000)
 
     # -- live spans -----------------------------------------------------------------------------------------
 
@@ -320,5 +325,6 @@ class _Due:
 
 # What one chunk event costs on the wire besides its text (name, index, timestamp), for the span-size budget.
 _CHUNK_EVENT_BYTES = 96  # measured on the OTLP wire: name, index, time and framing
+_ENDS_WAIT = 5.0  # seconds a shutdown waits for the spans the content worker is ending
 _IN_FLIGHT_WAIT = 0.1  # seconds an ending span waits for its last update to be handed to the log pipeline
 _LIVE_SPAN_ATTRIBUTES = frozenset({attr.STREAM_CHUNKS, attr.STREAM_CHARS, attr.STREAM_PREVIEW})

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from . import _attributes as attr
 from ._content import content_attributes
+from ._content._encode import Encoder, encode
 from ._safe import encodable, utf8_size
 
 # Stands for the stream's text inside the output messages; private-use characters and a random token, so no
@@ -154,6 +155,7 @@ def spliced_content(
     other: Any,
     max_bytes: int,
     budget: int,
+    encoder: Encoder = encode,
 ) -> dict[str, Any]:
     """`content` (the content attributes, encoded with the placeholder in the output) with `text` spliced in; where
     the size cap or the span's budget would cut anything, the usual encoding of the whole text instead, which cuts it
@@ -166,4 +168,4 @@ def spliced_content(
             content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, text)
             return content
     put_text(messages, text.whole())
-    return content_attributes(request, messages, max_bytes, other, budget)
+    return content_attributes(request, messages, max_bytes, other, budget, encoder)

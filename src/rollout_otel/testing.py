@@ -46,7 +46,8 @@ class Capture:
         return llm(name, tracer_provider=self.tracer_provider, **kwargs)
 
     def spans(self) -> list[ReadableSpan]:
-        """Finished spans, in the order they ended."""
+        """Finished spans, in the order they ended; a span the content worker is still ending is waited for."""
+        self.processor.force_flush()
         return list(self.span_exporter.get_finished_spans())
 
     def span(self, name: str | None = None) -> ReadableSpan:

@@ -29,7 +29,8 @@ from ._content import (
     preview,
     text_output,
 )
-from ._content._early import early, is_large
+from ._content._early import ContentLater, EarlyRequest, early, end_later, is_large
+from ._content._encode import Encoder, encode
 from ._content._manual import is_output_message_list
 from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
@@ -444,6 +445,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         found: dict[str, Any] = {}
         usage_attrs: dict[str, int] = {}
+        later: list[ContentLater] = []  # content the worker is still building
         tail = ""
         if self._stream and settings.capture_content and settings.stream_preview_chars:
             try:
@@ -452,7 +454,7 @@ class LLMSpan:
             except Exception:
                 log_internal_error("recording the stream's preview")
         try:
-            self._record_content(found, settings, output, text, chars, finish_reason, end_reason)
+            self._record_content(found, settings, output, text, chars, finish_reason, end_reason, later)
         except Exception:
             log_internal_error("recording the content")
         try:
@@ -486,6 +488,13 @@ class LLMSpan:
                 log_internal_error("recording metrics")
         self._text = CharCounter(chars)  # the span holds the output now; free the buffer
         self._write = self._text.write
+        if later:
+            if end_later(self._span, later[0]):  # the worker sets the content, then ends the span
+                return True
+            try:  # a worker that cannot take it (a multiprocessing child): here, as before
+                self._set_attributes(later[0](encode))
+            except Exception:
+                log_internal_error("recording the content")
         try:
             self._span.end()
         except Exception:
@@ -519,8 +528,10 @@ class LLMSpan:
         chars: int,
         finish_reason: str | Sequence[str] | None,
         end_reason: str,
+        later: list[ContentLater],
     ) -> None:
-        """Input and output under the GenAI conventions' names, built here, once, off the token path.
+        """Input and output under the GenAI conventions' names, built here, once, off the token path; or, when the
+        content worker is still building the request's, added to `later` for the worker to finish.
 
         A long stream's text stays in blocks: the output is encoded around a placeholder and the blocks spliced in
         (`_spliced.py`). Where the output does not hold the text (a final response carries it), the buffer goes
@@ -540,14 +551,21 @@ class LLMSpan:
         preview_reserve = min(settings.stream_preview_chars * 4, settings.max_content_bytes) if self._stream else 0
         budget = SPAN_CONTENT_BUDGET - self._event_bytes - preview_reserve
         max_bytes = settings.max_content_bytes
-        content = content_attributes(request, messages, max_bytes, other, budget)
-        if spliced is not None:
-            try:
-                content = spliced_content(content, spliced, request, messages, other, max_bytes, budget)
-            except Exception:  # the output holds the placeholder: it goes, the input stays
-                log_internal_error(f"recording {attr.GEN_AI_OUTPUT_MESSAGES}")
-                content.pop(attr.GEN_AI_OUTPUT_MESSAGES, None)
-        found.update(content)
+
+        def build(encoder: Encoder) -> dict[str, Any]:
+            content = content_attributes(request, messages, max_bytes, other, budget, encoder)
+            if spliced is not None:
+                try:
+                    content = spliced_content(content, spliced, request, messages, other, max_bytes, budget, encoder)
+                except Exception:  # the output holds the placeholder: it goes, the input stays
+                    log_internal_error(f"recording {attr.GEN_AI_OUTPUT_MESSAGES}")
+                    content.pop(attr.GEN_AI_OUTPUT_MESSAGES, None)
+            return content
+
+        if isinstance(request, EarlyRequest) and not request.ready():
+            later.append(build)
+            return
+        found.update(build(encode))
 
     def _end_text(self) -> str:
         """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks

@@ -95,11 +95,13 @@ def content_attributes(
     max_bytes: int,
     other_output: Any = None,
     span_budget: int | None = None,
+    encoder: Callable[[Any, int], tuple[str, bool]] = encode,
 ) -> dict[str, Any]:
     """The content attributes of one call, each capped at `max_bytes` and all together at `span_budget`;
     `rollout.content.truncated` if any was cut. Each is built on its own: one that fails costs only itself.
 
     `other_output` is an output that is not message-shaped (manual API only), recorded as `rollout.output`.
+    `encoder` is `encode`, or on the content worker the same done in pieces.
     """
     ready: dict[str, tuple[str, bool]] = {}
     if isinstance(request, EarlyRequest):  # built on the content worker: the same encodings, ready or waited for
@@ -122,13 +124,13 @@ def content_attributes(
         if _empty(value):
             continue
         try:
-            found[name], cut = ready[name] if name in ready else encode(value, max_bytes)
+            found[name], cut = ready[name] if name in ready else encoder(value, max_bytes)
         except Exception:
             log_internal_error(f"recording {name}")
             continue
         truncated = truncated or cut
     if span_budget is not None:
-        truncated = _fit_span_budget(found, dict(values), span_budget) or truncated
+        truncated = _fit_span_budget(found, dict(values), span_budget, encoder) or truncated
     result: dict[str, Any] = dict(found)
     if truncated:
         result[attr.CONTENT_TRUNCATED] = True
@@ -140,7 +142,9 @@ def _empty(value: Any) -> bool:
     return value is None or (type(value) in (list, tuple, dict, str) and not value)
 
 
-def _fit_span_budget(found: dict[str, str], values: dict[str, Any], budget: int) -> bool:
+def _fit_span_budget(
+    found: dict[str, str], values: dict[str, Any], budget: int, encoder: Callable[[Any, int], tuple[str, bool]]
+) -> bool:
     """Cut the largest attributes until all of them fit `budget` together: no span larger than a collector takes."""
     budget = max(budget, 0)
     cut_any = False
@@ -150,6 +154,6 @@ def _fit_span_budget(found: dict[str, str], values: dict[str, Any], budget: int)
         if excess <= 0:
             break
         largest = max(sizes, key=lambda name: sizes[name])
-        found[largest], _ = encode(values[largest], max(2, sizes[largest] - excess))
+        found[largest], _ = encoder(values[largest], max(2, sizes[largest] - excess))
         cut_any = True
     return cut_any

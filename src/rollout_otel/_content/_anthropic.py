@@ -79,7 +79,8 @@ def content_parts(content: Any) -> list[Part]:
 
 def _message(message: Any) -> p.AnyMessage:
     role, content = field(message, "role") or "user", field(message, "content")
-    if type(message) is dict and len(message) == 2 and type(content) is str and type(role) is str:
+    plain = type(content) is str and len(content) <= p.LONG_TEXT
+    if type(message) is dict and len(message) == 2 and plain and type(role) is str:
         return p.encoded_message(role, [p.encoded_text(content)])  # the plain message: most of a history
     return p.input_message(str(role), content_parts(content))
 

@@ -1,28 +1,37 @@
 """A large request's content, built on a worker thread while the call runs, so that the span's end (on the
 caller's thread, an asyncio loop's included) does not map and cut a long history or a large image itself.
 
-What is built is what the span's end would have built from the same request (`encode` of each input attribute),
-so the span is the same either way. A job the worker has not started when the span ends is taken back and built
-there, as before; one it is building is waited for.
+What is built is what the span's end would have built from the same request (`encode` of each input attribute,
+done in pieces so that the worker never holds the GIL long), so the span is the same either way. A span that ends
+before its content is built is not held up: its end (with the end time taken when the caller ended it) is handed
+to the worker, which sets the content and ends the span; `wait_for_ends` lets a flush or a shutdown wait for those.
+In a multiprocessing child, which may be stopped as soon as its task returns, the end waits for the content instead.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from .. import _attributes as attr
 from .._errors import log_internal_error
-from ._encode import encode
+from ._encode import Encoder
+from ._pieces import encode_in_pieces
 
 # A request is large when a walk of what was sent meets this many items, or one string this long.
 _LARGE_ITEMS: Final = 256
 _LARGE_TEXT: Final = 64 * 1024
 
 _PENDING, _RUNNING, _DONE, _TAKEN = range(4)
+
+# The worker gives the GIL away for a moment after this much work: an event loop waiting for it runs on time.
+_WORK_S: Final = 0.001
+_NAP_S: Final = 0.0002
 
 
 def is_large(value: Any) -> bool:
@@ -69,6 +78,10 @@ class EarlyRequest:
         found = self.take()
         return found[0] if found is not None else self._request()
 
+    def ready(self) -> bool:
+        """Whether `take()` would not wait: built, taken back, or made before a fork."""
+        return self._state >= _DONE or self._pid != os.getpid()
+
     def take(self, max_bytes: int | None = None) -> tuple[Any, dict[str, tuple[str, bool]]] | None:
         """(the request, its input attributes encoded within `max_bytes`), or None when the caller is to build
         them after all."""
@@ -97,7 +110,7 @@ class EarlyRequest:
                 if value is None or (type(value) in (list, tuple, dict, str) and not value):
                     continue
                 try:
-                    encoded[name] = encode(value, self._max_bytes)
+                    encoded[name] = encode_in_pieces(value, self._max_bytes, pause)
                 except Exception:
                     log_internal_error(f"recording {name}")
             self._result = (request, encoded)
@@ -118,28 +131,75 @@ def input_values(request: Any) -> list[tuple[str, Any]]:
     ]
 
 
+def pause() -> None:
+    """On the worker, between two steps of work: after `_WORK_S` of it, let the other threads take the GIL."""
+    now = time.perf_counter()
+    if now - _worker.worked_since >= _WORK_S:
+        time.sleep(_NAP_S)
+        _worker.worked_since = time.perf_counter()
+
+
 class _Worker:
-    """One daemon thread, started at the first large request; a forked child starts its own when it needs one."""
+    """One daemon thread, started at the first large request; a forked child starts its own when it needs one.
+
+    Besides the requests it builds, it ends the spans handed to it; `pending` counts those not yet ended.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[EarlyRequest] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._ends = threading.Condition(threading.Lock())
+        self.pending = 0
+        self.worked_since = 0.0
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
     def submit(self, job: EarlyRequest) -> None:
+        self._put(job.run)
+
+    def _put(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="rollout-otel-content", daemon=True)
                 self._thread.start()
         self._jobs.put(job)
 
+    def end_later(self, end: Callable[[], None]) -> None:
+        """Run `end` (which ends a span) after the jobs already queued; counted until it has run."""
+        with self._ends:
+            self.pending += 1
+        try:
+            self._put(lambda: self._end(end))
+        except BaseException:
+            self._ended()
+            raise
+
+    def _end(self, end: Callable[[], None]) -> None:
+        try:
+            end()
+        finally:
+            self._ended()
+
+    def _ended(self) -> None:
+        with self._ends:
+            self.pending -= 1
+            if not self.pending:
+                self._ends.notify_all()
+
+    def wait_for_ends(self, timeout: float) -> bool:
+        """Whether every span handed over has ended, waiting up to `timeout` seconds for them."""
+        if threading.current_thread() is self._thread:  # a flush from inside a job would wait for itself
+            return not self.pending
+        with self._ends:
+            return self._ends.wait_for(lambda: not self.pending, max(timeout, 0.0))
+
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
+            self.worked_since = time.perf_counter()
             try:
-                job.run()
+                job()
             except Exception:
                 log_internal_error("building a request's content")
 
@@ -147,6 +207,8 @@ class _Worker:
         self._lock = threading.Lock()
         self._jobs = queue.SimpleQueue()  # the parent's jobs belong to the parent's spans
         self._thread = None
+        self._ends = threading.Condition(threading.Lock())
+        self.pending = 0  # the spans handed over are the parent's, ended there
 
 
 _worker = _Worker()
@@ -161,3 +223,49 @@ def early(request: Callable[[], Any], max_bytes: int) -> EarlyRequest | None:
         log_internal_error("starting the content worker")
         return None
     return job
+
+
+# A span's content attributes, built with the given `encode`.
+ContentLater = Callable[[Encoder], dict[str, Any]]
+
+
+def end_later(span: Any, content: ContentLater) -> bool:
+    """Hand the end of `span` to the worker: it sets `content` (built there in pieces, after the request's own job)
+    and ends the span with the end time taken now. False when the caller is to do it itself: in a multiprocessing child
+    (stopped as soon as its task returns, so a span must end before), or when the worker cannot start."""
+    if _in_child_process():
+        return False
+    end_time = time.time_ns()  # the clock the SDK stamps spans with
+
+    def end() -> None:
+        try:
+            found = content(encode_on_worker)
+            if found:
+                span.set_attributes(found)
+        except Exception:
+            log_internal_error("recording the content")
+        finally:
+            span.end(end_time=end_time)
+
+    try:
+        _worker.end_later(end)
+    except Exception:
+        log_internal_error("handing a span's end to the content worker")
+        return False
+    return True
+
+
+def wait_for_ends(timeout: float) -> bool:
+    """Whether the spans handed to the worker have all ended, waiting up to `timeout` seconds (flush, shutdown)."""
+    return _worker.wait_for_ends(timeout)
+
+
+def _in_child_process() -> bool:
+    """Whether this is a multiprocessing child: it ends with `os._exit`, which would lose a span still pending."""
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def encode_on_worker(value: Any, max_bytes: int) -> tuple[str, bool]:
+    """`encode`, in pieces, pausing for the other threads: for content built on the worker."""
+    return encode_in_pieces(value, max_bytes, pause)

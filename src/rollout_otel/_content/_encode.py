@@ -21,6 +21,9 @@ TRUNCATION_MARKER: Final = "...[truncated]"
 _KEEP_CHARS: Final = 256  # a cut string keeps at least this much of its start
 _MAX_PASSES: Final = 6
 
+# What encodes a value within a byte cap, giving the JSON and whether it was cut: `encode`, or `encode_in_pieces`.
+Encoder = Callable[[Any, int], tuple[str, bool]]
+
 
 def _dumps(value: Any) -> str:
     if type(value) is list and any(type(item) is Encoded for item in value):

@@ -124,7 +124,7 @@ def _encoded_chat_message(message: dict[str, Any]) -> p.Encoded | None:
     """The common shapes (string content, function tool calls with string arguments, string tool results) encoded
     straight from the request dict; None for anything else, which takes the general path."""
     role, content = message.get("role") or "user", message.get("content")
-    if type(role) is not str:
+    if type(role) is not str or (type(content) is str and len(content) > p.LONG_TEXT):
         return None
     if len(message) == 2 and type(content) is str and role != "tool" and role != "function":  # most of a history
         return p.encoded_message(role, [p.encoded_text(content)])

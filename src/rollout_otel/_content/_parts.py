@@ -67,7 +67,8 @@ def file(mime_type: str | None, modality: str, file_id: str) -> Part:
 def media_from_url(url: str, modality: str, mime_type: str | None = None) -> Part:
     """A `data:` URL becomes a blob (its base64 kept as is), anything else a URI."""
     if url.startswith("data:"):
-        header, _, data = url[5:].partition(",")
+        comma = url.find(",")  # not partition(): the data, often megabytes, is copied once, not twice
+        header, data = (url[5:comma], url[comma + 1 :]) if comma >= 0 else (url[5:], "")
         media_type, _, encoding = header.partition(";")
         if encoding == "base64":
             return blob(media_type or mime_type, modality, data)
@@ -91,6 +92,8 @@ class Encoded(str):
 
 
 AnyMessage = Message | Encoded  # an input message, as a dict or already encoded
+# Longer text is not encoded with its message when mapped: the content worker quotes it in pieces, or cuts it first.
+LONG_TEXT: Final = 64 * 1024
 _quote = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses for each string
 
 
