@@ -294,3 +294,30 @@ def test_rollout_flush_sends_an_end_handed_over(server: LocalLLMServer, held_wor
             assert "message 599 " in str(span.attributes["gen_ai.input.messages"])
         finally:
             rollout.shutdown()
+
+
+def test_a_long_answer_is_spliced_into_the_output_the_worker_builds(
+    server: LocalLLMServer, cap: Capture, held_worker: threading.Event
+) -> None:
+    """A long answer's blocks (never joined on the caller's thread) reach the worker with the span's end: the output
+    it builds holds the whole answer, and no placeholder."""
+    client = wrap(
+        openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0), tracer_provider=cap.tracer_provider
+    )
+    chunks = client.chat.completions.create(
+        model="m",
+        messages=list(HISTORY),  # type: ignore[arg-type]
+        stream=True,
+        extra_headers=scenario_headers(chunks=6000),
+    )
+    answer = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert len(answer) >= 16_384  # long enough to be spliced
+    assert cap.span_exporter.get_finished_spans() == ()  # handed to the worker
+
+    held_worker.set()
+    assert cap.processor.force_flush()
+    (span,) = cap.span_exporter.get_finished_spans()
+    output = str((span.attributes or {})["gen_ai.output.messages"])
+    assert "rollout-otel stream text" not in output
+    (message,) = json.loads(output)
+    assert message["parts"][0]["content"] == answer
