@@ -321,3 +321,43 @@ def test_a_long_answer_is_spliced_into_the_output_the_worker_builds(
     assert "rollout-otel stream text" not in output
     (message,) = json.loads(output)
     assert message["parts"][0]["content"] == answer
+
+
+@pytest.mark.parametrize("streaming_processor", [False, True])
+def test_a_provider_whose_export_comes_first_gets_the_span_handed_over(
+    server: LocalLLMServer, held_worker: threading.Event, streaming_processor: bool
+) -> None:
+    """Supported set-ups where no flush or shutdown waits for the worker before the export: the SDK provider without
+    the streaming processor, or with it added after the span export (as the README's example reads). The span must
+    still be exported by the provider's flush and shutdown."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from rollout_otel import StreamingSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    if streaming_processor:
+        provider.add_span_processor(StreamingSpanProcessor())
+    client = wrap(openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0), tracer_provider=provider)
+    try:
+        for _ in client.chat.completions.create(
+            model="m",
+            messages=list(HISTORY),  # type: ignore[arg-type]
+            stream=True,
+            extra_headers=scenario_headers(chunks=3),
+        ):
+            pass
+        threading.Timer(0.2, held_worker.set).start()
+        if streaming_processor:
+            provider.shutdown()
+        else:
+            assert provider.force_flush(10_000)
+        (span,) = exporter.get_finished_spans()
+        assert "message 599 " in str((span.attributes or {})["gen_ai.input.messages"])
+    finally:
+        held_worker.set()
+        wait_for_ends(5)
+        provider.shutdown()

@@ -43,6 +43,9 @@ class StreamingSpanProcessor(SpanProcessor):
     context-variable lookup in `on_start`.
     """
 
+    # Its flush and shutdown wait for the LLM spans whose end the content worker is finishing (`_early.waited_for`).
+    waits_for_ends = True
+
     def __init__(
         self,
         settings: Settings | None = None,

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+
 from .. import _attributes as attr
 from .._errors import log_internal_error
 from ._encode import Encoder
@@ -232,8 +234,9 @@ ContentLater = Callable[[Encoder], dict[str, Any]]
 def end_later(span: Any, content: ContentLater) -> bool:
     """Hand the end of `span` to the worker: it sets `content` (built there in pieces, after the request's own job)
     and ends the span with the end time taken now. False when the caller is to do it itself: in a multiprocessing child
-    (stopped as soon as its task returns, so a span must end before), or when the worker cannot start."""
-    if _in_child_process():
+    (stopped as soon as its task returns, so a span must end before), where no flush or shutdown of the span's
+    provider would wait for the worker before exporting (`waited_for`), or when the worker cannot start."""
+    if _in_child_process() or not waited_for(span):
         return False
     end_time = time.time_ns()  # the clock the SDK stamps spans with
 
@@ -253,6 +256,17 @@ def end_later(span: Any, content: ContentLater) -> bool:
         log_internal_error("handing a span's end to the content worker")
         return False
     return True
+
+
+def waited_for(span: Any) -> bool:
+    """Whether the provider of `span` waits for the worker's ends before it exports: its processors run one after
+    the other and the first waits for them (a `StreamingSpanProcessor`), so a flush or a shutdown (the SDK's, at
+    exit too) ends the spans handed over before any export is flushed or shut down."""
+    processors = getattr(span, "_span_processor", None)
+    if type(processors) is not SynchronousMultiSpanProcessor:  # a concurrent one flushes all at once
+        return False
+    first = next(iter(getattr(processors, "_span_processors", ())), None)
+    return getattr(type(first), "waits_for_ends", False) is True
 
 
 def wait_for_ends(timeout: float) -> bool:
