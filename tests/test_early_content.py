@@ -361,3 +361,21 @@ def test_a_provider_whose_export_comes_first_gets_the_span_handed_over(
         held_worker.set()
         wait_for_ends(5)
         provider.shutdown()
+
+
+def test_take_on_the_worker_inside_its_own_job_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A span abandoned while its request is being built may be collected (its `__del__` ends it) by a garbage
+    collection that runs on the worker, inside that very job: a `take()` there must not wait for itself."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(_early, "_worker", _early._Worker())
+    taken: list[Any] = []
+
+    def request() -> Any:
+        taken.append(job.take())  # the span's end, run by the collector on the worker in the middle of the job
+        return SimpleNamespace(messages=None, system=None, tools=None, rest=None)
+
+    job = EarlyRequest(request, 1000)
+    _early._worker.submit(job)
+    assert job._done.wait(5), "the worker waits for itself"
+    assert taken == [None]  # built by the end itself

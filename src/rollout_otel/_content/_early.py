@@ -94,6 +94,8 @@ class EarlyRequest:
                 self._state = _TAKEN
                 self._done.set()  # nothing will be built: any later take() returns None at once
                 return None
+            if self._state == _RUNNING and threading.current_thread() is _worker._thread:
+                return None  # inside its own job (a span collected there): waiting would never end
         self._done.wait()
         if self._result is not None and max_bytes is not None and max_bytes != self._max_bytes:
             return self._result[0], {}
