@@ -203,3 +203,25 @@ def test_a_failing_splice_costs_the_output_only(monkeypatch: pytest.MonkeyPatch)
     finally:
         set_raise_internal_errors(True)
         cap.shutdown()
+
+
+def test_an_output_the_cap_cut_around_the_placeholder_takes_the_usual_path() -> None:
+    """The output encoded with the placeholder is over the cap (a part holds a long list of short items, which the
+    cut drops): the usual encoding of the whole text cuts the text first, so the splice must not be taken even if
+    what the cut left and the text fit the cap."""
+    from rollout_otel._content import OutputMessages, content_attributes
+
+    text = "answer " * 3000  # 21,000 characters: spliced from 16,384
+
+    def messages(content: str) -> OutputMessages:
+        items = [{"type": "text", "content": "r"} for _ in range(20_000)]  # short strings: the cut drops them
+        parts = [{"type": "text", "content": content}, {"type": "server_tool_result", "result": items}]
+        return OutputMessages([{"role": "assistant", "parts": parts, "finish_reason": "stop"}])
+
+    usual = content_attributes(None, messages(text), 30_000, None, 1_000_000)
+    with_placeholder = messages(_spliced.PLACEHOLDER)
+    content = content_attributes(None, with_placeholder, 30_000, None, 1_000_000)
+    spliced = _spliced.spliced_content(
+        content, _spliced.SplicedText(text=text), None, with_placeholder, None, 30_000, 1_000_000
+    )
+    assert spliced == usual

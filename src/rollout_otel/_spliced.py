@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -147,6 +148,15 @@ def splice(encoded: str, text: SplicedText) -> str:
     return result
 
 
+def _uncut(encoded: str, content: dict[str, Any], messages: Any, encoder: Encoder) -> bool:
+    """Whether `encoded` is the output's whole encoding: a cut (the cap's, the budget's) around the placeholder may
+    leave room for the text, where the usual encoding of the whole text would have cut the text first. Only asked
+    when something was cut (the input, most often): the output with its placeholder is encoded once more, whole."""
+    if not content.get(attr.CONTENT_TRUNCATED):
+        return True
+    return encoder(messages, sys.maxsize)[0] == encoded
+
+
 def spliced_content(
     content: dict[str, Any],
     text: SplicedText,
@@ -162,7 +172,12 @@ def spliced_content(
     as always."""
     encoded = content.get(attr.GEN_AI_OUTPUT_MESSAGES)
     size = spliced_size(encoded, text) if isinstance(encoded, str) else None
-    if isinstance(encoded, str) and size is not None and size <= max_bytes:
+    if (
+        isinstance(encoded, str)
+        and size is not None
+        and size <= max_bytes
+        and _uncut(encoded, content, messages, encoder)
+    ):
         others = sum(utf8_size(v) for v in content.values() if type(v) is str and v is not encoded)
         if others + size <= max(budget, 0):
             content[attr.GEN_AI_OUTPUT_MESSAGES] = splice(encoded, text)
