@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
 from otlp_sink import OtlpSink
 from rollout_otel import Rollout, trace
+from rollout_otel._export import new_channel
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +47,25 @@ def test_the_first_export_after_the_receiver_is_back_arrives(protocol: str) -> N
         assert rollout._failures.total() == lost
     finally:
         rollout.shutdown(timeout=2)
+
+
+def test_a_fresh_channel_is_never_left_open_by_an_exporter_shut_down() -> None:
+    """A refusal that races the exporter's shutdown: the shutdown closed the channel it saw, so no new one may
+    stay open after it, nor be made once it is done."""
+    exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    before = exporter._channel
+    exporter.shutdown()
+    new_channel(exporter)
+    assert exporter._channel is before  # shut down: nothing made
+
+    racing = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    made = racing._initialize_channel_and_stub
+
+    def shut_down_meanwhile() -> None:  # the shutdown lands while the new channel is being made
+        made()
+        racing._shutdown = True
+
+    racing._initialize_channel_and_stub = shut_down_meanwhile  # type: ignore[method-assign]
+    new_channel(racing)
+    with pytest.raises(ValueError):  # grpc: "Cannot invoke RPC on closed channel!"
+        racing._channel.unary_unary("/x")(b"")

@@ -38,9 +38,16 @@ def connect_promptly(inner: Any) -> None:
 
 
 def new_channel(inner: Any) -> None:
-    """Replace a gRPC exporter's channel with a new one, closing the old: the next export connects afresh."""
+    """Replace a gRPC exporter's channel with a new one, closing the old: the next export connects afresh. An
+    exporter shut down (before or while this runs) keeps no channel open: its shutdown closed only the one it saw."""
+    if getattr(inner, "_shutdown", False) is True:
+        return
     old = getattr(inner, "_channel", None)
     inner._initialize_channel_and_stub()
-    if old is not None and old is not getattr(inner, "_channel", None):
+    new = getattr(inner, "_channel", None)
+    if old is not None and old is not new:
         with contextlib.suppress(Exception):
             old.close()
+    if getattr(inner, "_shutdown", False) is True and new is not None:
+        with contextlib.suppress(Exception):
+            new.close()
