@@ -5,8 +5,11 @@ No OpenTelemetry here; `LLMSpan` owns one of these and the processor only reads 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from itertools import chain
+from time import monotonic_ns
+from typing import Any
 
 
 class StreamText:
@@ -113,3 +116,24 @@ class CharCounter:
 
     def tail(self, limit: int) -> str:
         return ""
+
+
+class FirstText:
+    """Stands in for the text buffer's `write` until the first text arrives: notes when, then steps aside.
+
+    So the time to first text costs nothing per chunk. It holds the span weakly: no cycle keeps a dropped span alive.
+    """
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: Any) -> None:  # an LLMSpan
+        self._span = weakref.ref(span)
+
+    def __call__(self, delta: str) -> None:
+        span = self._span()
+        if span is None:
+            return
+        if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
+            span._first_text_ns = monotonic_ns()
+        span._write = write = span._text.write
+        write(delta)

@@ -21,25 +21,22 @@ from ._claim import starting_llm_span
 from ._config import SPAN_CONTENT_BUDGET, Settings, settings_from_environment
 from ._content import (
     LazyOutput,
-    OutputMessages,
     Request,
     content_attributes,
     manual_input,
-    parts,
     preview,
-    text_output,
 )
 from ._content._early import ContentLater, EarlyRequest, early, end_later, is_large
 from ._content._encode import Encoder, encode
-from ._content._manual import is_output_message_list
 from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
+from ._outputs import finish_reasons, output_messages
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
 from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
-from ._text import CharCounter, StreamText
+from ._text import CharCounter, FirstText, StreamText
 from ._usage import usage_attributes
 from .version import __version__
 
@@ -180,7 +177,7 @@ class LLMSpan:
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
-        self._write: Callable[[str], object] = _FirstText(self)  # becomes the buffer's own write at the first text
+        self._write: Callable[[str], object] = FirstText(self)  # becomes the buffer's own write at the first text
         self._ended = False
         if held_back and settings.capture_content:  # user text (stop sequences...): only with content capture
             self._span.set_attributes(held_back)
@@ -217,7 +214,7 @@ class LLMSpan:
             self._chunks = index + 1
             if not index & 0x3FF:  # every 1,024 chunks: the pending writes become one block
                 write = self._text.seal()
-                if self._write.__class__ is not _FirstText:
+                if self._write.__class__ is not FirstText:
                     self._write = write
             if delta:
                 if delta.__class__ is not str:
@@ -540,7 +537,7 @@ class LLMSpan:
         request, self._request = self._request, None
         if not settings.capture_content:
             return
-        messages, other = _output_messages(output, text, finish_reason, end_reason)
+        messages, other = output_messages(output, text, finish_reason, end_reason)
         spliced: SplicedText | None = None
         if text is PLACEHOLDER and holds_placeholder(messages):
             spliced = SplicedText(blocks=self._text.take_blocks())
@@ -639,27 +636,6 @@ class LLMSpan:
                 found[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
 
 
-class _FirstText:
-    """Stands in for the text buffer's `write` until the first text arrives: notes when, then steps aside.
-
-    So the time to first text costs nothing per chunk. It holds the span weakly: no cycle keeps a dropped span alive.
-    """
-
-    __slots__ = ("_span",)
-
-    def __init__(self, span: LLMSpan) -> None:
-        self._span = weakref.ref(span)
-
-    def __call__(self, delta: str) -> None:
-        span = self._span()
-        if span is None:
-            return
-        if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
-            span._first_text_ns = monotonic_ns()
-        span._write = write = span._text.write
-        write(delta)
-
-
 # From this many characters, a stream's text goes into its output block by block, never whole (`_spliced.py`).
 _SPLICE_FROM: Final = 16 * 1024
 
@@ -706,17 +682,6 @@ def _start_attributes(
     return clean_attributes(found)
 
 
-def finish_reasons(value: Any) -> list[str]:
-    """Finish reasons as a list of encodable strings: one reason, a list of them, or anything str() can show."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [bounded(value)]
-    if isinstance(value, (list, tuple)):
-        return clean_value([str(reason) for reason in value if reason])  # type: ignore[no-any-return]
-    return [bounded(str(value))]
-
-
 def _snapshot(value: Any) -> Any:
     """A shallow copy of the lists a request holds, so later appends by the caller are not recorded as sent."""
     if isinstance(value, list):
@@ -724,24 +689,3 @@ def _snapshot(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: list(v) if isinstance(v, list) else v for k, v in value.items()}
     return value
-
-
-def _output_messages(
-    output: Any, text: str, finish_reason: str | Sequence[str] | None, end_reason: str
-) -> tuple[OutputMessages | None, Any]:
-    """(output messages, a value that is not message-shaped) for what `end()` was given or the chunks gathered."""
-    if isinstance(output, OutputMessages):
-        return output, None
-    if isinstance(output, LazyOutput):
-        return OutputMessages(output.build()), None
-    if output is None or isinstance(output, str):
-        final = output if isinstance(output, str) else text
-        if not final:
-            return None, None
-        reasons = finish_reasons(finish_reason)
-        given = reasons[0] if reasons else None
-        default = "stop" if end_reason == attr.END_COMPLETED else "error"
-        return text_output(final, parts.finish_reason(given, default)), None
-    if is_output_message_list(output):
-        return OutputMessages(output), None
-    return None, output

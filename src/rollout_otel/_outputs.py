@@ -1,0 +1,44 @@
+"""The output a span's end records, from what `end()` was given or the stream gathered: its messages (or a value
+that is not message-shaped) and its finish reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import _attributes as attr
+from ._content import LazyOutput, OutputMessages, parts, text_output
+from ._content._manual import is_output_message_list
+from ._safe import bounded, clean_value
+
+
+def finish_reasons(value: Any) -> list[str]:
+    """Finish reasons as a list of encodable strings: one reason, a list of them, or anything str() can show."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [bounded(value)]
+    if isinstance(value, (list, tuple)):
+        return clean_value([str(reason) for reason in value if reason])  # type: ignore[no-any-return]
+    return [bounded(str(value))]
+
+
+def output_messages(
+    output: Any, text: str, finish_reason: str | Sequence[str] | None, end_reason: str
+) -> tuple[OutputMessages | None, Any]:
+    """(output messages, a value that is not message-shaped) for what `end()` was given or the chunks gathered."""
+    if isinstance(output, OutputMessages):
+        return output, None
+    if isinstance(output, LazyOutput):
+        return OutputMessages(output.build()), None
+    if output is None or isinstance(output, str):
+        final = output if isinstance(output, str) else text
+        if not final:
+            return None, None
+        reasons = finish_reasons(finish_reason)
+        given = reasons[0] if reasons else None
+        default = "stop" if end_reason == attr.END_COMPLETED else "error"
+        return text_output(final, parts.finish_reason(given, default)), None
+    if is_output_message_list(output):
+        return OutputMessages(output), None
+    return None, output
