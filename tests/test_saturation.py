@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,20 @@ def slow_sink() -> Iterator[SlowSink]:
         yield running
 
 
+def saturate(rollout: Rollout, work: Callable[[int], None], caplog: pytest.LogCaptureFixture) -> tuple[bool, int]:
+    """`work` on THREADS threads at once, then a flush: (what the flush said, the count reported lost)."""
+    try:
+        with caplog.at_level(logging.WARNING, logger="rollout_otel"):
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return rollout.flush(timeout=60), rollout._failures.total()
+    finally:
+        rollout.shutdown(timeout=30)
+
+
 def dropped(lines: list[str], what: str) -> int:
     """The counts the warnings give for `what` ("span", "update event")."""
     return sum(int(m.group(1)) for line in lines if (m := re.search(rf"dropped (\d+) {what}s?:", line)))
@@ -67,17 +81,7 @@ def test_spans_a_saturated_queue_drops_are_each_counted(
                 span.set_attribute("call", f"{thread}-{index}")
                 span.end(output="x")
 
-    try:
-        with caplog.at_level(logging.WARNING, logger="rollout_otel"):
-            threads = [threading.Thread(target=calls, args=(n,)) for n in range(THREADS)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            flushed = rollout.flush(timeout=60)
-            lost = rollout._failures.total()
-    finally:
-        rollout.shutdown(timeout=30)
+    flushed, lost = saturate(rollout, calls, caplog)
     received = {s.attributes["call"] for s in slow_sink.spans()}
     assert not flushed and lost > 0  # the test saturated the queue
     assert len(received) + lost == THREADS * CALLS, (len(received), lost)
@@ -163,17 +167,7 @@ def test_update_events_a_saturated_queue_drops_are_each_counted(
                 span.record_chunk("x")
                 time.sleep(0.06)  # an update event per stream and interval
 
-    try:
-        with caplog.at_level(logging.WARNING, logger="rollout_otel"):
-            threads = [threading.Thread(target=stream, args=(n,)) for n in range(THREADS)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            flushed = rollout.flush(timeout=60)
-            lost = rollout._failures.total()
-    finally:
-        rollout.shutdown(timeout=30)
+    flushed, lost = saturate(rollout, stream, caplog)
     assert not flushed and lost > 0  # the test saturated the queue
     assert len(slow_sink.logs()) + lost == emitted.count, (len(slow_sink.logs()), lost, emitted.count)
     lines = [r.getMessage() for r in caplog.records if "OTEL_BLRP_MAX_QUEUE_SIZE" in r.getMessage()]
