@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from typing import Any
 
@@ -466,3 +467,126 @@ def test_metrics_off_sends_none(server: LocalLLMServer, switch: str, monkeypatch
         assert len(sink.spans()) == 1
         assert sink.metrics() == []
         assert [r for r in sink.requests() if r.path.endswith("metrics") or "Metrics" in r.path] == []
+
+
+# -- recorded off the caller's thread ------------------------------------------------------------------------
+
+
+def _end_one_call(cap: Capture, **usage: int) -> Any:
+    with cap.llm("openai.chat", model="gpt-4o", stream=True) as span:
+        span.record_chunk("word ")
+        span.record_chunk("word ")
+        span.end(usage=usage or {"input_tokens": 3, "output_tokens": 2})
+    return cap.spans()[-1]
+
+
+def test_the_callers_thread_makes_no_sdk_metrics_call(cap: Capture) -> None:
+    import sys
+    import threading
+
+    sdk_calls: list[str] = []
+    caller = threading.get_ident()
+
+    def watch(frame: Any, event: str, _arg: Any) -> None:
+        in_sdk_metrics = "opentelemetry/sdk/metrics" in frame.f_code.co_filename
+        if event == "call" and in_sdk_metrics and threading.get_ident() == caller:
+            sdk_calls.append(frame.f_code.co_name)
+
+    _end_one_call(cap)  # the first call on a meter provider makes its instruments
+    span = cap.llm("openai.chat", model="gpt-4o", stream=True)
+    span.record_chunk("word ")
+    sys.setprofile(watch)
+    try:
+        span.end(usage={"input_tokens": 3, "output_tokens": 2})
+    finally:
+        sys.setprofile(None)
+    assert sdk_calls == []
+    assert one_point(cap, DURATION).count == 2  # a collection records what is queued first
+    assert len(tokens(cap, "input")) == 1
+
+
+def test_the_metrics_thread_records_without_a_collection(cap: Capture) -> None:
+    from rollout_otel._metrics import metrics_for
+
+    _end_one_call(cap)
+    queue = metrics_for(cap.meter_provider)._queue
+    assert queue is not None
+    deadline = time.monotonic() + 30
+    while queue and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not queue
+    assert one_point(cap, DURATION).count == 1
+
+
+def test_the_before_collection_instrument_is_never_exported(cap: Capture) -> None:
+    _end_one_call(cap)
+    names = set(cap.metrics())
+    assert DURATION in names and not any(name.startswith("rollout.") for name in names)
+
+
+def test_an_exemplar_points_at_the_llm_span(cap: Capture) -> None:
+    span = _end_one_call(cap)
+    exemplars = list(one_point(cap, DURATION).exemplars)
+    assert exemplars, "the SDK's default trace-based filter keeps a measurement made in a sampled span's context"
+    assert {(e.trace_id, e.span_id) for e in exemplars} == {(span.context.trace_id, span.context.span_id)}
+
+
+def test_a_call_beyond_the_queue_bound_records_at_once(cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_otel import _metrics
+    from rollout_otel._metrics import metrics_for
+
+    metrics = metrics_for(cap.meter_provider)
+    monkeypatch.setattr(_metrics, "_MAX_QUEUED", 2)
+    monkeypatch.setattr(metrics._ticker, "wake", lambda: None)  # a metrics thread that never comes
+    for _ in range(5):
+        _end_one_call(cap)
+    assert metrics._queue is not None and len(metrics._queue) == 2
+    assert one_point(cap, DURATION).count == 5
+    assert not metrics._queue
+
+
+def test_one_bad_queued_call_costs_only_itself(cap: Capture, caplog: pytest.LogCaptureFixture) -> None:
+    from rollout_otel._errors import set_raise_internal_errors
+    from rollout_otel._metrics import metrics_for
+
+    set_raise_internal_errors(False)  # logged and swallowed, as in a user's program
+    metrics = metrics_for(cap.meter_provider)
+    metrics.record(
+        {"gen_ai.request.model": "m"},
+        duration_s=1.0,
+        error_type=None,
+        end_reason=None,
+        first_chunk_s=None,
+        per_chunk_s=None,
+        usage=None,  # type: ignore[arg-type]  # no .get(): this call's record fails
+    )
+    _end_one_call(cap)
+    with caplog.at_level("WARNING", logger="rollout_otel"):
+        durations = points(cap, DURATION)
+    assert sum(p.count for p in durations) == 2  # the bad call's duration went in before its usage failed
+    assert len(tokens(cap, "output")) == 1
+    assert any("(recording metrics)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_record_the_parents_queued_calls(cap: Capture) -> None:
+    import multiprocessing
+
+    from rollout_otel._metrics import metrics_for
+
+    metrics = metrics_for(cap.meter_provider)
+    metrics._ticker.wake = lambda: None  # type: ignore[method-assign]  # keep the parent's call queued
+    _end_one_call(cap)
+    assert metrics._queue is not None and len(metrics._queue) == 1
+
+    def child(results: Any) -> None:
+        results.put((len(metrics._queue or ()), sum(p.count for p in points(cap, DURATION))))
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    process = context.Process(target=child, args=(results,))
+    process.start()
+    queued_in_child, recorded_in_child = results.get(timeout=60)
+    process.join(60)
+    assert (queued_in_child, recorded_in_child) == (0, 0)
+    assert one_point(cap, DURATION).count == 1

@@ -610,6 +610,7 @@ class LLMSpan:
             if streamed and first and self._chunks > 1
             else None,
             usage=usage,
+            span=self._span,
         )
 
     def _stream_summary(self, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
