@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final
 
 from . import _attributes as attr
@@ -70,6 +71,18 @@ def _get(source: Any, key: str) -> Any:
             return extra.get(key) if extra else None
         return found
     return getattr(source, key, None)
+
+
+def _getter(source: Any) -> Callable[[str], Any]:
+    """`_get` bound to `source`; for a dict, or a pydantic model without extras, the C `get` itself (one call a key,
+    no frame: usage is read at every call's end)."""
+    kind = type(source)
+    mode = _modes[kind] if kind in _modes else _modes.setdefault(kind, _mode_of(source))
+    if mode == _MAPPING and kind is dict:
+        return source.get  # type: ignore[no-any-return]
+    if mode == _FIELDS and not source.__pydantic_extra__:
+        return source.__dict__.get  # type: ignore[no-any-return]  # every key read is one of _KEYS
+    return partial(_get, source)
 
 
 _INT64_MAX = 2**63 - 1  # what OTLP carries; a larger count would drop the attribute and break the metric state
@@ -183,9 +196,13 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     if type(usage).__module__.startswith("anthropic."):  # an SDK Usage handed to span.end() as is
         usage = anthropic_usage(usage)
     found: dict[str, int] = {}
+    get = _getter(usage)
     for name, keys in _DIRECT:
         for key in keys:
-            count = _count(_get(usage, key), key)
+            value = get(key)
+            if value is None:
+                continue
+            count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)
             if count is not None:
                 found[name] = count
                 break
@@ -193,8 +210,13 @@ def usage_attributes(usage: Any) -> dict[str, int]:
         if name in found:
             continue
         for container in containers:
-            details = _get(usage, container)
-            count = _count(_get(details, key), key) if details is not None else None
+            details = get(container)
+            if details is None:
+                continue
+            value = _getter(details)(key)
+            if value is None:
+                continue
+            count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)
             if count is not None:
                 found[name] = count
                 break

@@ -298,6 +298,25 @@ class LLMSpan:
         except Exception:
             log_internal_error("set_attribute")
 
+    def _set_response(self, response_id: Any, model: Any) -> None:
+        """`gen_ai.response.id` and `.model` as the provider's first chunk names them (either may be empty), in one
+        write: what two `set_attribute` calls do, at half the cost, on every stream."""
+        if self._ended:
+            self._misuse("set_attribute")
+            return
+        try:
+            found: dict[str, Any] = {}
+            if response_id:
+                found[attr.GEN_AI_RESPONSE_ID] = clean_value(response_id)
+            if model:
+                found[attr.GEN_AI_RESPONSE_MODEL] = self._metric_attributes[attr.GEN_AI_RESPONSE_MODEL] = clean_value(
+                    model
+                )
+            if found:
+                set_span_attributes(self._span, found)
+        except Exception:
+            log_internal_error("set_attribute")
+
     def end(
         self,
         output: Any = None,

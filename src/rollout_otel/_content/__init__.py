@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .. import _attributes as attr
 from .._config import Settings
@@ -121,7 +121,7 @@ def content_attributes(
     found: dict[str, str] = {}
     truncated = False
     for name, value in values:
-        if _empty(value):
+        if value is None or (type(value) in _CONTAINERS and not value):  # empty, asked without truth-testing
             continue
         try:
             found[name], cut = ready[name] if name in ready else encoder(value, max_bytes)
@@ -137,9 +137,8 @@ def content_attributes(
     return result
 
 
-def _empty(value: Any) -> bool:
-    """Nothing to record; asked without truth-testing, which some values (arrays, frames) refuse."""
-    return value is None or (type(value) in (list, tuple, dict, str) and not value)
+# The types whose emptiness is asked; others (arrays, frames) may refuse a truth test.
+_CONTAINERS: Final = (list, tuple, dict, str)
 
 
 def _fit_span_budget(

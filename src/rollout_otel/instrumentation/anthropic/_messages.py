@@ -142,10 +142,7 @@ class MessagesAccumulator:
         kind = field(event, "type")
         if kind == "message_start":
             message = field(event, "message")
-            if field(message, "id"):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, field(message, "id"))
-            if field(message, "model"):
-                self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, field(message, "model"))
+            self._span._set_response(field(message, "id"), field(message, "model"))
             self._take_usage(field(message, "usage"))
         elif kind == "content_block_start":
             block = field(event, "content_block")

@@ -206,10 +206,7 @@ class GenerateAccumulator:
 
     def _identify(self, response: Any) -> None:
         self._identified = True
-        if getattr(response, "response_id", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.response_id)
-        if getattr(response, "model_version", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model_version)
+        self._span._set_response(getattr(response, "response_id", None), getattr(response, "model_version", None))
 
     def outcome(self, text: str) -> dict[str, Any]:
         if self._blocked is not None:

@@ -121,10 +121,7 @@ class ChatAccumulator:
 
     def _first_chunk(self, chunk: Any) -> None:
         self._seen_id = True
-        if getattr(chunk, "id", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, chunk.id)
-        if getattr(chunk, "model", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, chunk.model)
+        self._span._set_response(getattr(chunk, "id", None), getattr(chunk, "model", None))
 
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)

@@ -138,10 +138,7 @@ class ResponsesAccumulator:
             self._span._mark_text()
 
     def _response_ids(self, response: Any) -> None:
-        if getattr(response, "id", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_ID, response.id)
-        if getattr(response, "model", None):
-            self._span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
+        self._span._set_response(getattr(response, "id", None), getattr(response, "model", None))
 
     def outcome(self, text: str) -> dict[str, Any]:
         final = self._final
