@@ -210,7 +210,10 @@ def test_a_5_mb_model_name_costs_no_span_of_its_batch(sink: OtlpSink) -> None:
 # -- metrics --------------------------------------------------------------------------------------------------------
 
 
-def test_five_thousand_models_keep_metrics_flowing_within_the_limit(sink: OtlpSink) -> None:
+def test_five_thousand_models_keep_metrics_flowing_within_the_limit(
+    sink: OtlpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8192")  # the 5,000 spans come faster than one export thread sends
     rollout = Rollout(endpoint=sink.grpc_endpoint, protocol="grpc", max_export_bytes=1_000_000)
     try:
         for index in range(5_000):
