@@ -72,12 +72,19 @@ def clean_value(value: Any) -> Any:
     if type(value) is str:
         return value if len(value) <= _SHORT and value.isascii() else bounded(value)
     if isinstance(value, (list, tuple)) and any(type(item) is str for item in value):
-        items = [bounded(item) if type(item) is str else item for item in value]
+        items: list[Any] = []
         total = 0
-        for index, item in enumerate(items):
-            total += utf8_size(item) if type(item) is str else 8
+        for item in value:
+            if type(item) is not str:
+                total += 8
+            elif len(item) <= _SHORT and item.isascii():  # most: its length is its size, nothing to cut
+                total += len(item)
+            else:
+                item = bounded(item)
+                total += utf8_size(item)
             if total > ATTRIBUTE_MAX_BYTES:
-                return items[:index]
+                break
+            items.append(item)
         return items
     return value
 

@@ -146,6 +146,8 @@ def _fit_span_budget(
 ) -> bool:
     """Cut the largest attributes until all of them fit `budget` together: no span larger than a collector takes."""
     budget = max(budget, 0)
+    if sum(map(len, found.values())) * 4 <= budget:  # fits whatever the characters are: no size to measure
+        return False
     cut_any = False
     for _ in range(len(found)):
         sizes = {name: utf8_size(encoded) for name, encoded in found.items()}

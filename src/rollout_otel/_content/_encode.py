@@ -81,9 +81,14 @@ def _finite(value: Any) -> Any:
 
 def encode(value: Any, max_bytes: int) -> tuple[str, bool]:
     """`value` as compact JSON of at most `max_bytes` UTF-8 bytes; returns (json, whether anything was cut)."""
-    encoded = encodable(_dumps(value))
-    if utf8_size(encoded) <= max_bytes:
-        return encoded, False
+    encoded = _dumps(value)
+    if encoded.isascii():  # most content: no character to replace, and its length is its size
+        if len(encoded) <= max_bytes:
+            return encoded, False
+    else:
+        encoded = encodable(encoded)
+        if utf8_size(encoded) <= max_bytes:
+            return encoded, False
     try:
         return _shrink(value, max_bytes), True
     except Exception:  # a value JSON could not hold whole (a cycle...): cut the text it was recorded as
