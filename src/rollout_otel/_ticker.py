@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -15,7 +16,10 @@ class Ticker:
 
     `tick()` decides what is due (updates, stalls, live spans), so one thread serves every open stream whatever
     their phases. A `tick()` that raises is called again after `interval`. The thread starts on first use, is
-    restarted after a fork, and idles on an event (no polling) when there is nothing to do.
+    restarted after a fork, and idles on a lock (no polling) when there is nothing to do.
+
+    The wake-up is a lock held while the thread may sleep: `wake()` releases it, one C call (an `Event` would cost
+    a dozen Python calls, on every stream's start), and the thread's `acquire` returns at once or when it is due.
     """
 
     def __init__(self, interval: float, tick: Callable[[], float | None], name: str) -> None:
@@ -23,8 +27,8 @@ class Ticker:
         self._tick = tick
         self._name = name
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._wake = _held_lock()
+        self._stopped = False
         self._thread: threading.Thread | None = None
         self._busy = False
         self._start_failed = False
@@ -35,7 +39,7 @@ class Ticker:
                 ticker = weak_self()
                 if ticker is not None:
                     ticker._lock = threading.Lock()
-                    ticker._wake = threading.Event()
+                    ticker._wake = _held_lock()
                     ticker._thread = None
                     if ticker._busy:
                         ticker.wake()
@@ -44,14 +48,17 @@ class Ticker:
 
     def wake(self) -> None:
         """There is work: make sure the thread runs and ticks now."""
-        if self._stop.is_set():
+        if self._stopped:
             return
         self._busy = True
         if self._thread is None:
             with self._lock:  # streams opening at once on several threads: one update thread, not one each
                 if self._thread is None and not self._start():
                     return
-        self._wake.set()
+        try:  # noqa: SIM105  # contextlib.suppress would cost two Python calls on every stream's start
+            self._wake.release()
+        except RuntimeError:  # woken already, and not yet run
+            pass
 
     def _start(self) -> bool:
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -68,18 +75,21 @@ class Ticker:
 
     def shutdown(self, timeout: float = 1.0) -> None:
         """Stop ticking; waits at most `timeout` seconds for a tick in progress."""
-        self._stop.set()
-        self._wake.set()
+        self._stopped = True
+        with contextlib.suppress(RuntimeError):  # woken already
+            self._wake.release()
         thread = self._thread
         if thread is not None and thread.ident is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def _run(self) -> None:
         delay: float | None = None
-        while not self._stop.is_set():
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._stop.is_set():
+        while not self._stopped:
+            if delay is None:
+                self._wake.acquire()
+            else:
+                self._wake.acquire(timeout=delay)
+            if self._stopped:
                 break
             try:
                 delay = self._tick()
@@ -90,3 +100,10 @@ class Ticker:
                 self._busy = False
             else:
                 delay = max(delay, 0.0)
+
+
+def _held_lock() -> threading.Lock:
+    """A lock taken at once: the thread's next `acquire` waits until a `release` (a wake-up) or its timeout."""
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
