@@ -38,24 +38,25 @@ _NAP_S: Final = 0.0002
 
 def is_large(value: Any) -> bool:
     """Whether building `value`'s content is worth a worker: many items, or a long string; the walk is bounded."""
-    stack = [value]
+    queue = [value]
     seen = 0
-    while stack:  # type() tests, not isinstance(): this runs for every call, so it stays a handful of C calls
-        item = stack.pop()
+    # A for loop over a list that grows as it goes (no pop: a C call per item), and type() tests, not isinstance():
+    # this runs for every call, so it stays a handful of C calls.
+    for item in queue:
         kind = type(item)
         if kind is str:
             if len(item) >= _LARGE_TEXT:
                 return True
         elif kind is list or kind is tuple:
             seen += len(item)
-            stack += item
+            queue += item
         elif kind is dict:
             seen += len(item)
-            stack += item.values()
+            queue += item.values()
         elif item is None or kind is bool or kind is int or kind is float:
             continue
         elif isinstance(item, (list, tuple, dict)):  # subclasses of the containers
-            stack.append(list(item.values()) if isinstance(item, dict) else list(item))
+            queue.append(list(item.values()) if isinstance(item, dict) else list(item))
         if seen >= _LARGE_ITEMS:
             return True
     return False
