@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
 from harness import BenchRun, Section, Table
-from rollout_otel import StreamingSpanProcessor
+from rollout_otel import StreamingSpanProcessor, _metrics_queue
 from rollout_otel._config import resolve_settings
 from rollout_otel._metrics import metrics_for
 from rollout_otel.trace import llm
@@ -51,8 +51,8 @@ class Setup:
         )
         self.tracer_provider.add_span_processor(self.processor)
         self.metrics = metrics_for(self.meter_provider)
-        if metrics:
-            self.metrics._ticker.wake = lambda: None  # type: ignore[method-assign]  # recorded by `record_queued`
+        if metrics:  # no metrics thread: the queue is recorded by `record_queued`, timed apart
+            _metrics_queue._thread.wake = lambda: False  # type: ignore[method-assign]
 
     def record_queued(self) -> None:
         """What the metrics thread does with the queue."""

@@ -512,9 +512,9 @@ def test_the_metrics_thread_records_without_a_collection(cap: Capture) -> None:
     queue = metrics_for(cap.meter_provider)._queue
     assert queue is not None
     deadline = time.monotonic() + 30
-    while queue and time.monotonic() < deadline:
+    while len(queue) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not queue
+    assert not len(queue)
     assert one_point(cap, DURATION).count == 1
 
 
@@ -532,17 +532,75 @@ def test_an_exemplar_points_at_the_llm_span(cap: Capture) -> None:
 
 
 def test_a_call_beyond_the_queue_bound_records_at_once(cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rollout_otel import _metrics
+    from rollout_otel import _metrics_queue
     from rollout_otel._metrics import metrics_for
 
     metrics = metrics_for(cap.meter_provider)
-    monkeypatch.setattr(_metrics, "_MAX_QUEUED", 2)
-    monkeypatch.setattr(metrics._ticker, "wake", lambda: None)  # a metrics thread that never comes
+    monkeypatch.setattr(_metrics_queue, "MAX_QUEUED", 2)
+    monkeypatch.setattr(_metrics_queue._thread, "wake", lambda: False)  # a metrics thread that cannot start
     for _ in range(5):
         _end_one_call(cap)
     assert metrics._queue is not None and len(metrics._queue) == 2
     assert one_point(cap, DURATION).count == 5
-    assert not metrics._queue
+    assert not len(metrics._queue)
+
+
+def test_a_metrics_thread_that_could_not_start_is_tried_again(
+    cap: Capture, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from rollout_otel import _metrics_queue
+    from rollout_otel._metrics import metrics_for
+    from rollout_otel._ticker import Ticker
+
+    ticker = Ticker(0.5, _metrics_queue._tick, "rollout-otel-metrics-test", cannot_start="no metrics thread (test)")
+    monkeypatch.setattr(_metrics_queue, "_thread", ticker)
+    real_start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with caplog.at_level("WARNING", logger="rollout_otel"):
+        _end_one_call(cap)
+    assert any(r.getMessage() == "no metrics thread (test)" for r in caplog.records)
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    _end_one_call(cap)  # the next call starts the thread, which records both
+    queue = metrics_for(cap.meter_provider)._queue
+    assert queue is not None
+    deadline = time.monotonic() + 30
+    while len(queue) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not len(queue)
+    assert one_point(cap, DURATION).count == 2
+    ticker.shutdown()
+
+
+def test_a_collection_waits_for_the_call_the_metrics_thread_is_recording(cap: Capture) -> None:
+    import threading
+
+    from rollout_otel._metrics import metrics_for
+
+    _end_one_call(cap)
+    metrics = metrics_for(cap.meter_provider)
+    metrics.record_queued()
+    real = metrics._record_now
+    inside = threading.Event()
+
+    def slow(call: Any) -> None:
+        inside.set()
+        time.sleep(0.5)
+        real(call)
+
+    metrics._queue._record = slow  # type: ignore[union-attr]
+    _end_one_call(cap)
+    recorder = threading.Thread(target=metrics.record_queued)  # the metrics thread's part, taken in hand
+    recorder.start()
+    assert inside.wait(30)
+    assert not len(metrics._queue)  # type: ignore[arg-type]  # taken, not yet recorded
+    assert one_point(cap, DURATION).count == 2  # the collection waited for it
+    recorder.join(30)
 
 
 def test_one_bad_queued_call_costs_only_itself(cap: Capture, caplog: pytest.LogCaptureFixture) -> None:
@@ -569,13 +627,14 @@ def test_one_bad_queued_call_costs_only_itself(cap: Capture, caplog: pytest.LogC
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_does_not_record_the_parents_queued_calls(cap: Capture) -> None:
+def test_a_forked_child_does_not_record_the_parents_queued_calls(cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
 
+    from rollout_otel import _metrics_queue
     from rollout_otel._metrics import metrics_for
 
     metrics = metrics_for(cap.meter_provider)
-    metrics._ticker.wake = lambda: None  # type: ignore[method-assign]  # keep the parent's call queued
+    monkeypatch.setattr(_metrics_queue._thread, "wake", lambda: False)  # keep the parent's call queued
     _end_one_call(cap)
     assert metrics._queue is not None and len(metrics._queue) == 1
 
@@ -590,3 +649,43 @@ def test_a_forked_child_does_not_record_the_parents_queued_calls(cap: Capture) -
     process.join(60)
     assert (queued_in_child, recorded_in_child) == (0, 0)
     assert one_point(cap, DURATION).count == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_waits_for_the_call_being_recorded(cap: Capture) -> None:
+    """A child must not inherit an SDK lock held by the metrics thread, which it does not have."""
+    import multiprocessing
+    import threading
+
+    from rollout_otel._metrics import metrics_for
+
+    _end_one_call(cap)
+    metrics = metrics_for(cap.meter_provider)
+    metrics.record_queued()
+    sdk_lock = threading.Lock()  # stands for the aggregation lock a record holds
+    inside = threading.Event()
+    real = metrics._record_now
+
+    def holding_a_lock(call: Any) -> None:
+        with sdk_lock:
+            inside.set()
+            time.sleep(0.5)
+            real(call)
+
+    metrics._queue._record = holding_a_lock  # type: ignore[union-attr]
+    _end_one_call(cap)
+    recorder = threading.Thread(target=metrics.record_queued)
+    recorder.start()
+    assert inside.wait(30)
+
+    def child(results: Any) -> None:
+        results.put(sdk_lock.acquire(timeout=5))
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    process = context.Process(target=child, args=(results,))
+    process.start()  # forks once the record in progress is done
+    assert results.get(timeout=60) is True
+    process.join(60)
+    recorder.join(30)
+    assert one_point(cap, DURATION).count == 2

@@ -11,20 +11,14 @@ util-genai uses). Time per output chunk is one measurement per stream, its mean 
 measuring each interval would put a clock read and a histogram update on the token hot path, which rollout keeps
 to two calls per chunk.
 
-A call's measurements are not recorded on the caller's thread: one SDK histogram record costs about 115 Python
-calls (attribute cleaning, the series key, exemplar look-ups, the aggregation's lock), five times the whole rest
-of a span's end. The caller queues one tuple; a metrics thread records the queue half a second later, and every
-collection (a reader's export, `force_flush`, shutdown) records what is still queued first, so what a reader
-collects is what has ended. Each measurement carries the call's span as its context, so a trace-based exemplar
-points at the LLM span itself.
+A call's measurements are not recorded on the caller's thread: its span's end queues them, and rollout's metrics
+thread (or a collection, first) makes the SDK's records (`_metrics_queue.py`). Each measurement carries the call's
+span as its context, so a trace-based exemplar points at the LLM span itself.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import weakref
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -37,9 +31,8 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAi
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import _attributes as attr
-from ._errors import log_internal_error
 from ._export import WorkerFlush, flush_when_the_child_ends, in_worker_process
-from ._ticker import Ticker
+from ._metrics_queue import CallQueue
 from .version import __version__
 
 DURATION: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
@@ -84,14 +77,11 @@ _TOKEN_TYPES: Final = (
 
 
 # What one series of rollout's histograms costs in an OTLP request at most: buckets, attributes (each bounded to
-# 16 KiB, model names short in practice) and timestamps. Measured at about 400 bytes with typical attributes.
+# 16 KiB, model names short in practice), timestamps and the exemplars a trace-based filter keeps (one per bucket
+# at most). Measured at about 700 bytes with typical attributes, 1,400 with exemplars.
 _SERIES_BYTES: Final = 2048
 _INSTRUMENTS: Final = 4
 
-# Calls queued before the metrics thread records them: it waits this long after the first, to take them together.
-_BATCH_SECONDS: Final = 0.5
-# Beyond this many queued calls (the metrics thread could not start, or falls behind), a call records its own.
-_MAX_QUEUED: Final = 4096
 # The observable instrument whose callback records the queue before each collection. It never has a point, so it
 # is never exported.
 _BEFORE_COLLECTION: Final = "rollout.metrics.queued"
@@ -123,12 +113,10 @@ class GenAIMetrics:
     pool stops it with SIGTERM once the results are in, long before the reader's minute), another child as it ends.
     """
 
-    def __init__(self, provider: otel_metrics.MeterProvider) -> None:
+    def __init__(self, provider: otel_metrics.MeterProvider, queued: bool = True) -> None:
         meter = provider.get_meter(attr.INSTRUMENTATION_NAME, __version__)
         self._worker_flush: WorkerFlush | None = None
-        self._queue: deque[tuple[Any, ...]] | None = None  # None: each call records at once (not the SDK's provider)
-        self._scheduled = False
-        self._recording = threading.Lock()
+        self._queue: CallQueue | None = None  # None: each call records at once (not the SDK's provider)
         if callable(getattr(provider, "force_flush", None)):  # an SDK provider, not the API's no-op
             self._worker_flush = WorkerFlush(provider)
             flush_when_the_child_ends(provider)
@@ -149,26 +137,13 @@ class GenAIMetrics:
             description="Input and output tokens of one GenAI operation, as the provider reported them.",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )
-        if isinstance(provider, SDKMeterProvider):  # its collections call the callback below before they read
+        if queued and isinstance(provider, SDKMeterProvider):  # its collections call the callback below first
+            self._queue = CallQueue(self._record_now)
             meter.create_observable_gauge(
                 _BEFORE_COLLECTION,
                 callbacks=[self._before_collection],
                 description="Never measured: records rollout's queued GenAI measurements before a collection.",
             )
-            self._ticker = Ticker(_BATCH_SECONDS, self._tick, "rollout-otel-metrics")
-            self._due = False
-            self._queue = deque()
-            if hasattr(os, "register_at_fork"):
-                weak_self = weakref.ref(self)
-
-                def _forget_the_parents_calls() -> None:  # the parent records its own; a child starts empty
-                    metrics = weak_self()
-                    if metrics is not None and metrics._queue is not None:
-                        metrics._queue = deque()
-                        metrics._scheduled = metrics._due = False
-                        metrics._recording = threading.Lock()
-
-                os.register_at_fork(after_in_child=_forget_the_parents_calls)
 
     def record(
         self,
@@ -184,22 +159,30 @@ class GenAIMetrics:
     ) -> None:
         """Record one finished call. `base` holds its METRIC_ATTRIBUTES; `usage` its gen_ai.usage.* counts; `span`
         is the call's span, the measurements' context. Neither mapping may change afterwards (they are queued)."""
-        call = (base, duration_s, error_type, end_reason, first_chunk_s, per_chunk_s, usage, span)
+        call = (
+            base,
+            duration_s,
+            error_type,
+            end_reason,
+            first_chunk_s,
+            per_chunk_s,
+            usage,
+            span.get_span_context() if span is not None else None,  # not the span: it may hold megabytes of content
+        )
         queue = self._queue
-        if queue is None or len(queue) >= _MAX_QUEUED:
+        if queue is None or not queue.put(call):
             self._record_now(call)
-        else:
-            queue.append(call)
-            if not self._scheduled:
-                self._scheduled = True
-                self._ticker.wake()
         if self._worker_flush is not None and in_worker_process():
             self._worker_flush()
 
     def _record_now(self, call: tuple[Any, ...]) -> None:
         """The SDK's histogram records of one call."""
-        base, duration_s, error_type, end_reason, first_chunk_s, per_chunk_s, usage, span = call
-        context = otel_trace.set_span_in_context(span) if span is not None else None
+        base, duration_s, error_type, end_reason, first_chunk_s, per_chunk_s, usage, span_context = call
+        context = (
+            otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(span_context))
+            if span_context is not None
+            else None
+        )
         common = dict(base)
         if end_reason is not None:
             common[attr.STREAM_END_REASON] = end_reason
@@ -217,30 +200,9 @@ class GenAIMetrics:
                 self.token_usage.record(count, {**common, attr.GEN_AI_TOKEN_TYPE: token_type}, context)
 
     def record_queued(self) -> None:
-        """Record every queued call now, in the order they ended; one bad call costs only itself."""
-        queue = self._queue
-        if not queue:
-            return
-        with self._recording:  # a collection waits for a call the metrics thread has taken but not yet recorded
-            while queue:
-                try:
-                    call = queue.popleft()
-                except IndexError:
-                    return
-                try:
-                    self._record_now(call)
-                except Exception:
-                    log_internal_error("recording metrics")
-
-    def _tick(self) -> float | None:
-        """The metrics thread: woken by the first queued call, it records the queue half a second later."""
-        if not self._due:
-            self._due = True
-            return _BATCH_SECONDS
-        self._due = False
-        self._scheduled = False  # before recording: a call queued meanwhile is recorded now or wakes the thread
-        self.record_queued()
-        return None
+        """Record every queued call now (what the metrics thread does half a second after a call)."""
+        if self._queue is not None:
+            self._queue.record_all()
 
     def _before_collection(self, _options: otel_metrics.CallbackOptions) -> Iterable[otel_metrics.Observation]:
         self.record_queued()
@@ -258,5 +220,5 @@ def metrics_for(provider: otel_metrics.MeterProvider | None) -> GenAIMetrics:
         if found is None:
             found = _by_provider[provider] = GenAIMetrics(provider)
         return found
-    except TypeError:  # not weakly referenceable
-        return GenAIMetrics(provider)
+    except TypeError:  # not weakly referenceable: made at each call, so each records its own (nothing to collect)
+        return GenAIMetrics(provider, queued=False)

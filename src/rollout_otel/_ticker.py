@@ -22,10 +22,17 @@ class Ticker:
     a dozen Python calls, on every stream's start), and the thread's `acquire` returns at once or when it is due.
     """
 
-    def __init__(self, interval: float, tick: Callable[[], float | None], name: str) -> None:
+    def __init__(
+        self,
+        interval: float,
+        tick: Callable[[], float | None],
+        name: str,
+        cannot_start: str = "rollout-otel could not start its update thread; streams get no update events",
+    ) -> None:
         self._interval = interval
         self._tick = tick
         self._name = name
+        self._cannot_start = cannot_start  # the warning when the thread cannot start: what goes without it
         self._lock = threading.Lock()
         self._wake = _held_lock()
         self._stopped = False
@@ -46,27 +53,28 @@ class Ticker:
 
             os.register_at_fork(after_in_child=_forget_thread_in_child)
 
-    def wake(self) -> None:
-        """There is work: make sure the thread runs and ticks now."""
+    def wake(self) -> bool:
+        """There is work: make sure the thread runs and ticks now. False when it is stopped or cannot start."""
         if self._stopped:
-            return
+            return False
         self._busy = True
         if self._thread is None:
             with self._lock:  # streams opening at once on several threads: one update thread, not one each
                 if self._thread is None and not self._start():
-                    return
+                    return False
         try:  # noqa: SIM105  # contextlib.suppress would cost two Python calls on every stream's start
             self._wake.release()
         except RuntimeError:  # woken already, and not yet run
             pass
+        return True
 
     def _start(self) -> bool:
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         try:
             thread.start()
-        except RuntimeError:  # a pids limit, or interpreter shutdown: no updates now, another try next wake
+        except RuntimeError:  # a pids limit, or interpreter shutdown: nothing ticks now, another try next wake
             if not self._start_failed:
-                logger.warning("rollout-otel could not start its update thread; streams get no update events")
+                logger.warning(self._cannot_start)
             self._start_failed = True
             return False
         self._thread = thread
