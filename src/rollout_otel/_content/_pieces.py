@@ -147,9 +147,11 @@ class _Pieces:
         text = self.texts[index]
         if text is not None:
             size = utf8_size(encodable(text))
-        else:
+        elif not self.long[index]:
+            size = sum(utf8_size(part) for part in self.piece(self.items[index], False))
+        else:  # slices of 64 K: a pause after each
             size = 0
-            for part in self.piece(self.items[index], self.long[index]):
+            for part in self.piece(self.items[index], True):
                 size += utf8_size(part)
                 self.pause()
         self.pause()
