@@ -202,6 +202,7 @@ class _Worker:
         self._thread = None
         self._ends = threading.Condition(threading.Lock())
         self.pending = 0  # the spans handed over are the parent's, ended there
+        _turns.turns.worker = None  # the parent's worker thread: none here until this child starts its own
 
 
 _worker = _Worker()
