@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from . import _parts as p
 from ._parts import Message, Part, field, items
+from ._turns import each
 
 _SERVER_TOOL_USE: Final = frozenset({"server_tool_use", "mcp_tool_use"})
 
@@ -86,7 +87,7 @@ def _message(message: Any) -> p.AnyMessage:
 
 
 def messages(value: Any) -> list[p.AnyMessage]:
-    return [_message(m) for m in items(value)]
+    return each(items(value), _message)
 
 
 def system_instructions(system: Any) -> list[Part]:

@@ -6,11 +6,12 @@ as base64 blobs like every other provider's inline data.
 
 from __future__ import annotations
 
-import base64
 from typing import Any, Final
 
 from . import _parts as p
+from ._base64 import base64_of
 from ._parts import Message, Part, items
+from ._turns import each
 
 _MEDIA: Final = (("image", p.IMAGE, "image/"), ("video", p.VIDEO, "video/"), ("document", p.DOCUMENT, "application/"))
 _MIME_TYPES: Final = {  # Converse's `format` values whose MIME type is not the prefix plus the format
@@ -42,7 +43,7 @@ def _media_part(media: Any, modality: str, prefix: str) -> Part | None:
         return None
     data = source.get("bytes")
     if isinstance(data, (bytes, bytearray)):
-        return p.blob(mime, modality, base64.b64encode(data).decode("ascii"))
+        return p.blob(mime, modality, base64_of(data))
     s3: Any = source.get("s3Location")
     location = s3.get("uri") if isinstance(s3, dict) else None
     if isinstance(location, str):
@@ -88,7 +89,7 @@ def _message(message: Any) -> Message:
 
 
 def messages(value: Any) -> list[Message]:
-    return [_message(m) for m in items(value)]
+    return each(items(value), _message)
 
 
 def system_instructions(system: Any) -> list[Part]:

@@ -22,18 +22,16 @@ from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
 
 from .. import _attributes as attr
 from .._errors import log_internal_error
+from . import _turns
 from ._encode import Encoder
 from ._pieces import encode_in_pieces
+from ._turns import pause_on_worker
 
 # A request is large when a walk of what was sent meets this many items, or one string this long.
 _LARGE_ITEMS: Final = 256
 _LARGE_TEXT: Final = 64 * 1024
 
 _PENDING, _RUNNING, _DONE, _TAKEN = range(4)
-
-# The worker gives the GIL away for a moment after this much work: an event loop waiting for it runs on time.
-_WORK_S: Final = 0.001
-_NAP_S: Final = 0.0002
 
 
 def is_large(value: Any) -> bool:
@@ -115,7 +113,7 @@ class EarlyRequest:
                 if value is None or (type(value) in (list, tuple, dict, str) and not value):
                     continue
                 try:
-                    encoded[name] = encode_in_pieces(value, self._max_bytes, pause)
+                    encoded[name] = encode_in_pieces(value, self._max_bytes, pause_on_worker)
                 except Exception:
                     log_internal_error(f"recording {name}")
             self._result = (request, encoded)
@@ -136,14 +134,6 @@ def input_values(request: Any) -> list[tuple[str, Any]]:
     ]
 
 
-def pause() -> None:
-    """On the worker, between two steps of work: after `_WORK_S` of it, let the other threads take the GIL."""
-    now = time.perf_counter()
-    if now - _worker.worked_since >= _WORK_S:
-        time.sleep(_NAP_S)
-        _worker.worked_since = time.perf_counter()
-
-
 class _Worker:
     """One daemon thread, started at the first large request; a forked child starts its own when it needs one.
 
@@ -156,7 +146,6 @@ class _Worker:
         self._thread: threading.Thread | None = None
         self._ends = threading.Condition(threading.Lock())
         self.pending = 0
-        self.worked_since = 0.0
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -202,7 +191,7 @@ class _Worker:
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
-            self.worked_since = time.perf_counter()
+            _turns.start(threading.get_ident())
             try:
                 job()
             except Exception:
@@ -214,6 +203,7 @@ class _Worker:
         self._thread = None
         self._ends = threading.Condition(threading.Lock())
         self.pending = 0  # the spans handed over are the parent's, ended there
+        _turns.turns.worker = None  # the parent's worker thread: none here until this child starts its own
 
 
 _worker = _Worker()
@@ -285,4 +275,4 @@ def _in_child_process() -> bool:
 
 def encode_on_worker(value: Any, max_bytes: int) -> tuple[str, bool]:
     """`encode`, in pieces, pausing for the other threads: for content built on the worker."""
-    return encode_in_pieces(value, max_bytes, pause)
+    return encode_in_pieces(value, max_bytes, pause_on_worker)

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from .._json import _default
 from .._safe import encodable, utf8_size
+from ._base64 import Base64Text
 from ._parts import Encoded
 
 TRUNCATION_MARKER: Final = "...[truncated]"
@@ -31,6 +32,11 @@ def _dumps(value: Any) -> str:
     return _dumps_one(value)
 
 
+def _text_or_default(value: Any) -> Any:
+    """The encoder's fallback: long base64 not made yet is written whole; anything else as `_json` says."""
+    return str(value) if isinstance(value, Base64Text) else _default(value)
+
+
 def _make_encoder() -> Callable[[Any], str]:
     """One compact, non-ASCII-escaping JSON encoder made once: `json.dumps` with options builds a new encoder on
     every call, which costs more than encoding a short message. No circular check: the structures are rollout's
@@ -38,10 +44,10 @@ def _make_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # not CPython's C accelerator: the pure-Python encoder, same output
         encoder = json.JSONEncoder(
-            default=_default, ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+            default=_text_or_default, ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
         )
         return encoder.encode
-    c_encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    c_encode = make(None, _text_or_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
     return lambda value: "".join(c_encode(value, 0))
 
 
@@ -151,8 +157,8 @@ def _copy(value: Any) -> Any:
         return [_copy(v) for v in value]
     if type(value) is Encoded:
         return json.loads(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
+    if isinstance(value, (str, int, float, bool, Base64Text)) or value is None:
+        return value  # immutable: shared, never copied
     return _copy(json.loads(_dumps(value)))  # an SDK object: its JSON form
 
 
@@ -160,7 +166,7 @@ def _strings(value: Any, found: list[tuple[int, Any, Any]]) -> None:
     """Every string leaf as (length, container, key), to cut in place."""
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        if isinstance(item, str):
+        if isinstance(item, (str, Base64Text)):
             if len(item) > _KEEP_CHARS:
                 found.append((len(item), value, key))
         elif isinstance(item, (dict, list)):

@@ -6,11 +6,12 @@ Gemini's `model` role is the conventions' `assistant`.
 
 from __future__ import annotations
 
-import base64
 from typing import Any, Final
 
 from . import _parts as p
+from ._base64 import base64_of
 from ._parts import Message, Part, field, items
+from ._turns import EVERY, pause
 
 _ROLES: Final = {"model": "assistant"}
 _FINISH_REASONS: Final = {
@@ -79,7 +80,7 @@ def part_of(part: Any) -> Part | None:
     if inline is not None:
         mime = get(inline, "mime_type", "mimeType")
         data = get(inline, "data")
-        encoded = base64.b64encode(data).decode("ascii") if isinstance(data, (bytes, bytearray)) else str(data or "")
+        encoded = base64_of(data) if isinstance(data, (bytes, bytearray)) else str(data or "")
         return p.blob(mime, _modality(mime), encoded)
     file_data = get(part, "file_data", "fileData")
     if file_data is not None:
@@ -128,7 +129,9 @@ def messages(contents: Any) -> list[Message]:
     listed = _flat(contents)
     found: list[Message] = []
     loose: list[Part] = []
-    for item in listed:
+    for index, item in enumerate(listed):
+        if index % EVERY == EVERY - 1:
+            pause()
         if _is_content(item):
             if loose:
                 found.append(p.input_message("user", loose))

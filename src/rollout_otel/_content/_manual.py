@@ -13,6 +13,7 @@ from typing import Any
 from . import _anthropic, _openai
 from . import _parts as p
 from ._parts import Part, field
+from ._turns import each
 
 
 def _is_message(item: Any) -> bool:
@@ -51,7 +52,7 @@ def _message(message: Any) -> p.AnyMessage | None:
 
 
 def messages(value: Any) -> list[p.AnyMessage]:
-    return [m for message in value if (m := _message(message)) is not None]
+    return each(value, _message)
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:

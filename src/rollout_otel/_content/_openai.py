@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from . import _parts as p
 from ._parts import Message, Part, field, items
+from ._turns import EVERY, each, pause
 
 _AUDIO_MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/opus"}
 _TEXT_PARTS: Final = frozenset({"text", "input_text", "output_text"})
@@ -149,7 +150,7 @@ def _encoded_chat_message(message: dict[str, Any]) -> p.Encoded | None:
 
 
 def chat_messages(messages: Any) -> list[p.AnyMessage]:
-    return [m for message in items(messages) if (m := chat_message(message)) is not None]
+    return each(items(messages), chat_message)
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
@@ -201,7 +202,9 @@ def responses_input(value: Any) -> list[Message]:
     if isinstance(value, str):
         return [p.input_message("user", [p.text(value)])]
     messages: list[Message] = []
-    for item in items(value):
+    for index, item in enumerate(items(value)):
+        if index % EVERY == EVERY - 1:
+            pause()
         kind = field(item, "type")
         if kind in ("function_call", "custom_tool_call"):
             arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")

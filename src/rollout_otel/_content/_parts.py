@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from ._base64 import Base64Text, data_of_url
+
 Part = dict[str, Any]
 Message = dict[str, Any]
 
@@ -51,8 +53,8 @@ def server_tool_call_response(call_id: str | None, payload: Mapping[str, Any]) -
     return {"server_tool_call_response": dict(payload), "id": call_id, "type": "server_tool_call_response"}
 
 
-def blob(mime_type: str | None, modality: str, content: str) -> Part:
-    """Inline media; `content` is base64 text, as the provider carried it."""
+def blob(mime_type: str | None, modality: str, content: str | Base64Text) -> Part:
+    """Inline media; `content` is base64 text, as the provider carried it (long text: read when encoded)."""
     return {"mime_type": mime_type, "modality": modality, "content": content, "type": "blob"}
 
 
@@ -65,13 +67,13 @@ def file(mime_type: str | None, modality: str, file_id: str) -> Part:
 
 
 def media_from_url(url: str, modality: str, mime_type: str | None = None) -> Part:
-    """A `data:` URL becomes a blob (its base64 kept as is), anything else a URI."""
+    """A `data:` URL becomes a blob (its base64 kept as is, and not copied out of a long URL), anything else a URI."""
     if url.startswith("data:"):
-        comma = url.find(",")  # not partition(): the data, often megabytes, is copied once, not twice
-        header, data = (url[5:comma], url[comma + 1 :]) if comma >= 0 else (url[5:], "")
+        comma = url.find(",")  # not partition(): the data, often megabytes, is not copied here
+        header = url[5:comma] if comma >= 0 else url[5:]
         media_type, _, encoding = header.partition(";")
         if encoding == "base64":
-            return blob(media_type or mime_type, modality, data)
+            return blob(media_type or mime_type, modality, data_of_url(url, comma + 1) if comma >= 0 else "")
     return uri(mime_type, modality, url)
 
 

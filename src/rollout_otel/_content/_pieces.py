@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from .._safe import encodable, utf8_size
 from . import _encode
+from ._base64 import Base64Text
 from ._encode import TRUNCATION_MARKER, encode
 from ._parts import Encoded
 
@@ -41,26 +42,24 @@ def encode_in_pieces(value: Any, max_bytes: int, pause: Callable[[], None] = lam
         return encode(value, max_bytes)
 
 
-def _slices(text: str) -> list[str]:
-    """`text` in slices of about `SLICE` characters; a surrogate pair is never split, so each slice is made
-    encodable exactly as the whole would be."""
-    found = []
+def _slices(text: str | Base64Text) -> Iterator[str]:
+    """`text` in slices of about `SLICE` characters, each made when asked for (a pause between two is a pause);
+    a surrogate pair is never split, so each slice is made encodable exactly as the whole would be."""
     start, end = 0, len(text)
     while start < end:
         stop = min(start + SLICE, end)
         while stop < end and 0xD800 <= ord(text[stop - 1]) <= 0xDBFF:
             stop += 1
-        found.append(text[start:stop])
+        yield text[start:stop]
         start = stop
-    return found
 
 
 def _fragments(node: Any, out: list[str], pause: Callable[[], None]) -> None:
     """The JSON of a plain value as fragments that join to `_encode_json(node)`; long strings in slices."""
     kind = type(node)
-    if kind is str or kind is Encoded:  # an Encoded inside a message is a str to the encoder, quoted
+    if kind is str or kind is Encoded or isinstance(node, Base64Text):  # an Encoded is a str to the encoder, quoted
         if len(node) <= SLICE:
-            out.append(_quote(node))
+            out.append(_quote(str(node)))
             return
         out.append('"')
         for piece in _slices(node):
@@ -95,7 +94,7 @@ def _fragments(node: Any, out: list[str], pause: Callable[[], None]) -> None:
 def _has_long(node: Any) -> bool:
     """Whether a plain value holds a string longer than a slice (then it is quoted in pieces)."""
     kind = type(node)
-    if kind is str or kind is Encoded:
+    if kind is str or kind is Encoded or isinstance(node, Base64Text):
         return len(node) > SLICE
     if kind is dict:
         return any(_has_long(item) for item in node.values())
@@ -139,14 +138,22 @@ class _Pieces:
                 raise _Whole from error
         out: list[str] = []
         _fragments(item, out, self.pause)
-        return [encodable(part) for part in out]
+        for index, part in enumerate(out):
+            out[index] = encodable(part)
+            self.pause()
+        return out
 
     def measure(self, index: int) -> int:
         text = self.texts[index]
         if text is not None:
             size = utf8_size(encodable(text))
-        else:
-            size = sum(utf8_size(part) for part in self.piece(self.items[index], self.long[index]))
+        elif not self.long[index]:
+            size = sum(utf8_size(part) for part in self.piece(self.items[index], False))
+        else:  # slices of 64 K: a pause after each
+            size = 0
+            for part in self.piece(self.items[index], True):
+                size += utf8_size(part)
+                self.pause()
         self.pause()
         return size
 
@@ -250,7 +257,7 @@ class _Pieces:
                 cut = text[:keep]
                 to_cut -= removed
             else:
-                removed = _tail_size(text, keep)
+                removed = _tail_size(text, keep, self.pause)
                 cut = text[:keep] + TRUNCATION_MARKER
                 to_cut -= removed - _MARKER_LEN
             if cut != text:
@@ -351,7 +358,7 @@ class _Strings:
     def walk(self, value: Any, top: int) -> None:
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for key, item in items:
-            if isinstance(item, str):
+            if isinstance(item, (str, Base64Text)):
                 if len(item) > _encode._KEEP_CHARS:
                     self.add(len(item), value, key, top)
             elif isinstance(item, (dict, list)):
@@ -394,10 +401,14 @@ def _longest_inside(tree: Any) -> int:
     return longest.length
 
 
-def _tail_size(text: str, keep: int) -> int:
+def _tail_size(text: str, keep: int, pause: Callable[[], None]) -> int:
     """`utf8_size(text[keep:])`, without copying a long tail whole."""
     if text.isascii():
         return len(text) - keep
     if len(text) - keep <= SLICE:
         return utf8_size(text[keep:])
-    return sum(utf8_size(text[start : start + SLICE]) for start in range(keep, len(text), SLICE))
+    size = 0
+    for start in range(keep, len(text), SLICE):
+        size += utf8_size(text[start : start + SLICE])
+        pause()
+    return size
