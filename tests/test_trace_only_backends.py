@@ -30,10 +30,19 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[OtlpSink, str, str
         yield sink, endpoint, protocol
 
 
-def _stream_once(rollout: Rollout, i: int) -> None:
+def _stream_once(rollout: Rollout, i: int, sink: OtlpSink | None = None) -> None:
+    """One stream of a few update intervals (it sends update events, OTLP logs); with `sink`, it stays open until a
+    live span of it has arrived (a loaded machine's update thread may come round after 0.2 s)."""
     with trace.llm("openai.chat", model="m", stream=True, tracer_provider=rollout.tracer_provider) as span:
         span.record_chunk(f"chunk {i}")
-        time.sleep(0.2)  # a few update intervals: the stream sends update events (OTLP logs)
+        time.sleep(0.2)
+        if sink is not None:
+            span_id = format(span.otel_span.get_span_context().span_id, "016x")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                s.attributes.get("rollout.live") and s.parent_span_id == span_id for s in sink.spans()
+            ):
+                time.sleep(0.05)
         span.end(usage={"input_tokens": 3, "output_tokens": 1})
 
 
@@ -45,7 +54,7 @@ def test_rollout_warns_once_per_refused_signal_and_keeps_sending_spans(
     rollout = Rollout(endpoint=endpoint, protocol=protocol, stream_update_interval=0.05)
     try:
         for round_ in range(3):  # three flushes: the warning must not repeat, and flush must say all went well
-            _stream_once(rollout, round_)
+            _stream_once(rollout, round_, sink if round_ else None)  # logs are known refused after the first
             assert rollout.flush(timeout=15), caplog.text  # a bound, not a wait: a busy machine needs more than 5 s
     finally:
         rollout.shutdown()
