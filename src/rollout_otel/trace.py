@@ -233,6 +233,15 @@ class LLMSpan:
         if not self._first_text_ns:
             self._first_text_ns = monotonic_ns()
 
+    def _adopt_text(self, text: str) -> None:
+        """The provider repeated text already streamed, in a str its own objects hold: the buffer refers to that str
+        and lets its copy go (`StreamText.adopt`); the content stays exactly the same. Off the hot path."""
+        if self._ended:
+            return
+        buffer = self._text
+        if buffer.adopt(text) and self._write.__class__ is not FirstText:
+            self._write = buffer.write
+
     def _coerced(self, delta: Any) -> str:
         """Slow path for a delta that is not a plain str: a str subclass is kept as its text, bytes are decoded as
         UTF-8, anything else goes through str()."""
