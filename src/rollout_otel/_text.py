@@ -6,7 +6,7 @@ No OpenTelemetry here; `LLMSpan` owns one of these and the processor only reads 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from itertools import chain
 from time import monotonic_ns
 from typing import Any
@@ -74,33 +74,31 @@ class StreamText:
 
     def adopt(self, text: str) -> bool:
         """Hold `text`, a str the provider's own objects hold, in place of the same characters kept here; the writing
-        thread only. Returns whether it did; the caller then takes `write` anew.
+        thread only. Returns whether it did. Pending writes are sealed first: the caller takes `write` anew.
 
         Taken where `text` is exactly the buffer's text from a block's start to the end (a part whose deltas were
         streamed, or a part held this way before), or exactly one block: the content never changes, only who holds
-        it. Compared in place (`startswith` at an offset): no copy is made, and anything else is left as it is.
+        it. Compared in place, a block at a time (`startswith` at an offset): no copy is made, the calls grow with
+        the blocks, not the writes, and anything else is left as it is.
         """
+        self.seal()
         if text.__class__ is not str or not text:
             return False
-        blocks, joined, pending = self._state
+        blocks, joined, _ = self._state
         size = len(text)
-        start = joined + sum(map(len, pending)) - size  # where `text` would begin
-        if start >= 0:
-            at = joined
-            for index in range(len(blocks), -1, -1):  # the block boundary at `start`, from the end
-                if at == start:
-                    if _matches(text, chain(blocks[index:], pending)):
-                        fresh: list[str] = []
-                        self._state = ([*blocks[:index], text], joined + sum(map(len, pending)), fresh)
-                        self.write = fresh.append
-                        return True
-                    break
-                if at < start or not index:
-                    break
-                at -= len(blocks[index - 1])
+        start = joined - size  # where `text` would begin
+        at, index = joined, len(blocks)
+        while start >= 0 and at > start and index:  # the block boundary at `start`, from the end
+            index -= 1
+            at -= len(blocks[index])
+        if start >= 0 and at == start and index < len(blocks) and _matches(text, blocks[index:]):
+            fresh: list[str] = []
+            self._state = ([*blocks[:index], text], joined, fresh)
+            self.write = fresh.append
+            return True
         for index, block in enumerate(blocks):
             if len(block) == size and block is not text and block == text:
-                self._state = ([*blocks[:index], text, *blocks[index + 1 :]], joined, pending)
+                self._state = ([*blocks[:index], text, *blocks[index + 1 :]], joined, self._state[2])
                 return True
         return False
 
@@ -120,7 +118,7 @@ class StreamText:
         return "".join(pieces)[-limit:]
 
 
-def _matches(text: str, pieces: Iterable[str]) -> bool:
+def _matches(text: str, pieces: list[str]) -> bool:
     """Whether `pieces`, one after another, are exactly `text` (their lengths already add up to its length)."""
     offset = 0
     for piece in pieces:

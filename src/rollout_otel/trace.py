@@ -239,7 +239,8 @@ class LLMSpan:
         if self._ended:
             return
         buffer = self._text
-        if buffer.adopt(text) and self._write.__class__ is not FirstText:
+        buffer.adopt(text)
+        if self._write.__class__ is not FirstText:  # its pending writes were sealed: a new list takes the next
             self._write = buffer.write
 
     def _coerced(self, delta: Any) -> str:
