@@ -234,14 +234,11 @@ class LLMSpan:
             self._first_text_ns = monotonic_ns()
 
     def _adopt_text(self, text: str) -> None:
-        """The provider repeated text already streamed, in a str its own objects hold: the buffer refers to that str
-        and lets its copy go (`StreamText.adopt`); the content stays exactly the same. Off the hot path."""
-        if self._ended:
-            return
-        buffer = self._text
-        buffer.adopt(text)
-        if self._write.__class__ is not FirstText:  # its pending writes were sealed: a new list takes the next
-            self._write = buffer.write
+        """The provider repeated streamed text in a str it holds: the buffer refers to it (`StreamText.adopt`)."""
+        if not self._ended:
+            self._text.adopt(text)  # pending writes sealed: the next go to a new list
+            if self._write.__class__ is not FirstText:
+                self._write = self._text.write
 
     def _coerced(self, delta: Any) -> str:
         """Slow path for a delta that is not a plain str: a str subclass is kept as its text, bytes are decoded as
