@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-import sys
 from typing import Any
 
 from harness import (
@@ -65,20 +63,19 @@ def memory_section(results: dict[str, dict[str, Any]], mem: int, chars: dict[str
         section.interpretation = (
             "rollout-otel's default mode peaks "
             + " and ".join(f"{fmt_kib(g)} KiB over the raw stream on {e}" for e, g in growth.items())
-            + f" while recording the full {text:,}-character output (about {text / 1024:.0f} KiB as an ASCII str)"
-            + (
-                f"; on Python {platform.python_version()} the peak is the text, one transient copy when StringIO "
-                "joins its writes, and up to 1,024 pending chunk strs (~56 B each) between two joins."
-                if sys.version_info < (3, 12)
-                else "; the peak is the text and one transient copy when it is read."
-            )
+            + f" while recording the full {text:,}-character output (about {text / 1024:.0f} KiB as an ASCII str)."
+            " On chat the peak is the text itself, kept in blocks each joined once, up to 1,024 chunk strs (~56 B"
+            " each) waiting for the next join, and at the end the encoded output, built while the blocks are"
+            " released."
         )
         if "responses" in default["memory"]:
             raw_peak = default["memory"]["responses"]["raw_peak"]
             section.interpretation += (
-                f" On responses the raw client itself peaks at {fmt_kib(raw_peak)} KiB (`response.completed` carries "
-                "the whole output again), and rollout's growth there depends on how its own peak lines up with that "
-                "one: chat is the cleaner figure."
+                f" On responses the raw client itself peaks at {fmt_kib(raw_peak)} KiB, parsing the events that"
+                " repeat the whole text (`response.output_text.done`, `content_part.done`, `output_item.done`,"
+                " `response.completed`). From the first of them on, rollout's buffer refers to the str the newest"
+                " one holds instead of its own copy, so at that peak it holds no text of its own: what remains is"
+                " the span's own state, the live preview and the allocator's noise around the SDK's parsing."
             )
     return section
 

@@ -3,6 +3,7 @@ span's text is right across blocks, from any kind of delta."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 from rollout_otel import trace
@@ -81,5 +82,104 @@ def test_the_span_records_every_kind_of_delta_across_blocks() -> None:
         assert finished.attributes["rollout.stream.chunks"] == 2502  # type: ignore[index]
         assert finished.attributes["rollout.stream.preview"] == expected[-4096:]  # type: ignore[index]
         assert expected in str(finished.attributes["gen_ai.output.messages"])  # type: ignore[index]
+    finally:
+        cap.shutdown()
+
+
+def streamed(pieces: list[str], seal_every: int = 4) -> StreamText:
+    """A buffer that was written `pieces`, sealed every `seal_every` writes as the span does."""
+    text = StreamText()
+    write = text.write
+    for i, piece in enumerate(pieces):
+        if i and not i % seal_every:
+            write = text.seal()
+        write(piece)
+    return text
+
+
+def fresh_copy(text: str) -> str:
+    """An equal str that is not the same object, as a provider's done event carries it."""
+    return "".join(list(text))
+
+
+def test_a_str_equal_to_everything_written_is_held_in_place_of_the_blocks() -> None:
+    pieces = [f"word{i} " for i in range(30)]  # 7 blocks and pending writes
+    text = streamed(pieces)
+    whole = fresh_copy("".join(pieces))
+    assert text.adopt(whole)
+    assert text.text() is whole and text.chars == len(whole)  # no copy of its own left
+    assert text.tail(9) == whole[-9:]
+    text.write("more")  # writes go on after it
+    assert text.text() == whole + "more" and text.chars == len(whole) + 4
+
+
+def test_a_str_that_is_not_exactly_the_text_changes_nothing() -> None:
+    pieces = [f"word{i} " for i in range(30)]
+    for other in ("".join(pieces)[:-1], "".join(pieces) + "!", "".join(pieces).replace("word7", "WORD7"), ""):
+        text = streamed(pieces)
+        assert not text.adopt(other)
+        assert text.text() == "".join(pieces) and all(block is not other for block in text._state[0])  # never guessed
+
+
+def test_each_later_part_is_held_after_the_earlier_one_and_moved_on_to_newer_copies() -> None:
+    first = [f"a{i} " for i in range(10)]
+    second = [f"b{i} " for i in range(10)]
+    text = streamed(first)
+    part1 = fresh_copy("".join(first))
+    assert text.adopt(part1)
+    write = text.write
+    for i, piece in enumerate(second):  # the second part's deltas, in blocks after the first part
+        if i and not i % 4:
+            write = text.seal()
+        write(piece)
+    assert not text.adopt(fresh_copy("".join(first + second)[5:]))  # not from a block's start: kept
+    part2 = fresh_copy("".join(second))
+    assert text.adopt(part2)
+    assert text._state[0] == [part1, part2] and text._state[0][1] is part2
+    newer1, newer2 = fresh_copy(part1), fresh_copy(part2)  # later events repeat both parts
+    assert text.adopt(newer1) and text.adopt(newer2)
+    assert text._state[0][0] is newer1 and text._state[0][1] is newer2
+    assert text.text() == "".join(first + second)
+
+
+def test_a_second_part_is_not_held_when_the_first_was_not() -> None:
+    """The parts' boundary falls inside a block: the second part's text is not the buffer's from a block's start."""
+    text = streamed(["a1 ", "a2 ", "a3 ", "b1 ", "b2 "], seal_every=2)  # blocks "a1 a2 ", "a3 b1 ", then "b2 "
+    assert not text.adopt("b1 b2 ")
+    assert text.text() == "a1 a2 a3 b1 b2 "
+
+
+def test_take_blocks_and_whole_give_the_held_str_back() -> None:
+    text = streamed(["x" * 5] * 9)
+    held = fresh_copy("x" * 45)
+    assert text.adopt(held)
+    assert text.whole() is held
+    assert text.take_blocks() == [held] and text.chars == 0
+
+
+def test_char_counter_adopts_nothing() -> None:
+    counter = CharCounter(3)
+    assert not counter.adopt("abc")
+    assert counter.chars == 3
+
+
+def test_the_span_writes_on_after_its_buffer_holds_a_providers_str() -> None:
+    cap = Capture()
+    try:
+        with trace.llm("openai.responses", stream=True, tracer_provider=cap.tracer_provider) as span:
+            for i in range(1500):  # past the first sealed block
+                span.record_chunk(f"w{i} ")
+            part = fresh_copy("".join(f"w{i} " for i in range(1500)))
+            span._adopt_text(part)
+            assert span._text.text() is part
+            span._adopt_text("something else")  # not the text: nothing changes
+            for i in range(1500, 2600):
+                span.record_chunk(f"w{i} ")
+        (finished,) = cap.spans()
+        expected = "".join(f"w{i} " for i in range(2600))
+        (message,) = json.loads(finished.attributes["gen_ai.output.messages"])  # type: ignore[arg-type]
+        assert message["parts"] == [{"type": "text", "content": expected}]
+        assert finished.attributes["rollout.stream.chars"] == len(expected)  # type: ignore[index]
+        assert finished.attributes["rollout.stream.chunks"] == 2600  # type: ignore[index]
     finally:
         cap.shutdown()

@@ -19,8 +19,9 @@ class StreamText:
 
     Blocks are joined once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12
     re-joins everything it holds at each read), so it takes about its own size, plus at most one block of pending
-    writes. Readers on other threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer
-    replaces whole, never in place.
+    writes. Where the provider hands the same text over whole (an event repeating a part's text), `adopt` lets the
+    blocks go and refers to the provider's str instead: then the buffer holds no copy of its own. Readers on other
+    threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole, never in place.
     """
 
     __slots__ = ("_state", "write")
@@ -71,6 +72,36 @@ class StreamText:
         self.write = fresh.append
         return taken
 
+    def adopt(self, text: str) -> bool:
+        """Hold `text`, a str the provider's own objects hold, in place of the same characters kept here; the writing
+        thread only. Returns whether it did. Pending writes are sealed first: the caller takes `write` anew.
+
+        Taken where `text` is exactly the buffer's text from a block's start to the end (a part whose deltas were
+        streamed, or a part held this way before), or exactly one block: the content never changes, only who holds
+        it. Compared in place, a block at a time (`startswith` at an offset): no copy is made, the calls grow with
+        the blocks, not the writes, and anything else is left as it is.
+        """
+        self.seal()
+        if text.__class__ is not str or not text:
+            return False
+        blocks, joined, _ = self._state
+        size = len(text)
+        start = joined - size  # where `text` would begin
+        at, index = joined, len(blocks)
+        while start >= 0 and at > start and index:  # the block boundary at `start`, from the end
+            index -= 1
+            at -= len(blocks[index])
+        if start >= 0 and at == start and index < len(blocks) and _matches(text, blocks[index:]):
+            fresh: list[str] = []
+            self._state = ([*blocks[:index], text], joined, fresh)
+            self.write = fresh.append
+            return True
+        for index, block in enumerate(blocks):
+            if len(block) == size and block is not text and block == text:
+                self._state = ([*blocks[:index], text, *blocks[index + 1 :]], joined, self._state[2])
+                return True
+        return False
+
     def tail(self, limit: int) -> str:
         """The last `limit` characters: the rolling preview. Reads only the blocks it needs."""
         if limit <= 0:
@@ -85,6 +116,16 @@ class StreamText:
                 break
         pieces.reverse()
         return "".join(pieces)[-limit:]
+
+
+def _matches(text: str, pieces: list[str]) -> bool:
+    """Whether `pieces`, one after another, are exactly `text` (their lengths already add up to its length)."""
+    offset = 0
+    for piece in pieces:
+        if not text.startswith(piece, offset):
+            return False
+        offset += len(piece)
+    return True
 
 
 class CharCounter:
@@ -113,6 +154,9 @@ class CharCounter:
 
     def take_blocks(self) -> list[str]:
         return []
+
+    def adopt(self, text: str) -> bool:
+        return False
 
     def tail(self, limit: int) -> str:
         return ""

@@ -233,6 +233,13 @@ class LLMSpan:
         if not self._first_text_ns:
             self._first_text_ns = monotonic_ns()
 
+    def _adopt_text(self, text: str) -> None:
+        """The provider repeated streamed text in a str it holds: the buffer refers to it (`StreamText.adopt`)."""
+        if not self._ended:
+            self._text.adopt(text)  # pending writes sealed: the next go to a new list
+            if self._write.__class__ is not FirstText:
+                self._write = self._text.write
+
     def _coerced(self, delta: Any) -> str:
         """Slow path for a delta that is not a plain str: a str subclass is kept as its text, bytes are decoded as
         UTF-8, anything else goes through str()."""

@@ -16,6 +16,8 @@ _TEXT_DELTA = "response.output_text.delta"
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
 _REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+# Events that repeat a text part whole after its deltas (the terminal ones too: their response's output)
+_WHOLE_TEXT = frozenset({"response.output_text.done", "response.content_part.done", "response.output_item.done"})
 
 
 def _finish_reason(response: Any) -> str | None:
@@ -120,10 +122,13 @@ class ResponsesAccumulator:
                 target.arguments.append(event.delta)
             self._record(None)
             self._answered()
+        elif kind in _WHOLE_TEXT:
+            self._held_by(event)
         elif kind in _TERMINAL:
             self.terminal_seen = True
             self._final = event.response
             self._response_ids(event.response)
+            self._held_by(event)
             if kind == "response.failed":
                 error = getattr(event.response, "error", None)
                 self._error = ProviderError(
@@ -131,6 +136,13 @@ class ResponsesAccumulator:
                 )
         elif kind == "error":
             self._error = ProviderError(getattr(event, "code", None) or "error", getattr(event, "message", None) or "")
+
+    def _held_by(self, event: Any) -> None:
+        """An event repeats streamed text whole: the span's buffer refers to the event's str and lets its own copy
+        go, so the text is not kept twice beside the events the caller holds. Each such event moves the reference on
+        to the newest one; a text that is not exactly what was streamed changes nothing."""
+        for text in _repeated_texts(event):
+            self._span._adopt_text(text)
 
     def _answered(self) -> None:
         """Output that counts as the answer (not reasoning) has begun: the time to first text stops."""
@@ -151,6 +163,27 @@ class ResponsesAccumulator:
             "finish_reason": self._choice.finish_reason,
             "error": self._error,
         }
+
+
+def _repeated_texts(event: Any) -> list[str]:
+    """The output texts an event carries whole: a done event's part or item, a terminal event's whole output."""
+    kind = event.type
+    if kind == "response.output_text.done":
+        return [event.text]
+    if kind == "response.content_part.done":
+        part = event.part
+        return [part.text] if getattr(part, "type", None) == "output_text" else []
+    if kind == "response.output_item.done":
+        return _message_texts(event.item)
+    return [text for item in getattr(event.response, "output", None) or () for text in _message_texts(item)]
+
+
+def _message_texts(item: Any) -> list[str]:
+    """The texts of a message item's output_text parts, in order."""
+    if getattr(item, "type", None) != "message":
+        return []
+    parts = getattr(item, "content", None) or ()
+    return [part.text for part in parts if getattr(part, "type", None) == "output_text"]
 
 
 def _output(final: Any, choices: dict[int, Choice], text: str) -> LazyOutput:
