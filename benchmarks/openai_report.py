@@ -174,8 +174,8 @@ def calls_interpretation(results: dict[str, dict[str, Any]]) -> str:
     ]
     return (
         f"rollout-otel's default mode adds {chat['extra_per_chunk']:.2f} calls per chunk on chat and "
-        f"{resp['extra_per_chunk']:.2f} on responses ({chat['slope']:.0f} per chunk: the accumulator's own loop over the "
-        f"stream and `list.append` of the text, plus ~{chat['fixed']:,.0f} calls per stream); "
+        f"{resp['extra_per_chunk']:.2f} on responses ({chat['slope']:.0f} per chunk: the accumulator's own loop "
+        f"over the stream and `list.append` of the text, plus ~{chat['fixed']:,.0f} calls per stream); "
         f"on chat the anchors add {', '.join(others) or 'nothing measured'}."
     )
 

@@ -73,3 +73,26 @@ class Shadowed(pydantic.BaseModel):
 def test_a_model_with_a_property_for_a_key_is_read_with_getattr() -> None:
     assert _usage._mode_of(Shadowed()) == _usage._ATTRIBUTES
     assert usage_attributes(Shadowed())["gen_ai.usage.input_tokens"] == 42
+
+
+def test_dicts_mappings_and_plain_objects_give_the_same_counts() -> None:
+    from collections import UserDict
+    from types import SimpleNamespace
+
+    plain = {
+        "prompt_tokens": 5,
+        "completion_tokens": 7,
+        "cache_creation_input_tokens": None,  # a key that is there with None counts as missing
+        "prompt_tokens_details": {"cached_tokens": 2},
+        "completion_tokens_details": SimpleNamespace(reasoning_tokens=3),
+    }
+    expected = {
+        "gen_ai.usage.input_tokens": 5,
+        "gen_ai.usage.output_tokens": 7,
+        "gen_ai.usage.cache_read.input_tokens": 2,
+        "gen_ai.usage.reasoning.output_tokens": 3,
+    }
+    assert usage_attributes(plain) == expected
+    assert usage_attributes(UserDict(plain)) == expected
+    assert usage_attributes(SimpleNamespace(**plain)) == expected
+    assert usage_attributes({"input_tokens": None, "prompt_tokens": 4}) == {"gen_ai.usage.input_tokens": 4}

@@ -18,6 +18,8 @@ def finish_reasons(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         return [bounded(value)]
+    if (value.__class__ is list or value.__class__ is tuple) and len(value) == 1 and value[0].__class__ is str:
+        return [bounded(value[0])] if value[0] else []  # one choice, the usual case: what the line below gives
     if isinstance(value, (list, tuple)):
         return clean_value([str(reason) for reason in value if reason])  # type: ignore[no-any-return]
     return [bounded(str(value))]

@@ -158,7 +158,7 @@ class StreamingSpanProcessor(SpanProcessor):
                 if not watch.started:  # it ended before the update thread came round: its start record goes now
                     watch.started = True
                     elapsed = (now - llm._start_ns) / 1e9
-                    unsent = _Due(timestamp=time_ns(), elapsed=elapsed, identity=watch.identity, start=True)
+                    unsent = _Due(timestamp=time_ns(), elapsed=elapsed, identity=watch.identity_of(llm), start=True)
             if unsent is not None:
                 self._send(llm, unsent)
             if in_flight is not None:
@@ -230,7 +230,7 @@ class StreamingSpanProcessor(SpanProcessor):
         with watch.lock:
             if watch.closed:
                 return None
-            due = _Due(timestamp=time_ns(), elapsed=(now - llm._start_ns) / 1e9, identity=watch.identity)
+            due = _Due(timestamp=time_ns(), elapsed=(now - llm._start_ns) / 1e9, identity=watch.identity_of(llm))
             if not watch.started:
                 watch.started = True
                 due.start = True
@@ -245,7 +245,7 @@ class StreamingSpanProcessor(SpanProcessor):
             if live and llm._span_tracer is not None and watch.live_due(chunks, now):
                 watch.live_seq += 1
                 due.live = live_attributes(
-                    watch.identity, watch.live_seq, chunks, llm._text.chars, due.elapsed, watch.stalls
+                    watch.identity_of(llm), watch.live_seq, chunks, llm._text.chars, due.elapsed, watch.stalls
                 )
                 if llm._first_chunk_ns:
                     due.live[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (llm._first_chunk_ns - llm._start_ns) / 1e9

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from functools import partial
 from typing import Any, Final
 
 from . import _attributes as attr
@@ -73,16 +72,37 @@ def _get(source: Any, key: str) -> Any:
     return getattr(source, key, None)
 
 
-def _getter(source: Any) -> Callable[[str], Any]:
-    """`_get` bound to `source`; for a dict, or a pydantic model without extras, the C `get` itself (one call a key,
-    no frame: usage is read at every call's end)."""
+def usage_fields(source: Any) -> Mapping[str, Any]:
+    """What to read `source`'s usage keys from with `in` and `[]`, which cost no call: the dict itself, or a pydantic
+    model's field dict when it has no extras (usage is read at every call's end); else a view through `_get`."""
     kind = type(source)
     mode = _modes[kind] if kind in _modes else _modes.setdefault(kind, _mode_of(source))
-    if mode == _MAPPING and kind is dict:
-        return source.get  # type: ignore[no-any-return]
+    if mode == _MAPPING:
+        return source  # type: ignore[no-any-return]
     if mode == _FIELDS and not source.__pydantic_extra__:
-        return source.__dict__.get  # type: ignore[no-any-return]  # every key read is one of _KEYS
-    return partial(_get, source)
+        return source.__dict__  # type: ignore[no-any-return]  # every key read is one of _KEYS
+    return _Read(source)
+
+
+class _Read(Mapping[str, Any]):
+    """The keys `_get` finds on an object that is neither a dict nor a plain pydantic model."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __getitem__(self, key: str) -> Any:
+        return _get(self._source, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and _get(self._source, key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 _INT64_MAX = 2**63 - 1  # what OTLP carries; a larger count would drop the attribute and break the metric state
@@ -196,10 +216,10 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     if type(usage).__module__.startswith("anthropic."):  # an SDK Usage handed to span.end() as is
         usage = anthropic_usage(usage)
     found: dict[str, int] = {}
-    get = _getter(usage)
+    table = usage_fields(usage)
     for name, keys in _DIRECT:
         for key in keys:
-            value = get(key)
+            value = table[key] if key in table else None  # noqa: SIM401  (`in` and `[]` cost no call; `.get` does)
             if value is None:
                 continue
             count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)
@@ -210,10 +230,11 @@ def usage_attributes(usage: Any) -> dict[str, int]:
         if name in found:
             continue
         for container in containers:
-            details = get(container)
+            details = table[container] if container in table else None  # noqa: SIM401
             if details is None:
                 continue
-            value = _getter(details)(key)
+            inner = usage_fields(details)
+            value = inner[key] if key in inner else None  # noqa: SIM401
             if value is None:
                 continue
             count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)

@@ -48,7 +48,7 @@ class StreamWatch:
 
     def __init__(self, llm: OpenStream, interval_ns: int, stall_ns: int) -> None:
         self.ref = weakref.ref(llm)
-        self.identity: dict[str, Any] = llm._identity()
+        self.identity: dict[str, Any] | None = None  # `identity_of`: taken off the caller's thread when it can be
         self.lock = threading.Lock()
         self.closed = False
         self.in_flight: threading.Event | None = None  # set once what is being sent has been handed over
@@ -68,6 +68,14 @@ class StreamWatch:
         self.live_seq = 0  # live spans sent
         self.live_chunks = -1  # chunks at the last live span
         self.next_live_ns = self.start_ns
+
+    def identity_of(self, llm: OpenStream) -> dict[str, Any]:
+        """What names the stream in its records, taken when first needed: on the update thread, or at the end of a
+        stream that thread never saw (two threads taking it at once take the same)."""
+        identity = self.identity
+        if identity is None:
+            identity = self.identity = llm._identity()
+        return identity
 
     def look(self, llm: OpenStream, now: int) -> int | None:
         """Read the chunk count: close the gap a chunk ended, or start timing one. The gap (ns) if a stall is due."""

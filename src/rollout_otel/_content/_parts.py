@@ -185,10 +185,11 @@ _MISSING: Final = object()
 def field(item: Any, key: str, default: Any = None) -> Any:
     """`item[key]` for a dict, `item.key` for an SDK object: request bodies hold dicts, responses hold objects.
 
-    Ordered by cost: an isinstance check against the `Mapping` ABC runs Python code, so SDK objects (the stream
-    events instrumentations read) are tried with one `getattr` before it; no key read here names a Mapping method.
+    Ordered by cost (one C call for a dict or an SDK object): an isinstance check against the `Mapping` ABC runs
+    Python code, so SDK objects (the stream events instrumentations read) and dict subclasses are tried with one
+    `getattr` before it; no key read here names a Mapping or dict method.
     """
-    if isinstance(item, dict):
+    if item.__class__ is dict:
         return item.get(key, default)
     value = getattr(item, key, _MISSING)
     if value is not _MISSING:

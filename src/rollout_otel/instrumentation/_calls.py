@@ -71,12 +71,13 @@ def request_attributes_from(
 ) -> dict[str, Any]:
     """The numeric request parameters in `parameters` (argument, attribute), the stop sequences, the server."""
     found: dict[str, Any] = {}
-    for key, name in parameters:
-        value = kwargs.get(key)
-        if value is not None and given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = value
-    stop: Any = kwargs.get(stop_key)
-    if given(stop):
+    for key, name in parameters:  # `in` and `[]`: no call for the many parameters a call leaves out
+        if key in kwargs:
+            value = kwargs[key]
+            if value is not None and given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[name] = value
+    stop: Any = kwargs[stop_key] if stop_key in kwargs else None  # noqa: SIM401
+    if stop is not None and given(stop):
         found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
     found.update(server_attributes(client))
     return found

@@ -11,7 +11,7 @@ from ..._content import LazyOutput, Request, anthropic
 from ..._content import parts as content_parts
 from ..._content._parts import field
 from ..._errors import log_internal_error
-from ..._usage import anthropic_usage
+from ..._usage import anthropic_usage, usage_fields
 from ...trace import LLMSpan
 from .._calls import request_attributes_from, sent
 from .._outcome import ToolCall, choice_for, lazy_output
@@ -174,11 +174,12 @@ class MessagesAccumulator:
         a null never overwrites a count."""
         if usage is None:
             return
+        fields = usage_fields(usage)
         for key in _USAGE_KEYS:
-            value = field(usage, key)
+            value = fields[key] if key in fields else None  # noqa: SIM401  (no call for a key that is not there)
             if value is not None:
                 self._usage[key] = value
-        details = field(usage, "output_tokens_details")
+        details = fields["output_tokens_details"] if "output_tokens_details" in fields else None  # noqa: SIM401
         if details is not None:
             self._usage["output_tokens_details"] = {"thinking_tokens": field(details, "thinking_tokens")}
 

@@ -40,6 +40,7 @@ class ResponsesAccumulator:
         self._calls_by_item: dict[str, ToolCall] = {}
         self._final: Any = None
         self._error: ProviderError | None = None
+        self._ids: tuple[Any, Any] = (None, None)  # the response id and model the span has
         self.terminal_seen = False
 
     def on_item(self, event: Any) -> None:
@@ -150,7 +151,11 @@ class ResponsesAccumulator:
             self._span._mark_text()
 
     def _response_ids(self, response: Any) -> None:
-        self._span._set_response(getattr(response, "id", None), getattr(response, "model", None))
+        """The response's id and model, set once: the terminal event repeats what `response.created` named."""
+        ids = (getattr(response, "id", None), getattr(response, "model", None))
+        if ids != self._ids:
+            self._ids = ids
+            self._span._set_response(*ids)
 
     def outcome(self, text: str) -> dict[str, Any]:
         final = self._final
