@@ -76,14 +76,14 @@ def take_longest(messages: Iterable[Any] | None, minimum: int) -> str | None:
     """The longest part text of these output messages (rollout's own, just built), if it has `minimum` characters:
     the placeholder takes its place."""
     longest: dict[str, Any] | None = None
-    for part in _parts(messages):
-        content = part.get("content")
-        if (
-            type(content) is str
-            and len(content) >= minimum
-            and (longest is None or len(content) > len(longest["content"]))
-        ):
-            longest = part
+    size = minimum - 1
+    for message in messages or ():  # loops, not `_parts`: this runs at every end that has a final response
+        if message.__class__ is dict and "parts" in message:
+            for part in message["parts"]:
+                if part.__class__ is dict and "content" in part:
+                    content = part["content"]
+                    if content.__class__ is str and len(content) > size:
+                        longest, size = part, len(content)
     if longest is None:
         return None
     text: str = longest["content"]

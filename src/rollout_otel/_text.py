@@ -57,7 +57,10 @@ class StreamText:
 
     def whole(self) -> str:
         """The whole text as one block, kept: later reads return this same str. For the end, once writes stopped."""
-        whole = self.text()
+        blocks, _, pending = self._state
+        if not pending and len(blocks) < 2:  # already one block (or none): read twice at a stream's end
+            return blocks[0] if blocks else ""
+        whole = "".join([*blocks, *pending])
         fresh: list[str] = []
         self._state = ([whole] if whole else [], len(whole), fresh)
         self.write = fresh.append

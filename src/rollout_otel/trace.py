@@ -472,7 +472,10 @@ class LLMSpan:
         tail = ""
         if self._stream and settings.capture_content and settings.stream_preview_chars:
             try:
-                shown = output if isinstance(output, str) else self._text.tail(settings.stream_preview_chars)
+                if isinstance(output, str):
+                    shown = output
+                else:  # the text just joined, or the last blocks of a long one
+                    shown = text if text and text is not PLACEHOLDER else self._text.tail(settings.stream_preview_chars)
                 tail = preview(shown, settings)
             except Exception:
                 log_internal_error("recording the stream's preview")

@@ -27,8 +27,13 @@ Encoder = Callable[[Any, int], tuple[str, bool]]
 
 
 def _dumps(value: Any) -> str:
-    if type(value) is list and any(type(item) is Encoded for item in value):
-        return "[" + ",".join(item if type(item) is Encoded else _dumps_one(item) for item in value) + "]"
+    """Compact JSON; the items of a list that are already `Encoded` (mapped messages) are written as they are."""
+    if type(value) is list:
+        kinds = set(map(type, value))  # no Python frame per item: most lists are all Encoded or none
+        if Encoded in kinds:
+            if len(kinds) == 1:
+                return "[" + ",".join(value) + "]"
+            return "[" + ",".join(item if type(item) is Encoded else _dumps_one(item) for item in value) + "]"
     return _dumps_one(value)
 
 
