@@ -38,6 +38,8 @@ _KEYS: Final = frozenset(
     | {"cache_creation_input_tokens", "output_tokens_details", "thinking_tokens"}
     | {"prompt_token_count", "tool_use_prompt_token_count", "candidates_token_count", "thoughts_token_count"}
     | {"cached_content_token_count"}
+    | {"inputTokens", "outputTokens", "cacheReadInputTokens", "cacheReadInputTokenCount", "cacheWriteInputTokens"}
+    | {"cacheWriteInputTokenCount"}
 )
 _MAPPING, _FIELDS, _ATTRIBUTES = 0, 1, 2
 _modes: dict[type, int] = {dict: _MAPPING}  # per type: how its values are read, decided once
@@ -140,6 +142,21 @@ def _warn(key: str, value: Any) -> None:
         )
 
 
+_ANTHROPIC_KEYS: Final = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _counts(fields: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, int]:
+    """The token counts `usage_fields` has under `keys` (`in` and `[]`: no call for a key that is not there)."""
+    found: dict[str, int] = {}
+    for key in keys:
+        value = fields[key] if key in fields else None  # noqa: SIM401
+        if value is not None:
+            count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)
+            if count is not None:
+                found[key] = count
+    return found
+
+
 def anthropic_usage(usage: Any) -> dict[str, int]:
     """Anthropic's usage in rollout's keys; its `input_tokens` leaves out cached tokens, so they are added back.
 
@@ -147,21 +164,21 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     as OpenAI's `prompt_tokens` already does.
     """
     found: dict[str, int] = {}
-    read = _count(_get(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
-    write = _count(_get(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
-    uncached = _count(_get(usage, "input_tokens"), "input_tokens")
+    fields = usage_fields(usage)
+    counts = _counts(fields, _ANTHROPIC_KEYS)
+    read, write = counts.get("cache_read_input_tokens"), counts.get("cache_creation_input_tokens")
+    uncached = counts.get("input_tokens")
     if uncached is not None:
         total = uncached + (read or 0) + (write or 0)
         if total <= _INT64_MAX:
             found["input_tokens"] = total
-    output = _count(_get(usage, "output_tokens"), "output_tokens")
-    if output is not None:
-        found["output_tokens"] = output
+    if "output_tokens" in counts:
+        found["output_tokens"] = counts["output_tokens"]
     if read is not None:
         found["cache_read_input_tokens"] = read
     if write is not None:
         found["cache_write_input_tokens"] = write
-    details = _get(usage, "output_tokens_details")
+    details = fields["output_tokens_details"] if "output_tokens_details" in fields else None  # noqa: SIM401
     thinking = _count(_get(details, "thinking_tokens"), "thinking_tokens") if details is not None else None
     if thinking is not None:
         found["reasoning_output_tokens"] = thinking
@@ -180,10 +197,20 @@ def bedrock_usage(usage: Any) -> dict[str, int]:
     """Bedrock usage (Converse, or a Nova InvokeModel body); like Anthropic's, `inputTokens` leaves the cached
     tokens out."""
     found: dict[str, Any] = {}
+    fields = usage_fields(usage)
     for (converse, nova), ours in _BEDROCK_KEYS:
-        value = _get(usage, converse)
-        found[ours] = value if value is not None else _get(usage, nova)
+        value = fields[converse] if converse in fields else None  # noqa: SIM401
+        found[ours] = value if value is not None else fields.get(nova)
     return anthropic_usage(found)
+
+
+_GEMINI_KEYS: Final = (
+    "prompt_token_count",
+    "tool_use_prompt_token_count",
+    "candidates_token_count",
+    "thoughts_token_count",
+    "cached_content_token_count",
+)
 
 
 def gemini_usage(usage: Any) -> dict[str, int]:
@@ -193,15 +220,14 @@ def gemini_usage(usage: Any) -> dict[str, int]:
     candidates plus thoughts, and `reasoning_output_tokens` says how many of them were thoughts.
     """
     found: dict[str, int] = {}
-    prompt = _count(_get(usage, "prompt_token_count"), "prompt_token_count")
-    tool_prompt = _count(_get(usage, "tool_use_prompt_token_count"), "tool_use_prompt_token_count")
+    counts = _counts(usage_fields(usage), _GEMINI_KEYS)
+    prompt, tool_prompt = counts.get("prompt_token_count"), counts.get("tool_use_prompt_token_count")
     if prompt is not None:
         found["input_tokens"] = min(prompt + (tool_prompt or 0), _INT64_MAX)
-    candidates = _count(_get(usage, "candidates_token_count"), "candidates_token_count")
-    thoughts = _count(_get(usage, "thoughts_token_count"), "thoughts_token_count")
+    candidates, thoughts = counts.get("candidates_token_count"), counts.get("thoughts_token_count")
     if candidates is not None or thoughts is not None:
         found["output_tokens"] = min((candidates or 0) + (thoughts or 0), _INT64_MAX)
-    cached = _count(_get(usage, "cached_content_token_count"), "cached_content_token_count")
+    cached = counts.get("cached_content_token_count")
     if cached is not None:
         found["cache_read_input_tokens"] = cached
     if thoughts is not None:
