@@ -96,7 +96,21 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Attributes with encodable keys and text values (numbers and ASCII keys, most of them, pass as they are)."""
     found: dict[str, Any] = {}
     for key, value in attributes.items():
-        if key.__class__ is not str or not key.isascii():
+        if key.__class__ is not str:
             key = encodable(str(key))
-        found[key] = value if value.__class__ in _NUMBERS else clean_value(value)
+        elif key not in _ASCII_KEYS:  # most keys are the conventions' names: checked once per process
+            if not key.isascii():
+                key = encodable(key)
+            elif len(_ASCII_KEYS) < _MAX_ASCII_KEYS:
+                _ASCII_KEYS.add(key)
+        kind = value.__class__
+        if kind in _NUMBERS or (kind is str and len(value) <= _SHORT and value.isascii()):  # `clean_value`'s first test
+            found[key] = value
+        else:
+            found[key] = clean_value(value)
     return found
+
+
+# ASCII keys already seen; bounded, so keys made per call cannot grow it without end.
+_ASCII_KEYS: Final[set[str]] = set()
+_MAX_ASCII_KEYS: Final = 1024
