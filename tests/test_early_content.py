@@ -59,6 +59,8 @@ def test_is_large() -> None:
     assert is_large(HISTORY)
     assert is_large({"messages": [{"role": "user", "content": "x" * 70_000}]})
     assert not is_large({"model": "m", "messages": HISTORY[:10], "stream": True})
+    limit = _early._LARGE_TEXT
+    assert is_large([{"content": "é" * limit}]) and not is_large([{"content": "é" * (limit - 1)}])
 
 
 def test_worker_builds_the_same_content(server: LocalLLMServer, cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:

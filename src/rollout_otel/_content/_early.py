@@ -43,7 +43,7 @@ def is_large(value: Any) -> bool:
     for item in queue:
         kind = type(item)
         if kind is str:
-            if len(item) >= _LARGE_TEXT:
+            if item[_LARGE_TEXT - 1 : _LARGE_TEXT]:  # at least _LARGE_TEXT characters: a slice of one, no call
                 return True
         elif kind is list or kind is tuple:
             seen += len(item)
