@@ -880,3 +880,24 @@ def test_capture_content_off_records_none_of_the_content() -> None:
         assert _no_content(s.attributes)
         assert "secret" not in repr(s.to_json())
     capture.shutdown()
+
+
+def test_the_response_id_and_model_a_stream_names_are_set_at_its_end_and_a_later_set_attribute_wins(
+    cap: Capture,
+) -> None:
+    with cap.llm("chat m", model="m", stream=True) as span:
+        span._set_response("resp-1", "m-2025")  # what an instrumentation does at the stream's first chunk
+        span.record_chunk("hi")
+        mid_stream = dict(span.otel_span.attributes or {})  # type: ignore[attr-defined]
+    with cap.llm("chat other", model="m", stream=True) as other:
+        other._set_response("resp-2", "m-2025")
+        other.set_attribute("gen_ai.response.model", "mine")
+        other._set_response(None, "")  # an empty value changes nothing
+        other.record_chunk("hi")
+
+    assert "gen_ai.response.id" not in mid_stream  # no SDK call for them mid-stream
+    first, second = dict(cap.span("chat m").attributes or {}), dict(cap.span("chat other").attributes or {})
+    assert (first["gen_ai.response.id"], first["gen_ai.response.model"]) == ("resp-1", "m-2025")
+    assert (second["gen_ai.response.id"], second["gen_ai.response.model"]) == ("resp-2", "mine")
+    duration = cap.metrics()["gen_ai.client.operation.duration"].data.data_points  # type: ignore[attr-defined]
+    assert sorted(point.attributes.get("gen_ai.response.model") for point in duration) == ["m-2025", "mine"]

@@ -161,7 +161,7 @@ class StreamingSpanProcessor(SpanProcessor):
                     unsent = _Due(timestamp=time_ns(), elapsed=elapsed, identity=watch.identity_of(llm), start=True)
             if unsent is not None:
                 self._send(llm, unsent)
-            if in_flight is not None:
+            if in_flight is not None and not in_flight.is_set():  # mostly handed over long ago: no wait to enter
                 # Let an update already counted reach the log pipeline before the span does, but never wait
                 # long: a slow synchronous log exporter must not hold up the caller's end().
                 in_flight.wait(_IN_FLIGHT_WAIT)

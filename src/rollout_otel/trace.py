@@ -121,6 +121,7 @@ class LLMSpan:
         "_on_chunk",
         "_processor",
         "_request",
+        "_response",
         "_seen_ns",
         "_settings",
         "_span",
@@ -164,6 +165,7 @@ class LLMSpan:
         self._finisher: Callable[[str], None] | None = None  # an instrumentation's way to end with what it gathered
         self._event_bytes = 0
         self._events_dropped = 0
+        self._response: dict[str, Any] = {}  # its id and model, set on the span at the end (`_set_response`)
         self._start_ns = monotonic_ns()
         self._span: otel_trace.Span = otel_trace.INVALID_SPAN
         try:
@@ -302,27 +304,23 @@ class LLMSpan:
             set_span_attributes(self._span, {key: value})
             if key in METRIC_ATTRIBUTES:
                 self._metric_attributes[key] = value
+            if self._response:
+                self._response.pop(key, None)
         except Exception:
             log_internal_error("set_attribute")
 
     def _set_response(self, response_id: Any, model: Any) -> None:
-        """`gen_ai.response.id` and `.model` as the provider's first chunk names them (either may be empty), in one
-        write: what two `set_attribute` calls do, at half the cost, on every stream."""
+        """`gen_ai.response.id` and `.model` as the provider's stream names them (either may be empty): kept here
+        and set with the end's one write, so a stream's first chunk makes no SDK call. What `set_attribute` sets
+        for either key afterwards wins, as it would over an attribute already set."""
         if self._ended:
             self._misuse("set_attribute")
             return
-        try:
-            found: dict[str, Any] = {}
-            if response_id:
-                found[attr.GEN_AI_RESPONSE_ID] = clean_value(response_id)
-            if model:
-                found[attr.GEN_AI_RESPONSE_MODEL] = self._metric_attributes[attr.GEN_AI_RESPONSE_MODEL] = clean_value(
-                    model
-                )
-            if found:
-                set_span_attributes(self._span, found)
-        except Exception:
-            log_internal_error("set_attribute")
+        pending = self._response
+        if response_id:
+            pending[attr.GEN_AI_RESPONSE_ID] = response_id
+        if model:
+            pending[attr.GEN_AI_RESPONSE_MODEL] = model
 
     def end(
         self,
@@ -506,6 +504,13 @@ class LLMSpan:
                 self._stream_summary(found, end_reason, chars, tail)
             except Exception:
                 log_internal_error("recording the stream summary")
+        for key, value in self._response.items():  # the response's id and model, as the stream named them
+            try:
+                found[key] = clean_value(value)
+                if key == attr.GEN_AI_RESPONSE_MODEL:
+                    self._metric_attributes[key] = found[key]
+            except Exception:
+                log_internal_error(f"recording {key}")
         self._set_attributes(found)
         if settings.metrics:
             try:

@@ -129,7 +129,7 @@ def content_attributes(
             log_internal_error(f"recording {name}")
             continue
         truncated = truncated or cut
-    if span_budget is not None:
+    if span_budget is not None and sum(map(len, found.values())) * 4 > span_budget:  # else it fits, whatever the text
         truncated = _fit_span_budget(found, dict(values), span_budget, encoder) or truncated
     result: dict[str, Any] = dict(found)
     if truncated:

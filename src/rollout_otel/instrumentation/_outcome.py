@@ -84,8 +84,10 @@ class Choice:
             found.append(parts.text(text))
         if self.refusal:
             found.append(parts.text("".join(self.refusal)))
-        found.extend(self.tool_calls[i].part() for i in sorted(self.tool_calls))
-        found.extend(self.server_results)
+        if self.tool_calls:
+            found.extend(self.tool_calls[i].part() for i in sorted(self.tool_calls))
+        if self.server_results:
+            found.extend(self.server_results)
         return parts.output_message(found, parts.finish_reason(self.finish_reason))
 
 
@@ -104,6 +106,8 @@ def output_messages(choices: dict[int, Choice], first_text: str) -> OutputMessag
     """One output message per choice; choice 0's text is the one the span gathered."""
     if 0 not in choices and first_text:
         choices = {0: Choice(0), **choices}
+    if choices.keys() == {0}:  # one choice, the usual case: no sort, no generator
+        return OutputMessages([choices[0].message(first_text)])
     return OutputMessages(
         choices[i].message(first_text if i == 0 else "".join(choices[i].text)) for i in sorted(choices)
     )
