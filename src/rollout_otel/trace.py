@@ -465,6 +465,13 @@ class LLMSpan:
             end_reason = attr.END_ERROR if error is not None else attr.END_COMPLETED
         settings = self._settings or settings_from_environment()
         found: dict[str, Any] = {}
+        for key, value in self._response.items():  # the response's id and model, as the stream named them: first
+            try:
+                found[key] = clean_value(value)
+                if key == attr.GEN_AI_RESPONSE_MODEL:
+                    self._metric_attributes[key] = found[key]
+            except Exception:
+                log_internal_error(f"recording {key}")
         usage_attrs: dict[str, int] = {}
         later: list[ContentLater] = []  # content the worker is still building
         tail = ""
@@ -504,13 +511,6 @@ class LLMSpan:
                 self._stream_summary(found, end_reason, chars, tail)
             except Exception:
                 log_internal_error("recording the stream summary")
-        for key, value in self._response.items():  # the response's id and model, as the stream named them
-            try:
-                found[key] = clean_value(value)
-                if key == attr.GEN_AI_RESPONSE_MODEL:
-                    self._metric_attributes[key] = found[key]
-            except Exception:
-                log_internal_error(f"recording {key}")
         self._set_attributes(found)
         if settings.metrics:
             try:
