@@ -183,3 +183,19 @@ def test_the_span_writes_on_after_its_buffer_holds_a_providers_str() -> None:
         assert finished.attributes["rollout.stream.chunks"] == 2600  # type: ignore[index]
     finally:
         cap.shutdown()
+
+
+def test_whole_below_joins_a_short_text_once_and_leaves_a_long_one_in_blocks() -> None:
+    short = StreamText()
+    for piece in ("ab", "cd"):
+        short.write(piece)
+    assert short.whole_below(5) == "abcd"
+    assert short.whole_below(5) is short.whole()  # joined once, then the same str
+    assert short.whole_below(4) is None  # 4 characters: not below 4
+    long = StreamText()
+    long.write("x" * 10)
+    long.seal()
+    long.write("y")
+    assert long.whole_below(11) is None and long.chars == 11  # nothing joined
+    assert long.whole_below(12) == "x" * 10 + "y"
+    assert StreamText().whole_below(1) == "" and CharCounter(3).whole_below(1) == ""

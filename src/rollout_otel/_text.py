@@ -66,6 +66,13 @@ class StreamText:
         self.write = fresh.append
         return whole
 
+    def whole_below(self, limit: int) -> str | None:
+        """`whole()` if the text has fewer than `limit` characters, else None (it stays in blocks, to be spliced)."""
+        blocks, joined, pending = self._state
+        if not pending and len(blocks) < 2:  # already one block (or none): read twice at a stream's end
+            return None if joined >= limit else blocks[0] if blocks else ""
+        return None if joined + sum(map(len, pending)) >= limit else self.whole()
+
     def take_blocks(self) -> list[str]:
         """The text as blocks, handed over: the buffer keeps none of it. For the end, once writes stopped."""
         blocks, _, pending = self._state
@@ -153,6 +160,9 @@ class CharCounter:
         return ""
 
     def whole(self) -> str:
+        return ""
+
+    def whole_below(self, limit: int) -> str | None:
         return ""
 
     def take_blocks(self) -> list[str]:

@@ -145,15 +145,15 @@ def _warn(key: str, value: Any) -> None:
 _ANTHROPIC_KEYS: Final = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
-def _counts(fields: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, int]:
-    """The token counts `usage_fields` has under `keys` (`in` and `[]`: no call for a key that is not there)."""
-    found: dict[str, int] = {}
+def _counts(fields: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, int | None]:
+    """The token count `usage_fields` has under each of `keys`, None where there is none (read with `in` and `[]`:
+    no call for a key that is not there, here or in the caller)."""
+    found: dict[str, int | None] = {}
     for key in keys:
         value = fields[key] if key in fields else None  # noqa: SIM401
-        if value is not None:
-            count = value if value.__class__ is int and 0 <= value <= _INT64_MAX else _count(value, key)
-            if count is not None:
-                found[key] = count
+        if value is not None and not (value.__class__ is int and 0 <= value <= _INT64_MAX):
+            value = _count(value, key)
+        found[key] = value
     return found
 
 
@@ -166,14 +166,14 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     found: dict[str, int] = {}
     fields = usage_fields(usage)
     counts = _counts(fields, _ANTHROPIC_KEYS)
-    read, write = counts.get("cache_read_input_tokens"), counts.get("cache_creation_input_tokens")
-    uncached = counts.get("input_tokens")
+    read, write = counts["cache_read_input_tokens"], counts["cache_creation_input_tokens"]
+    uncached, output = counts["input_tokens"], counts["output_tokens"]
     if uncached is not None:
         total = uncached + (read or 0) + (write or 0)
         if total <= _INT64_MAX:
             found["input_tokens"] = total
-    if "output_tokens" in counts:
-        found["output_tokens"] = counts["output_tokens"]
+    if output is not None:
+        found["output_tokens"] = output
     if read is not None:
         found["cache_read_input_tokens"] = read
     if write is not None:
@@ -221,13 +221,13 @@ def gemini_usage(usage: Any) -> dict[str, int]:
     """
     found: dict[str, int] = {}
     counts = _counts(usage_fields(usage), _GEMINI_KEYS)
-    prompt, tool_prompt = counts.get("prompt_token_count"), counts.get("tool_use_prompt_token_count")
+    prompt, tool_prompt = counts["prompt_token_count"], counts["tool_use_prompt_token_count"]
     if prompt is not None:
         found["input_tokens"] = min(prompt + (tool_prompt or 0), _INT64_MAX)
-    candidates, thoughts = counts.get("candidates_token_count"), counts.get("thoughts_token_count")
+    candidates, thoughts = counts["candidates_token_count"], counts["thoughts_token_count"]
     if candidates is not None or thoughts is not None:
         found["output_tokens"] = min((candidates or 0) + (thoughts or 0), _INT64_MAX)
-    cached = counts.get("cached_content_token_count")
+    cached = counts["cached_content_token_count"]
     if cached is not None:
         found["cache_read_input_tokens"] = cached
     if thoughts is not None:

@@ -601,10 +601,8 @@ class LLMSpan:
     def _end_text(self) -> str:
         """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks
         are spliced into when the output is encoded, so the whole text is never held."""
-        text = self._text
-        if isinstance(text, StreamText) and text.chars >= _SPLICE_FROM:
-            return PLACEHOLDER
-        return text.whole()
+        whole = self._text.whole_below(_SPLICE_FROM)
+        return PLACEHOLDER if whole is None else whole
 
     def _record_error(self, settings: Settings, error: BaseException | str) -> str:
         """The exception event and the error status; returns `error.type`."""

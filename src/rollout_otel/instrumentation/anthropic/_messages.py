@@ -59,14 +59,15 @@ class MessagesAccumulator:
 
     def on_item(self, event: Any) -> None:
         """Per event: a text delta costs two attribute reads and one call, `record_chunk`."""
-        if event.type == "content_block_delta":
+        kind = event.type
+        if kind == "content_block_delta":
             delta = event.delta
             if delta.type == _TEXT_DELTA:
                 self._record(delta.text)
             else:
                 self._other_delta(event.index, delta)
         else:
-            self._other_event(event)
+            self._other_event(event, kind)
 
     def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
         """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest by `on_item`."""
@@ -138,8 +139,10 @@ class MessagesAccumulator:
             self._record(None)
         # signature and citation deltas annotate a block; they carry no output of their own
 
-    def _other_event(self, event: Any) -> None:
-        kind = field(event, "type")
+    def _other_event(self, event: Any, kind: Any = None) -> None:
+        """Any event but a content delta; `kind` is its type where the caller read it already."""
+        if kind is None:
+            kind = field(event, "type")
         if kind == "message_start":
             message = field(event, "message")
             self._span._set_response(field(message, "id"), field(message, "model"))
