@@ -32,7 +32,7 @@ from ._error_fields import describe, frames_only
 from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
-from ._outputs import finish_reasons, output_messages
+from ._outputs import finish_reasons, output_messages, stream_summary
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
 from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
@@ -508,7 +508,7 @@ class LLMSpan:
                 log_internal_error("recording the error")
         if self._stream:
             try:
-                self._stream_summary(found, end_reason, chars, tail)
+                stream_summary(self, found, end_reason, chars, tail)
             except Exception:
                 log_internal_error("recording the stream summary")
         self._set_attributes(found)
@@ -599,8 +599,7 @@ class LLMSpan:
         found.update(build(encode))
 
     def _end_text(self) -> str:
-        """The stream's text for its output: the text itself, joined once; for a long one, the placeholder its blocks
-        are spliced into when the output is encoded, so the whole text is never held."""
+        """The stream's text, joined once; for a long one, the placeholder its blocks go into (`_spliced.py`)."""
         whole = self._text.whole_below(_SPLICE_FROM)
         return PLACEHOLDER if whole is None else whole
 
@@ -644,29 +643,6 @@ class LLMSpan:
             usage=usage,
             span=self._span,
         )
-
-    def _stream_summary(self, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
-        """The stream summary: counts, end reason, preview, and the timings the update thread settled."""
-        found[attr.STREAM_CHUNKS] = self._chunks
-        found[attr.STREAM_CHARS] = chars
-        found[attr.STREAM_UPDATES] = self._updates
-        found[attr.STREAM_END_REASON] = end_reason
-        if tail:
-            found[attr.STREAM_PREVIEW] = tail
-        found[attr.STREAM_STALLS] = self._stalls
-        start_ns = self._start_ns
-        if self._first_text_ns:
-            found[attr.STREAM_TIME_TO_FIRST_TEXT] = (self._first_text_ns - start_ns) / 1e9
-        max_gap = self._max_gap_ns
-        if self._first_chunk_ns:  # the wait for the first chunk is exact, with or without an update thread
-            max_gap = max(max_gap, self._first_chunk_ns - start_ns)
-        elif not max_gap:
-            max_gap = monotonic_ns() - start_ns  # no chunk at all: it waited throughout
-        found[attr.STREAM_MAX_GAP] = max_gap / 1e9
-        if self._on_chunk is not None:  # chunk events on: say how many the size budget or an event limit cut
-            dropped = getattr(self._span, "dropped_events", 0) + self._events_dropped
-            if dropped:
-                found[attr.STREAM_CHUNK_EVENTS_DROPPED] = dropped
 
 
 # From this many characters, a stream's text goes into its output block by block, never whole (`_spliced.py`).
