@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from time import monotonic_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _attributes as attr
 from ._content import LazyOutput, OutputMessages, parts, text_output
 from ._content._manual import is_output_message_list
 from ._safe import bounded, clean_value
-
-if TYPE_CHECKING:
-    from .trace import LLMSpan
 
 
 def finish_reasons(value: Any) -> list[str]:
@@ -50,8 +47,9 @@ def output_messages(
     return None, output
 
 
-def stream_summary(llm: LLMSpan, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
-    """The stream summary: counts, end reason, preview, and the timings the update thread settled."""
+def stream_summary(llm: Any, found: dict[str, Any], end_reason: str, chars: int, tail: str) -> None:
+    """The stream summary of `llm` (an `LLMSpan`): counts, end reason, preview, and the timings the update thread
+    settled."""
     found[attr.STREAM_CHUNKS] = llm._chunks
     found[attr.STREAM_CHARS] = chars
     found[attr.STREAM_UPDATES] = llm._updates
