@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -354,3 +355,35 @@ def test_crafted_streams_are_exactly_as_without_the_hand_over(
         refusals = ["".join(deltas) for parts in items for kind, deltas, _ in parts if kind == "refusal"]
         assert output_texts(content) == [streamed, *refusals]
     assert runs[0].held.get("response.output_text.done") is held_at_end
+
+
+def test_a_done_event_without_the_fields_it_should_have_costs_only_the_hand_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event model built without `part`, `item` or `output` (a newer API's shape): nothing is held, nothing is
+    logged as an error, and the span is as it would be without the hand-over."""
+    from types import SimpleNamespace
+
+    from rollout_otel.instrumentation.openai._responses import ResponsesAccumulator
+
+    cap = Capture()
+    try:
+        with trace_module.llm("openai.responses", stream=True, tracer_provider=cap.tracer_provider) as span:
+            acc = ResponsesAccumulator(span)
+            for delta in ("Hello", " there"):
+                acc.on_item(SimpleNamespace(type="response.output_text.delta", delta=delta))
+            for event in (
+                SimpleNamespace(type="response.content_part.done"),
+                SimpleNamespace(type="response.output_item.done", item=SimpleNamespace(type="message")),
+                SimpleNamespace(type="response.completed", response=SimpleNamespace(status="completed")),
+            ):
+                acc.on_item(event)
+            assert span._text.text() == "Hello there"
+            acc.on_item(SimpleNamespace(type="response.output_text.done", text="Hello" + " there"))
+            assert span._text.text() == "Hello there"
+        (finished,) = cap.spans()
+        (message,) = json.loads(finished.attributes["gen_ai.output.messages"])  # type: ignore[arg-type]
+        assert message["parts"] == [{"type": "text", "content": "Hello there"}]
+        assert not [r for r in caplog.records if r.name.startswith("rollout_otel") and r.levelno >= logging.WARNING]
+    finally:
+        cap.shutdown()

@@ -142,6 +142,21 @@ def test_each_later_part_is_held_after_the_earlier_one_and_moved_on_to_newer_cop
     assert text.text() == "".join(first + second)
 
 
+def test_a_text_held_whole_moves_on_to_each_equal_str() -> None:
+    """The next event repeating the same part: the newer str is held, the same one again changes nothing, and
+    writes after it go on as before."""
+    text = streamed([f"w{i} " for i in range(40)])
+    first = fresh_copy(text.text())
+    assert text.adopt(first) and text._state[0] == [first]
+    newer = fresh_copy(first)
+    assert text.adopt(newer) and text._state[0][0] is newer
+    assert text.adopt(newer) and text._state[0][0] is newer
+    assert not text.adopt(newer[:-1]) and text._state[0][0] is newer  # not equal: nothing changes
+    text.write("more")
+    assert text.adopt(fresh_copy(newer + "more"))  # pending writes: the full comparison, sealed first
+    assert text.text() == newer + "more" and text.chars == len(newer) + 4
+
+
 def test_a_second_part_is_not_held_when_the_first_was_not() -> None:
     """The parts' boundary falls inside a block: the second part's text is not the buffer's from a block's start."""
     text = streamed(["a1 ", "a2 ", "a3 ", "b1 ", "b2 "], seal_every=2)  # blocks "a1 a2 ", "a3 b1 ", then "b2 "

@@ -89,8 +89,14 @@ class StreamText:
         Taken where `text` is exactly the buffer's text from a block's start to the end (a part whose deltas were
         streamed, or a part held this way before), or exactly one block: the content never changes, only who holds
         it. Compared in place, a block at a time (`startswith` at an offset): no copy is made, the calls grow with
-        the blocks, not the writes, and anything else is left as it is.
+        the blocks, not the writes, and anything else is left as it is. A text equal to the one block held (the next
+        event repeating the same part) is swapped in without a call.
         """
+        blocks, joined, pending = self._state
+        if not pending and text.__class__ is str and text and blocks == [text]:  # held already, or the same again
+            if blocks[0] is not text:  # a newer event's str: the older one can go
+                self._state = ([text], joined, pending)
+            return True
         self.seal()
         if text.__class__ is not str or not text:
             return False

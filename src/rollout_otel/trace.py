@@ -517,8 +517,9 @@ class LLMSpan:
                 self._record_metrics(end_ns, end_reason, error, usage_attrs)
             except Exception:
                 log_internal_error("recording metrics")
-        self._text = CharCounter(chars)  # the span holds the output now; free the buffer
-        self._write = self._text.write
+        if self._text.__class__ is not CharCounter:  # the span holds the output now; free the buffer
+            self._text = CharCounter(chars)
+            self._write = self._text.write
         if later:
             if end_later(self._span, later[0]):  # the worker sets the content, then ends the span
                 return True

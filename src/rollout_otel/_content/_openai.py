@@ -156,6 +156,8 @@ def chat_messages(messages: Any) -> list[p.AnyMessage]:
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     """Chat (`{"type": "function", "function": {...}}`) and Responses (flat) tool definitions."""
     found: list[dict[str, Any]] = []
+    if tools is None:
+        return found
     for tool in items(tools):
         kind = field(tool, "type") or "function"
         if kind == "function":
@@ -179,6 +181,8 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
 
 def responses_instructions(instructions: Any) -> list[Part]:
     """`instructions`: a string, or message items whose content becomes the parts."""
+    if instructions is None:
+        return []
     if isinstance(instructions, str):
         return [p.text(instructions)] if instructions else []
     parts: list[Part] = []
@@ -221,10 +225,10 @@ def responses_input(value: Any) -> list[Message]:
             parts = _reasoning_parts(item)
             if parts:
                 messages.append(p.input_message("assistant", parts))
-        elif field(item, "role") is not None and kind in (None, "message"):
+        elif kind in (None, "message") and (role := field(item, "role")) is not None:
             parts = content_parts(field(item, "content"))
             if parts:
-                messages.append(p.input_message(str(field(item, "role")), parts))
+                messages.append(p.input_message(str(role), parts))
     return messages
 
 
@@ -248,7 +252,9 @@ def responses_output_parts(output: Any) -> list[Part]:
     for item in items(output):
         kind = field(item, "type")
         if kind == "message":  # an empty text part (a message cut before its first delta) says nothing
-            parts.extend(x for x in content_parts(field(item, "content")) if x["type"] != "text" or x["content"])
+            for part in content_parts(field(item, "content")):
+                if part["type"] != "text" or part["content"]:
+                    parts.append(part)
         elif kind in ("function_call", "custom_tool_call"):
             arguments = field(item, "arguments") if kind == "function_call" else field(item, "input")
             parts.append(p.tool_call(field(item, "call_id") or field(item, "id"), field(item, "name"), arguments))
@@ -275,5 +281,9 @@ def responses_finish_reason(response: Any, has_tool_calls: bool) -> str:
 def responses_output(response: Any) -> list[Message]:
     """A whole Response as one output message (the Responses API returns one choice)."""
     parts = responses_output_parts(field(response, "output"))
-    calls = any(part["type"] == "tool_call" for part in parts)
+    calls = False
+    for part in parts:  # a loop, not any() over a generator: the usual output is one text part
+        if part["type"] == "tool_call":
+            calls = True
+            break
     return [p.output_message(parts, responses_finish_reason(response, calls))]

@@ -51,7 +51,7 @@ class ResponsesAccumulator:
             self._other_event(event)
 
     def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
-        """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest by `on_item`."""
+        """The caller's events; a text delta is recorded in this frame (see `LLMSpan`), the rest as `on_item` does."""
         span = self._span
         with end:
             for event in source:
@@ -68,8 +68,10 @@ class ResponsesAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
+                    elif event.type == _TEXT_DELTA:
+                        self._record(event.delta)
                     else:
-                        self.on_item(event)
+                        self._other_event(event)
                 except Exception:
                     log_internal_error("reading a stream item")
                 yield event
@@ -92,8 +94,10 @@ class ResponsesAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
+                    elif event.type == _TEXT_DELTA:
+                        self._record(event.delta)
                     else:
-                        self.on_item(event)
+                        self._other_event(event)
                 except Exception:
                     log_internal_error("reading a stream item")
                 end.left = True  # suspended at the yield: a cancellation here is the caller leaving
@@ -124,12 +128,12 @@ class ResponsesAccumulator:
             self._record(None)
             self._answered()
         elif kind in _WHOLE_TEXT:
-            self._held_by(event)
+            self._held_by(event, kind)
         elif kind in _TERMINAL:
             self.terminal_seen = True
             self._final = event.response
             self._response_ids(event.response)
-            self._held_by(event)
+            self._held_by(event, kind)
             if kind == "response.failed":
                 error = getattr(event.response, "error", None)
                 self._error = ProviderError(
@@ -138,12 +142,30 @@ class ResponsesAccumulator:
         elif kind == "error":
             self._error = ProviderError(getattr(event, "code", None) or "error", getattr(event, "message", None) or "")
 
-    def _held_by(self, event: Any) -> None:
+    def _held_by(self, event: Any, kind: str) -> None:
         """An event repeats streamed text whole: the span's buffer refers to the event's str and lets its own copy
         go, so the text is not kept twice beside the events the caller holds. Each such event moves the reference on
-        to the newest one; a text that is not exactly what was streamed changes nothing."""
-        for text in _repeated_texts(event):
-            self._span._adopt_text(text)
+        to the newest one; a text that is not exactly what was streamed changes nothing.
+
+        One frame, plain attribute reads (the SDK's event models declare these fields): an event built without one
+        of them is skipped, which costs memory only."""
+        adopt = self._span._adopt_text
+        try:
+            if kind == "response.output_text.done":
+                adopt(event.text)
+                return
+            if kind == "response.content_part.done":
+                part = event.part
+                if part.type == "output_text":
+                    adopt(part.text)
+                return
+            for item in (event.item,) if kind == "response.output_item.done" else event.response.output or ():
+                if item.type == "message":
+                    for part in item.content or ():
+                        if part.type == "output_text":
+                            adopt(part.text)
+        except AttributeError:
+            pass
 
     def _answered(self) -> None:
         """Output that counts as the answer (not reasoning) has begun: the time to first text stops."""
@@ -152,7 +174,10 @@ class ResponsesAccumulator:
 
     def _response_ids(self, response: Any) -> None:
         """The response's id and model, set once: the terminal event repeats what `response.created` named."""
-        ids = (getattr(response, "id", None), getattr(response, "model", None))
+        try:  # the SDK's Response declares both: plain reads, no call
+            ids = (response.id, response.model)
+        except AttributeError:
+            ids = (getattr(response, "id", None), getattr(response, "model", None))
         if ids != self._ids:
             self._ids = ids
             self._span._set_response(*ids)
@@ -168,27 +193,6 @@ class ResponsesAccumulator:
             "finish_reason": self._choice.finish_reason,
             "error": self._error,
         }
-
-
-def _repeated_texts(event: Any) -> list[str]:
-    """The output texts an event carries whole: a done event's part or item, a terminal event's whole output."""
-    kind = event.type
-    if kind == "response.output_text.done":
-        return [event.text]
-    if kind == "response.content_part.done":
-        part = event.part
-        return [part.text] if getattr(part, "type", None) == "output_text" else []
-    if kind == "response.output_item.done":
-        return _message_texts(event.item)
-    return [text for item in getattr(event.response, "output", None) or () for text in _message_texts(item)]
-
-
-def _message_texts(item: Any) -> list[str]:
-    """The texts of a message item's output_text parts, in order."""
-    if getattr(item, "type", None) != "message":
-        return []
-    parts = getattr(item, "content", None) or ()
-    return [part.text for part in parts if getattr(part, "type", None) == "output_text"]
 
 
 def _output(final: Any, choices: dict[int, Choice], text: str) -> LazyOutput:
