@@ -423,3 +423,46 @@ def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
         acc.on_item(item)
     assert acc.outcome("")["usage"] == {"input_tokens": 31, "output_tokens": 9}
     span.end()
+
+
+def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capture) -> None:
+    """`items` notes a text chunk's usage only when the next chunk comes by `on_item` or the outcome is read: the
+    sums are those of reading every chunk, for two requests of a function-calling loop and for a stream left in
+    the middle of a request."""
+    from rollout_otel.instrumentation._stream import StreamEnd
+    from rollout_otel.instrumentation.google_genai._generate import GenerateAccumulator
+    from rollout_otel.trace import LLMSpan
+
+    def chunk(response_id: str, output: int, text: str | None = None, finish: bool = False) -> Any:
+        part = types.Part(text=text) if text is not None else types.Part(function_call=types.FunctionCall(name="f"))
+        candidate = types.Candidate(
+            content=types.Content(role="model", parts=[part]),
+            finish_reason=types.FinishReason.STOP if finish else None,
+        )
+        usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=10, candidates_token_count=output)
+        return types.GenerateContentResponse(response_id=response_id, candidates=[candidate], usage_metadata=usage)
+
+    first = [chunk("r1", i, f"a{i} ") for i in range(1, 6)] + [chunk("r1", 6)]  # ends with a function call
+    second = [chunk("r2", i, f"b{i} ") for i in range(1, 6)] + [chunk("r2", 6, "end", finish=True)]
+
+    def usage_of(items: list[Any], stop_after: int | None = None, fast: bool = True) -> Any:
+        span = LLMSpan("gemini.generate_content", stream=True, tracer_provider=cap.tracer_provider)
+        acc = GenerateAccumulator(span)
+        if fast:
+            source = iter(items)
+            reader = acc.items(source, StreamEnd(None, span, acc, source))
+            for i, _ in enumerate(reader):
+                if i + 1 == stop_after:
+                    break
+        else:
+            for item in items[:stop_after]:
+                acc.on_item(item)
+        usage = acc.outcome("")["usage"]
+        span.end()
+        return usage
+
+    whole = first + second
+    assert usage_of(whole) == usage_of(whole, fast=False) == {"input_tokens": 20, "output_tokens": 12}
+    for stop in (3, 6, 9):  # in request 1, at its function call, in request 2
+        assert usage_of(whole, stop) == usage_of(whole, stop, fast=False)
+    assert usage_of(whole, 9) == {"input_tokens": 20, "output_tokens": 9}

@@ -71,12 +71,15 @@ class GenerateAccumulator:
         self._record = span.record_chunk
         self._choices: dict[int, Choice] = {0: choice_for(span, 0)}
         self._usage: dict[Any, Any] = {}  # response id -> its latest usage_metadata
+        self._last: Any = None  # the latest chunk `items` took on its fast path: its usage is noted later
         self._blocked: str | None = None
         self._identified = False
         self.terminal_seen = False
 
     def on_item(self, response: Any) -> None:
         """Per chunk of one text part: attribute reads, one loop and `record_chunk`."""
+        if self._last is not None:  # the fast path's latest chunk first: its usage is older than this one's
+            self._note_last()
         candidates = response.candidates
         if candidates:
             for candidate in candidates:
@@ -132,8 +135,7 @@ class GenerateAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                        if response.usage_metadata is not None:
-                            self._usage[response.response_id] = response.usage_metadata
+                        self._last = response
                     else:
                         self.on_item(response)
                 except Exception:
@@ -167,8 +169,7 @@ class GenerateAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                        if response.usage_metadata is not None:
-                            self._usage[response.response_id] = response.usage_metadata
+                        self._last = response
                     else:
                         self.on_item(response)
                 except Exception:
@@ -204,11 +205,21 @@ class GenerateAccumulator:
             if not self._span._first_text_ns:
                 self._span._mark_text()
 
+    def _note_last(self) -> None:
+        """The usage of the fast path's latest chunk, noted when something reads usage or another chunk comes by
+        `on_item`: the fast path keeps one reference, not three reads and a store per chunk. Each request's own
+        last chunk (its finish reason or function call) comes by `on_item`, so no request's usage is skipped."""
+        last, self._last = self._last, None
+        if last.usage_metadata is not None:
+            self._usage[last.response_id] = last.usage_metadata
+
     def _identify(self, response: Any) -> None:
         self._identified = True
         self._span._set_response(getattr(response, "response_id", None), getattr(response, "model_version", None))
 
     def outcome(self, text: str) -> dict[str, Any]:
+        if self._last is not None:
+            self._note_last()
         if self._blocked is not None:
             self._choices[0].finish_reason = self._blocked
         reasons = [self._choices[i].finish_reason or "error" for i in sorted(self._choices)]
