@@ -4,11 +4,12 @@
    replayed from memory, raw (a bare loop) and traced (rollout's stream proxy and accumulator), each from a fresh
    tracemalloc peak. The replayed objects exist in both runs, so 'over raw' is what rollout itself allocates at
    its peak: while the stream runs, and in its last `next()`, where the span ends and the content is built.
+   1b. The same reply read by the real `openai` client, raw and traced alternating (`peak_real_client.py`).
 2. 100,000 short traced calls (a 5-chunk reply replayed), with RSS, live gc objects and the streams the processor
    still watches at checkpoints: flat means nothing is kept per call.
 
 Set-up as in `bench_floor.py` (content, metrics, update events on; the exporter drops).
-Usage: `python benchmarks/bench_peak.py [--calls N] [--write benchmarks/RESULTS-peak.md]`.
+Usage: `python benchmarks/bench_peak.py [--calls N] [--pairs N] [--write benchmarks/RESULTS-peak.md]`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import peak_real_client
 from bench_floor import providers
 
 CHUNKS = 20_000
@@ -77,6 +79,7 @@ def rss_kib() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--pairs", type=int, default=7, help="raw and traced reads of section 1b")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
@@ -129,6 +132,7 @@ def main() -> int:
         during, at_end = traced_run(endpoint, kwargs, items, traces)
         rows.append((name, raw, during, at_end))
     tracemalloc.stop()
+    real_client = peak_real_client.section(traces, CHUNKS, args.pairs)
 
     from rollout_otel.instrumentation._calls import start_span
     from rollout_otel.instrumentation._stream import TracedStream
@@ -151,7 +155,9 @@ def main() -> int:
     lines = [
         "# Memory: one long stream, and many calls (`bench_peak.py`)",
         "",
-        *machine_info(f"python benchmarks/bench_peak.py --calls {args.calls}", time.perf_counter() - started),
+        *machine_info(
+            f"python benchmarks/bench_peak.py --calls {args.calls} --pairs {args.pairs}", time.perf_counter() - started
+        ),
         "",
         f"## 1. Peak of one {CHUNKS:,}-chunk stream, replayed (tracemalloc)",
         "",
@@ -168,6 +174,8 @@ def main() -> int:
             f"{worst / len(text.encode()):.2f}x |"
         )
     lines += [
+        "",
+        *real_client,
         "",
         f"## 2. {args.calls:,} short traced calls",
         "",

@@ -1,0 +1,122 @@
+"""`bench_peak.py` section 1b: the peak of one long stream read by the real `openai` client, raw and traced.
+
+The reply is captured once from `LocalLLMServer`, then served in process to a real `openai.OpenAI` client
+(`openai_replay.py`), so the SDK parses every event as it would over a socket and the caller keeps none of them:
+what a done event repeats can only be shared if rollout refers to the SDK's own str. Raw and traced runs
+alternate, and each traced peak is compared with the mean of the raw peaks just before and after it: the SDK's
+own SSE line decoder keeps ~250 more small objects alive after each call, in this process (~7-15 KiB a call,
+raw or traced), so a traced run that simply followed a raw one would be charged for that drift. The table also
+gives the traced run's live allocations made by rollout and OpenTelemetry at the raw peak's moment (the last
+event's parse), attributed by traceback: the part of the growth that is rollout's own.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import tempfile
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openai_replay as replay
+
+_OURS = ("rollout_otel", "opentelemetry", "threading.py")
+_SDK = ("openai/", "pydantic", "httpx", "httpcore", "/json/")
+
+
+def _read(client: Any, endpoint: str, at_last: Callable[[], None] | None = None) -> None:
+    """One streamed call read to the end, as an application printing the deltas would."""
+    stream = client.responses.create(**replay.REQUESTS[endpoint]) if endpoint == "responses" else None
+    if stream is None:
+        stream = client.chat.completions.create(**replay.REQUESTS[endpoint])
+    for event in stream:
+        if at_last is not None and getattr(event, "type", None) == "response.output_item.done":
+            at_last()
+        del event
+
+
+def _peak(client: Any, endpoint: str) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        _read(client, endpoint)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def _ours_live(client: Any, endpoint: str) -> int:
+    """Bytes live at the last done event whose innermost known frame is rollout's or OpenTelemetry's."""
+    found: list[int] = []
+
+    def measure() -> None:
+        gc.collect()
+        total = 0
+        for trace in tracemalloc.take_snapshot().traces:
+            for frame in reversed(trace.traceback):  # most recent first
+                if any(name in frame.filename for name in _OURS):
+                    total += trace.size
+                    break
+                if any(name in frame.filename for name in _SDK):
+                    break
+        found.append(total)
+
+    gc.collect()
+    tracemalloc.start(40)
+    try:
+        _read(client, endpoint, measure if endpoint == "responses" else None)
+    finally:
+        tracemalloc.stop()
+    return found[-1] if found else 0
+
+
+def measure(tracer_provider: Any, chunks: int, pairs: int) -> tuple[int, list[str]]:
+    """Rows of the section's table (and the reply's characters): raw and traced read `pairs` times each."""
+    from rollout_otel import wrap
+
+    with tempfile.TemporaryDirectory() as directory:
+        chars = replay.capture_replies([chunks], Path(directory))
+        frames = replay.load_replay(Path(directory), chunks)
+    raw = replay.make_client(frames)
+    traced = wrap(replay.make_client(frames), tracer_provider=tracer_provider)
+    rows = []
+    for endpoint in ("chat", "responses"):
+        for client in (raw, traced, raw, traced):  # warm both
+            _read(client, endpoint)
+        raw_peaks, traced_peaks = [_peak(raw, endpoint)], []
+        for _ in range(pairs):  # raw, traced, raw, ...: each traced peak between two raw ones
+            traced_peaks.append(_peak(traced, endpoint))
+            raw_peaks.append(_peak(raw, endpoint))
+        growth = [peak - (raw_peaks[i] + raw_peaks[i + 1]) / 2 for i, peak in enumerate(traced_peaks)]
+        ours = _ours_live(traced, endpoint) if endpoint == "responses" else None
+        median, spread = statistics.median(growth), max(raw_peaks) - min(raw_peaks)
+        rows.append(
+            f"| {endpoint} | {statistics.median(raw_peaks) / 1024:.1f} | {spread / 1024:.1f} | "
+            f"{min(growth) / 1024:+.1f} | "
+            f"{median / 1024:+.1f} | {max(growth) / 1024:+.1f} | {median / chars[endpoint][chunks]:.2f}x | "
+            + (f"{ours / 1024:.1f} |" if ours is not None else "- |")
+        )
+    return chars["chat"][chunks], rows
+
+
+def section(tracer_provider: Any, chunks: int, pairs: int) -> list[str]:
+    chars, rows = measure(tracer_provider, chunks, pairs)
+    return [
+        f"## 1b. Peak of one {chunks:,}-chunk stream, read by the real client (tracemalloc, {pairs} traced runs)",
+        "",
+        f"The real `openai` client parses every event from the captured reply ({chars:,} characters of text); the",
+        "caller keeps none. Growth = a traced peak - the mean of the raw peaks just before and after it. 'rollout's",
+        "own' = live bytes allocated by rollout and OpenTelemetry at Responses' last done event, just before the",
+        "raw client's peak (parsing `response.completed`): the part of the growth that is not the SDK's noise. The",
+        "raw peaks' spread is that noise between raw runs alone: the SDK's SSE line decoder keeps ~250 more small",
+        "objects alive after each call in this process, traced or not (`peak_real_client.py` says more).",
+        "",
+        "| endpoint | raw peak KiB (median) | raw peaks' spread KiB | growth min KiB | growth median KiB |"
+        " growth max KiB | median / text | rollout's own KiB |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
