@@ -466,3 +466,36 @@ def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capt
     for stop in (3, 6, 9):  # in request 1, at its function call, in request 2
         assert usage_of(whole, stop) == usage_of(whole, stop, fast=False)
     assert usage_of(whole, 9) == {"input_tokens": 20, "output_tokens": 9}
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"temperature": 0.2, "max_output_tokens": 512}, {"temperature": 0.2, "max_tokens": 512}),
+        (
+            {"topP": 0.9, "maxOutputTokens": 64, "candidateCount": 2},
+            {"top_p": 0.9, "max_tokens": 64, "choice.count": 2},
+        ),
+        ({"top_k": 5, "topK": 7}, {"top_k": 5}),  # the snake_case name first, as the SDK reads it
+        ({"top_k": None, "topK": 7, "seed": True}, {"top_k": 7}),  # a bool is no number of these
+        (
+            types.GenerateContentConfig(temperature=0.5, seed=3, presence_penalty=0.1),
+            {"temperature": 0.5, "seed": 3, "presence_penalty": 0.1},
+        ),
+        (types.GenerateContentConfig(), {}),
+    ],
+    ids=["dict", "camel-case", "both-names", "none-and-bool", "config-object", "empty-config-object"],
+)
+def test_request_parameters_from_every_config_shape(config: Any, expected: dict[str, Any]) -> None:
+    """Read with `in` and `[]` from a dict or a config object's fields: the same values the SDK's names give."""
+    from collections import UserDict
+
+    from rollout_otel.instrumentation.google_genai._generate import request_attributes
+
+    def parameters(value: Any) -> dict[str, Any]:
+        found = request_attributes({"config": value}, None)
+        return {k.removeprefix("gen_ai.request."): v for k, v in found.items() if k.startswith("gen_ai.request.")}
+
+    assert parameters(config) == expected
+    if isinstance(config, dict) and all(key.islower() for key in config):  # another mapping: read name by name
+        assert parameters(UserDict(config)) == expected

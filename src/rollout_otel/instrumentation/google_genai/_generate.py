@@ -36,15 +36,30 @@ def request_attributes(kwargs: Mapping[str, Any], client: Any) -> dict[str, Any]
     found: dict[str, Any] = {}
     config = kwargs.get("config")
     if config is not None:
+        fields = _fields_of(config)
         for snake, camel, name in _PARAMETERS:
-            value = gemini.get(config, snake, camel)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if fields is not None:  # `in` and `[]`: no call for the parameters the caller did not set
+                value = fields[snake] if snake in fields else None  # noqa: SIM401
+                if value is None and camel in fields and config.__class__ is dict:
+                    value = fields[camel]
+            else:
+                value = gemini.get(config, snake, camel)
+            if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
                 found[name] = value
         stop = gemini.get(config, "stop_sequences", "stopSequences")
         if isinstance(stop, (list, tuple)) and stop:
             found[attr.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
     found.update(server_attributes_from_url(getattr(getattr(client, "_http_options", None), "base_url", None)))
     return found
+
+
+def _fields_of(config: Any) -> dict[str, Any] | None:
+    """A config's fields as a plain dict to read with `in` and `[]`: the dict itself, or a pydantic config's
+    `__dict__` (its declared fields, by their snake_case names); None for anything else (read as before)."""
+    if config.__class__ is dict:
+        return config
+    fields = getattr(config, "__dict__", None)
+    return fields if fields.__class__ is dict and hasattr(config, "model_fields_set") else None
 
 
 def generate_input(kwargs: Mapping[str, Any]) -> Callable[[], Request]:
