@@ -56,6 +56,7 @@ def after_close(target: Any, method: str, callback: Callable[[], None]) -> None:
     original: Callable[..., Any] | None = getattr(target, method, None)
     if original is None:
         return
+    original = _unbound(target, original)
 
     def run_callback() -> None:
         try:
@@ -81,6 +82,37 @@ def after_close(target: Any, method: str, callback: Callable[[], None]) -> None:
                 run_callback()
 
         setattr(target, method, close_hook)
+
+
+def _unbound(target: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+    """`original` (`target`'s own method) for a hook that lives on `target`, without a strong reference back to it:
+    a bound method would make a cycle, and the response and all it holds would wait for the cyclic garbage
+    collector instead of going when its last user lets it go. Anything else (a hook already there, an object
+    without weak references) is kept as it is."""
+    func = getattr(original, "__func__", None)
+    if func is None or getattr(original, "__self__", None) is not target:
+        return original
+    try:
+        target_ref = weakref.ref(target)
+    except TypeError:
+        return original
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        owner = target_ref()
+        if owner is None:  # called through a reference kept after the object was collected: nothing to close
+            return None
+        return func(owner, *args, **kwargs)
+
+    if asyncio.iscoroutinefunction(func):
+
+        async def acall(*args: Any, **kwargs: Any) -> Any:
+            owner = target_ref()
+            if owner is None:
+                return None
+            return await func(owner, *args, **kwargs)
+
+        return acall
+    return call
 
 
 def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
@@ -142,7 +174,9 @@ class StreamEnd:
     __slots__ = ("_acc", "_owner", "_source", "_span", "close_asked", "left")
 
     def __init__(self, owner: Any, span: LLMSpan, acc: Accumulator, source: Any) -> None:
-        self._owner = owner  # the stream proxy, kept alive while its iteration runs, as a bound generator would
+        # the stream proxy, kept alive while its iteration runs, as a bound generator would; let go at the end, so
+        # no cycle (the proxy refers to this guard) waits for the cyclic garbage collector with the span's content
+        self._owner = owner
         self._span, self._acc, self._source = span, acc, source
         self.close_asked = False  # close() came from another thread while the loop was inside a plain generator
         self.left = False  # async loops: suspended at their yield, so the caller is not waiting on the stream
@@ -158,6 +192,7 @@ class StreamEnd:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._owner = None  # the iteration is over: the proxy, which refers to this guard, need not be kept alive
         if exc_type is None:
             finish(self._span, self._acc, attr.END_COMPLETED)
         elif issubclass(exc_type, GeneratorExit):
@@ -179,6 +214,7 @@ class AsyncStreamEnd(StreamEnd):
         return None
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._owner = None
         if exc_type is not None and issubclass(exc_type, GeneratorExit):
             finish(self._span, self._acc, attr.END_CLOSED)
             if isinstance(self._source, types.AsyncGeneratorType):
