@@ -192,17 +192,19 @@ class StreamEnd:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        self._owner = None  # the iteration is over: the proxy, which refers to this guard, need not be kept alive
-        if exc_type is None:
-            finish(self._span, self._acc, attr.END_COMPLETED)
-        elif issubclass(exc_type, GeneratorExit):
-            finish(self._span, self._acc, attr.END_CLOSED)
-            if isinstance(self._source, types.GeneratorType):
-                self._source.close()  # a plain generator (Gemini's) closes its connection now, as unwrapped
-        elif issubclass(exc_type, Exception):
-            finish(self._span, self._acc, attr.END_ERROR, exc)
-        else:  # KeyboardInterrupt, SystemExit: the caller stopped
-            finish(self._span, self._acc, attr.END_CLOSED)
+        try:
+            if exc_type is None:
+                finish(self._span, self._acc, attr.END_COMPLETED)
+            elif issubclass(exc_type, GeneratorExit):
+                finish(self._span, self._acc, attr.END_CLOSED)
+                if isinstance(self._source, types.GeneratorType):
+                    self._source.close()  # a plain generator (Gemini's) closes its connection now, as unwrapped
+            elif issubclass(exc_type, Exception):
+                finish(self._span, self._acc, attr.END_ERROR, exc)
+            else:  # KeyboardInterrupt, SystemExit: the caller stopped
+                finish(self._span, self._acc, attr.END_CLOSED)
+        finally:  # the span ended first: letting the proxy go may run its __del__, which ends a span abandoned
+            self._owner = None
 
 
 class AsyncStreamEnd(StreamEnd):
@@ -214,17 +216,19 @@ class AsyncStreamEnd(StreamEnd):
         return None
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        self._owner = None
-        if exc_type is not None and issubclass(exc_type, GeneratorExit):
-            finish(self._span, self._acc, attr.END_CLOSED)
-            if isinstance(self._source, types.AsyncGeneratorType):
-                await self._source.aclose()  # closed in order, as an unwrapped async generator would be
-        elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-            # Thrown in at the yield, it is the loop finalizing a stream the caller left (`break` just before
-            # `asyncio.run` returns cancels the pending aclose): the caller stopped, nothing was cancelled.
-            finish(self._span, self._acc, attr.END_CLOSED if self.left else attr.END_CANCELLED)
-        else:
-            self.__exit__(exc_type, exc, tb)
+        try:
+            if exc_type is not None and issubclass(exc_type, GeneratorExit):
+                finish(self._span, self._acc, attr.END_CLOSED)
+                if isinstance(self._source, types.AsyncGeneratorType):
+                    await self._source.aclose()  # closed in order, as an unwrapped async generator would be
+            elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                # Thrown in at the yield, it is the loop finalizing a stream the caller left (`break` just before
+                # `asyncio.run` returns cancels the pending aclose): the caller stopped, nothing was cancelled.
+                finish(self._span, self._acc, attr.END_CLOSED if self.left else attr.END_CANCELLED)
+            else:
+                self.__exit__(exc_type, exc, tb)
+        finally:
+            self._owner = None
 
 
 class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
