@@ -134,6 +134,7 @@ def main() -> int:
     tracemalloc.stop()
     real_client = peak_real_client.section(traces, CHUNKS, args.pairs)
 
+    from rollout_otel._metrics import metrics_for
     from rollout_otel.instrumentation._calls import start_span
     from rollout_otel.instrumentation._stream import TracedStream
 
@@ -146,6 +147,9 @@ def main() -> int:
         for _ in TracedStream(Replay(short), span, CHAT.accumulator(span, kwargs)):
             pass
         if call in checkpoints:
+            # the metrics thread idle first: gc.get_objects() can hand it a tuple it is still building
+            # (CPython raises SystemError in that thread), so what is queued is recorded here, before
+            metrics_for(meters).record_queued()
             gc.collect()
             flat.append((call, rss_kib(), len(gc.get_objects()), len(processor._open)))
     traces.shutdown()

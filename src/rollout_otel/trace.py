@@ -411,7 +411,11 @@ class LLMSpan:
             self._misused = {"record_chunk", "record_input", "set_attribute", "end"}  # no warnings in the child
 
     def __del__(self) -> None:
-        if not getattr(self, "_ended", True):
+        try:  # run at every span's end, by reference counting: a field read, no call
+            ended = self._ended
+        except AttributeError:  # __init__ did not get that far
+            return
+        if not ended:
             with contextlib.suppress(Exception):  # interpreter shutdown may have torn down what _finish needs
                 self._finish(end_reason=attr.END_ABANDONED, caller=None)
 
@@ -673,12 +677,7 @@ def _span_name(name: Any) -> str:
 
 
 def _start_attributes(
-    name: Any,
-    model: Any,
-    stream: bool,
-    provider: Any,
-    operation: Any,
-    attributes: Mapping[str, Any] | None,
+    name: Any, model: Any, stream: bool, provider: Any, operation: Any, attributes: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     found: dict[str, Any] = {
         attr.GEN_AI_OPERATION_NAME: str(operation),

@@ -249,7 +249,7 @@ class _TracedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     def __del__(self) -> None:
         span = getattr(self, "_self_span", None)
-        if span is not None and span.is_recording:
+        if span is not None and not span._ended:  # `is_recording`, read as the field: run at every call's end
             finish(span, self._self_acc, attr.END_ABANDONED)
 
 
