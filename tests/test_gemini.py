@@ -433,16 +433,21 @@ def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capt
     from rollout_otel.instrumentation.google_genai._generate import GenerateAccumulator
     from rollout_otel.trace import LLMSpan
 
-    def chunk(response_id: str, output: int, text: str | None = None, finish: bool = False) -> Any:
+    def chunk(response_id: str, output: int | None, text: str | None = None, finish: bool = False) -> Any:
         part = types.Part(text=text) if text is not None else types.Part(function_call=types.FunctionCall(name="f"))
         candidate = types.Candidate(
             content=types.Content(role="model", parts=[part]),
             finish_reason=types.FinishReason.STOP if finish else None,
         )
-        usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=10, candidates_token_count=output)
+        usage = (
+            types.GenerateContentResponseUsageMetadata(prompt_token_count=10, candidates_token_count=output)
+            if output is not None
+            else None
+        )
         return types.GenerateContentResponse(response_id=response_id, candidates=[candidate], usage_metadata=usage)
 
-    first = [chunk("r1", i, f"a{i} ") for i in range(1, 6)] + [chunk("r1", 6)]  # ends with a function call
+    # request 1's text, one chunk of it without usage, then its function call; request 2's text
+    first = [chunk("r1", i, f"a{i} ") for i in range(1, 5)] + [chunk("r1", None, "a5 "), chunk("r1", 6)]
     second = [chunk("r2", i, f"b{i} ") for i in range(1, 6)] + [chunk("r2", 6, "end", finish=True)]
 
     def usage_of(items: list[Any], stop_after: int | None = None, fast: bool = True) -> Any:
@@ -463,8 +468,9 @@ def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capt
 
     whole = first + second
     assert usage_of(whole) == usage_of(whole, fast=False) == {"input_tokens": 20, "output_tokens": 12}
-    for stop in (3, 6, 9):  # in request 1, at its function call, in request 2
+    for stop in (3, 5, 6, 9):  # in request 1, right after its chunk without usage, at its function call, in request 2
         assert usage_of(whole, stop) == usage_of(whole, stop, fast=False)
+    assert usage_of(whole, 5) == {"input_tokens": 10, "output_tokens": 4}  # the latest chunk that had usage
     assert usage_of(whole, 9) == {"input_tokens": 20, "output_tokens": 9}
 
 

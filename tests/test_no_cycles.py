@@ -185,3 +185,27 @@ def test_the_response_close_hook_holds_its_response_weakly() -> None:
         assert ref() is None  # no cycle through the hook: gone by reference counting
     finally:
         gc.enable()
+
+
+def test_another_libraries_wrapper_on_close_still_runs() -> None:
+    """A wrapper another instrumentation put on the class's `close` (wrapt, as APM agents do) is called as it is:
+    only a plain method is reached through the weak reference."""
+    import wrapt
+
+    from rollout_otel.instrumentation._stream import after_close
+
+    calls: list[str] = []
+
+    class Response:
+        def close(self) -> None:
+            calls.append("close")
+
+    def other(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append("other instrumentation")
+        return wrapped(*args, **kwargs)
+
+    wrapt.wrap_function_wrapper(Response, "close", other)
+    response = Response()
+    after_close(response, "close", lambda: calls.append("end"))
+    response.close()
+    assert calls == ["other instrumentation", "close", "end"]

@@ -87,11 +87,11 @@ def after_close(target: Any, method: str, callback: Callable[[], None]) -> None:
 def _unbound(target: Any, original: Callable[..., Any]) -> Callable[..., Any]:
     """`original` (`target`'s own method) for a hook that lives on `target`, without a strong reference back to it:
     a bound method would make a cycle, and the response and all it holds would wait for the cyclic garbage
-    collector instead of going when its last user lets it go. Anything else (a hook already there, an object
-    without weak references) is kept as it is."""
-    func = getattr(original, "__func__", None)
-    if func is None or getattr(original, "__self__", None) is not target:
-        return original
+    collector instead of going when its last user lets it go. Anything else (a hook already there, another
+    library's wrapper, an object without weak references) is kept as it is."""
+    if type(original) is not types.MethodType or original.__self__ is not target:
+        return original  # a wrapper (another instrumentation's) is called as it is: it may do more than the method
+    func = original.__func__
     try:
         target_ref = weakref.ref(target)
     except TypeError:

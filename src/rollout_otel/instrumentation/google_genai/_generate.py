@@ -86,7 +86,7 @@ class GenerateAccumulator:
         self._record = span.record_chunk
         self._choices: dict[int, Choice] = {0: choice_for(span, 0)}
         self._usage: dict[Any, Any] = {}  # response id -> its latest usage_metadata
-        self._last: Any = None  # the latest chunk `items` took on its fast path: its usage is noted later
+        self._last: Any = None  # the latest chunk with usage `items` took on its fast path: its usage is noted later
         self._blocked: str | None = None
         self._identified = False
         self.terminal_seen = False
@@ -150,7 +150,8 @@ class GenerateAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                        self._last = response
+                        if response.usage_metadata is not None:  # a chunk without usage keeps the last one's
+                            self._last = response
                     else:
                         self.on_item(response)
                 except Exception:
@@ -184,7 +185,8 @@ class GenerateAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                        self._last = response
+                        if response.usage_metadata is not None:  # a chunk without usage keeps the last one's
+                            self._last = response
                     else:
                         self.on_item(response)
                 except Exception:
@@ -224,8 +226,9 @@ class GenerateAccumulator:
         """The usage of the fast path's latest chunk, noted when something reads usage or another chunk comes by
         `on_item`: the fast path keeps one reference, not three reads and a store per chunk. Each request's own
         last chunk (its finish reason or function call) comes by `on_item`, so no request's usage is skipped."""
-        last, self._last = self._last, None
-        if last.usage_metadata is not None:
+        last = self._last  # read once: `outcome` may run on another thread (a close, shutdown) meanwhile
+        self._last = None
+        if last is not None:  # noted twice at worst: keyed by response id, the same value
             self._usage[last.response_id] = last.usage_metadata
 
     def _identify(self, response: Any) -> None:
