@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -371,6 +372,35 @@ def test_span_context_is_not_left_attached(client: openai.OpenAI, cap: Capture) 
     gc.collect()
     after = cap.span("after")
     assert after.parent is None
+
+
+def test_span_starts_in_the_callers_context(client: openai.OpenAI, cap: Capture) -> None:
+    """The context is read once per call (`context_to_trace`): the sampler, the processors and the request all see
+    the caller's; suppressed instrumentation and a call rollout already traces get no span."""
+    tracer = cap.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handler") as handler:
+        list(chat(client, stream=True))
+        sampled_out = otel_trace.NonRecordingSpan(otel_trace.SpanContext(handler.get_span_context().trace_id, 7, False))
+        with otel_trace.use_span(sampled_out):  # a parent the default sampler follows: not sampled
+            list(chat(client, stream=True))
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        list(chat(client, stream=True))
+    finally:
+        otel_context.detach(token)
+    gc.collect()
+    llm = [s for s in cap.spans() if s.name != "handler"]
+    assert len(llm) == 1  # the unsampled one and the suppressed one recorded nothing
+    assert llm[0].parent is not None and llm[0].parent.span_id == handler.get_span_context().span_id
+    assert llm[0].context.trace_id == handler.get_span_context().trace_id
+
+
+def test_another_runtime_context_is_read_through_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_otel.instrumentation import _guard
+
+    assert _guard._context_reader() is not otel_context.get_current  # the default runtime context: its variable
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", object())  # OTEL_PYTHON_CONTEXT named another one
+    assert _guard._context_reader() is otel_context.get_current
 
 
 # -- every exit path, async -----------------------------------------------------------------------------------

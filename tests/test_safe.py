@@ -3,6 +3,8 @@ process), anything else is made encodable, every time."""
 
 from __future__ import annotations
 
+import pytest
+
 from rollout_otel import _safe
 from rollout_otel._safe import clean_attributes
 
@@ -33,8 +35,20 @@ def test_keys_and_values_come_out_plain_and_encodable() -> None:
     assert "gen_ai.request.model" in _safe._ASCII_KEYS
 
 
-def test_the_known_keys_stay_bounded() -> None:
-    for n in range(_safe._MAX_ASCII_KEYS + 50):
-        clean_attributes({f"per.call.key.{n}": n})
-    assert len(_safe._ASCII_KEYS) <= _safe._MAX_ASCII_KEYS
+def test_the_known_keys_and_texts_stay_bounded() -> None:
+    for n in range(_safe._MAX_SEEN + 50):
+        clean_attributes({f"per.call.key.{n}": n, "per.call.value": f"value-{n}"})
+    assert len(_safe._ASCII_KEYS) <= _safe._MAX_SEEN
+    assert len(_safe._CLEAN_TEXTS) <= _safe._MAX_SEEN
     assert clean_attributes({"per.call.key.after": 1}) == {"per.call.key.after": 1}
+    assert clean_attributes({"k": "value-after"}) == {"k": "value-after"}  # not kept, still passed as it is
+
+
+def test_only_short_ascii_texts_are_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_safe, "_CLEAN_TEXTS", set())  # whatever other tests filled it with
+    clean_attributes({"k": "gpt-known", "bad": "b\ud800", "long": "y" * (_safe._SHORT + 1)})
+    assert "gpt-known" in _safe._CLEAN_TEXTS
+    assert "b\ud800" not in _safe._CLEAN_TEXTS and "y" * (_safe._SHORT + 1) not in _safe._CLEAN_TEXTS
+    for _ in range(2):  # known or not, the same result
+        assert clean_attributes({"bad": "b\ud800"}) == {"bad": "b\ufffd"}
+        assert clean_attributes({"k": "gpt-known"}) == {"k": "gpt-known"}

@@ -101,16 +101,22 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         elif key not in _ASCII_KEYS:  # most keys are the conventions' names: checked once per process
             if not key.isascii():
                 key = encodable(key)
-            elif len(_ASCII_KEYS) < _MAX_ASCII_KEYS:
+            elif len(_ASCII_KEYS) < _MAX_SEEN:
                 _ASCII_KEYS.add(key)
         kind = value.__class__
-        if kind in _NUMBERS or (kind is str and len(value) <= _SHORT and value.isascii()):  # `clean_value`'s first test
+        if kind in _NUMBERS or (kind is str and value in _CLEAN_TEXTS):  # most values: no call
             found[key] = value
+        elif kind is str and len(value) <= _SHORT and value.isascii():  # `clean_value`'s first test
+            found[key] = value
+            if len(_CLEAN_TEXTS) < _MAX_SEEN:
+                _CLEAN_TEXTS.add(value)
         else:
             found[key] = clean_value(value)
     return found
 
 
-# ASCII keys already seen; bounded, so keys made per call cannot grow it without end.
+# ASCII keys, and short ASCII texts (model, provider and server names), already seen: checked once per process.
+# Bounded, so keys or values made per call cannot grow them without end.
 _ASCII_KEYS: Final[set[str]] = set()
-_MAX_ASCII_KEYS: Final = 1024
+_CLEAN_TEXTS: Final[set[str]] = set()
+_MAX_SEEN: Final = 1024

@@ -144,6 +144,7 @@ class LLMSpan:
         operation: str = "chat",
         attributes: Mapping[str, Any] | None = None,
         tracer_provider: otel_trace.TracerProvider | None = None,
+        _context: otel_context.Context | None = None,  # the parent an instrumentation read once; None: the current one
     ) -> None:
         self._ended = True  # until the span exists, so a failed start is never "finished" by __del__
         self._misused: set[str] | None = None
@@ -175,7 +176,7 @@ class LLMSpan:
             start_attributes = {attr.GEN_AI_OPERATION_NAME: "chat", attr.GEN_AI_REQUEST_STREAM: self._stream}
         held_back = {k: start_attributes.pop(k) for k in _CONTENT_ATTRIBUTES & start_attributes.keys()}
         self._metric_attributes = {k: v for k, v in start_attributes.items() if k in METRIC_ATTRIBUTES}
-        self._start(_span_name(name), tracer_provider, start_attributes)
+        self._start(_span_name(name), tracer_provider, start_attributes, _context)
         settings = self._settings or settings_from_environment()
         self._settings = settings
         self._text: StreamText | CharCounter = StreamText() if settings.capture_content else CharCounter()
@@ -186,12 +187,12 @@ class LLMSpan:
         if self._stream and self._processor is not None:
             self._processor.watch(self)
 
-    def _start(self, name: str, tracer_provider: otel_trace.TracerProvider | None, attributes: dict[str, Any]) -> None:
+    def _start(self, name: str, provider: Any, attributes: dict[str, Any], context: Any) -> None:
         """Start the OpenTelemetry span; if that fails (a span processor that raises...), the call goes on untraced."""
         token = starting_llm_span.set(self)
         try:
-            tracer = _tracer(tracer_provider)
-            self._span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            tracer = _tracer(provider)
+            self._span = tracer.start_span(name, context, kind=SpanKind.CLIENT, attributes=attributes)
             self._span_tracer = tracer
         except Exception:
             logger.warning("rollout-otel could not start the span %r; the call goes on untraced", name, exc_info=True)
@@ -350,12 +351,7 @@ class LLMSpan:
             log_internal_error("entering trace.llm")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         token, self._context_token = self._context_token, None
         if not self._ended:
             if exc is None:

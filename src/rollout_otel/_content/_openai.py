@@ -70,7 +70,8 @@ def content_parts(content: Any) -> list[Part]:
     """A message's content: a string is one text part; a list maps part by part; None has none."""
     if isinstance(content, str):
         return [p.text(content)]
-    return [part for item in items(content) if (part := content_part(item)) is not None]
+    listed = content if content.__class__ is list else items(content)
+    return [part for item in listed if (part := content_part(item)) is not None]
 
 
 # -- Chat Completions ----------------------------------------------------------------------------------------
@@ -249,10 +250,12 @@ _SERVER_TOOL_ITEMS: Final = frozenset(
 def responses_output_parts(output: Any) -> list[Part]:
     """The parts of a Response's `output` items, in order."""
     parts: list[Part] = []
-    for item in items(output):
-        kind = field(item, "type")
+    for item in output if output.__class__ is list else items(output):
+        # the SDK's output items: one attribute read each; a dict (or other mapping) through field()
+        kind = getattr(item, "type", None) or field(item, "type")
         if kind == "message":  # an empty text part (a message cut before its first delta) says nothing
-            for part in content_parts(field(item, "content")):
+            content = getattr(item, "content", None)
+            for part in content_parts(content if content is not None else field(item, "content")):
                 if part["type"] != "text" or part["content"]:
                     parts.append(part)
         elif kind in ("function_call", "custom_tool_call"):
@@ -268,7 +271,7 @@ def responses_output_parts(output: Any) -> list[Part]:
 
 
 def responses_finish_reason(response: Any, has_tool_calls: bool) -> str:
-    status = field(response, "status")
+    status = getattr(response, "status", None) or field(response, "status")
     if status == "incomplete":
         return p.finish_reason(field(field(response, "incomplete_details"), "reason"), "length")
     if status in ("failed", "cancelled"):
@@ -280,7 +283,8 @@ def responses_finish_reason(response: Any, has_tool_calls: bool) -> str:
 
 def responses_output(response: Any) -> list[Message]:
     """A whole Response as one output message (the Responses API returns one choice)."""
-    parts = responses_output_parts(field(response, "output"))
+    output = getattr(response, "output", None)
+    parts = responses_output_parts(output if output is not None else field(response, "output"))
     calls = False
     for part in parts:  # a loop, not any() over a generator: the usual output is one text part
         if part["type"] == "tool_call":

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import wrapt
+from opentelemetry.context import Context
 from opentelemetry.trace import TracerProvider
 
 from .. import _attributes as attr
 from .._content import Request
 from .._errors import log_internal_error
 from ..trace import LLMSpan
-from ._guard import should_trace, traced_call
+from ._guard import context_to_trace, traced_call
 from ._outcome import Accumulator
 from ._stream import TracedAsyncStream, TracedStream, after_close
 
@@ -48,22 +49,25 @@ class Endpoint:
     prepare: Callable[[LLMSpan, dict[str, Any]], dict[str, Any]] | None = None  # the arguments to send instead
 
 
+_SENTINELS = ("Omit", "NotGiven")  # the SDKs' `omit` / `NOT_GIVEN` types
+
+
 def given(value: Any) -> bool:
     """False for None and for the SDKs' `omit` / `NOT_GIVEN` sentinels."""
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+    return value is not None and value.__class__.__name__ not in _SENTINELS
 
 
 def sent(kwargs: Mapping[str, Any], key: str) -> Any:
     """A request argument as it was sent (lists copied: the caller may append to them while a stream runs)."""
-    value = kwargs.get(key)
-    if not given(value):
+    value = kwargs[key] if key in kwargs else None  # noqa: SIM401 (`in` and `[]`: no call for a missing key)
+    if value is None or value.__class__.__name__ in _SENTINELS:
         return None
-    return list(value) if isinstance(value, list) else value
+    return list(value) if value.__class__ is list or isinstance(value, list) else value
 
 
 def model_of(kwargs: Mapping[str, Any]) -> str | None:
-    model = kwargs.get("model")
-    return str(model) if given(model) else None
+    model = kwargs["model"] if "model" in kwargs else None  # noqa: SIM401
+    return None if model is None or model.__class__.__name__ in _SENTINELS else str(model)
 
 
 def request_attributes_from(
@@ -74,7 +78,8 @@ def request_attributes_from(
     for key, name in parameters:  # `in` and `[]`: no call for the many parameters a call leaves out
         if key in kwargs:
             value = kwargs[key]
-            if value is not None and given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            kind = value.__class__
+            if kind is int or kind is float or (given(value) and isinstance(value, (int, float)) and kind is not bool):
                 found[name] = value
     stop: Any = kwargs[stop_key] if stop_key in kwargs else None  # noqa: SIM401
     if stop is not None and given(stop):
@@ -123,9 +128,16 @@ def client_of(wrapped: Any, instance: Any) -> Any:
 
 
 def start_span(
-    endpoint: Endpoint, client: Any, kwargs: Mapping[str, Any], provider: Any, *, stream: bool | None = None
+    endpoint: Endpoint,
+    client: Any,
+    kwargs: Mapping[str, Any],
+    provider: Any,
+    *,
+    stream: bool | None = None,
+    context: Context | None = None,
 ) -> LLMSpan | None:
-    """Open the span for one call; on any internal failure the call goes ahead untraced."""
+    """Open the span for one call (in `context`, the current one if None); on any internal failure the call goes
+    ahead untraced."""
     try:
         span = LLMSpan(
             endpoint.span_name,
@@ -135,6 +147,7 @@ def start_span(
             operation="chat",
             attributes=endpoint.provider.request_attributes(kwargs, client),
             tracer_provider=provider,
+            _context=context,
         )
         span._record_request(endpoint.input_of(kwargs), kwargs)
         return span
@@ -177,13 +190,15 @@ def sync_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrapper
     """A wrapt wrapper for a sync `create`."""
 
     def traced_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not should_trace():
+        context = context_to_trace()
+        if context is None:
             return wrapped(*args, **kwargs)
-        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider, stream=endpoint.stream)
+        client = client_of(wrapped, instance)
+        span = start_span(endpoint, client, kwargs, provider, stream=endpoint.stream, context=context)
         if span is None:
             return wrapped(*args, **kwargs)
         try:
-            with traced_call(span):
+            with traced_call(span, context):
                 result = wrapped(*args, **prepared(endpoint, span, kwargs))
         except BaseException as exc:
             span._end_with_exception(exc)
@@ -206,13 +221,15 @@ def async_wrapper(endpoint: Endpoint, provider: TracerProvider | None) -> Wrappe
     async def traced_create(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not should_trace():
+        context = context_to_trace()
+        if context is None:
             return await wrapped(*args, **kwargs)
-        span = start_span(endpoint, client_of(wrapped, instance), kwargs, provider, stream=endpoint.stream)
+        client = client_of(wrapped, instance)
+        span = start_span(endpoint, client, kwargs, provider, stream=endpoint.stream, context=context)
         if span is None:
             return await wrapped(*args, **kwargs)
         try:
-            with traced_call(span):
+            with traced_call(span, context):
                 result = await wrapped(*args, **prepared(endpoint, span, kwargs))
         except BaseException as exc:
             span._end_with_exception(exc)

@@ -25,12 +25,14 @@ from ._outcome import Accumulator
 def _running(stream: Any) -> bool:
     """Whether the provider's own stream generator is executing right now (its `finally` closes the response)."""
     gen = getattr(stream, "_iterator", None)
+    if gen.__class__ is types.GeneratorType:  # the sync SDKs' own: one read
+        return gen.gi_running
     return bool(getattr(gen, "gi_running", False) or getattr(gen, "ag_running", False))
 
 
 def finish(span: LLMSpan, acc: Accumulator, end_reason: str, error: BaseException | None = None) -> None:
     """End `span` once with what `acc` gathered; a stream that delivered its terminal event is `completed`."""
-    if not span.is_recording:
+    if span._ended:  # `is_recording`, read as the field: a stream's end is often asked for twice
         return
     try:
         outcome = acc.outcome(span._end_text())  # the text joined once, or where a long one will go
@@ -127,7 +129,8 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
 
     def closed_by_someone() -> None:
         traced, raw = proxy_ref(), stream_ref()
-        if traced is not None and raw is not None and not _running(raw):  # inside iteration the proxy sees it
+        # inside iteration the proxy sees it; after the span's end (the SDK closing at its stream's end) nothing to do
+        if traced is not None and raw is not None and not traced._self_span._ended and not _running(raw):
             finish(traced._self_span, traced._self_acc, attr.END_CLOSED)
 
     after_close(response, method, closed_by_someone)

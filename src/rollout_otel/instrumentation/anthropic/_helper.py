@@ -14,7 +14,7 @@ from opentelemetry.trace import TracerProvider
 
 from ..._errors import log_internal_error, logger
 from .._calls import Endpoint, Wrapper, client_of, start_span, traced_result
-from .._guard import should_trace, traced_call
+from .._guard import context_to_trace, traced_call
 
 _REQUEST_SUFFIX = "__api_request"  # name-mangled: _MessageStreamManager__api_request and its kin
 _warned = False
@@ -31,13 +31,14 @@ def _traced_sync_request(
     original: Callable[[], Any], endpoint: Endpoint, client: Any, kwargs: dict[str, Any], provider: Any
 ) -> Callable[[], Any]:
     def request() -> Any:
-        if not should_trace():
+        context = context_to_trace()
+        if context is None:
             return original()
-        span = start_span(endpoint, client, kwargs, provider, stream=True)
+        span = start_span(endpoint, client, kwargs, provider, stream=True, context=context)
         if span is None:
             return original()
         try:
-            with traced_call(span):
+            with traced_call(span, context):
                 raw = original()
         except BaseException as exc:
             span._end_with_exception(exc)
@@ -61,13 +62,14 @@ class _TracedAsyncRequest:
         return self._run().__await__()
 
     async def _run(self) -> Any:
-        if not should_trace():
+        context = context_to_trace()
+        if context is None:
             return await self._original
-        span = start_span(self._endpoint, self._client, self._kwargs, self._provider, stream=True)
+        span = start_span(self._endpoint, self._client, self._kwargs, self._provider, stream=True, context=context)
         if span is None:
             return await self._original
         try:
-            with traced_call(span):
+            with traced_call(span, context):
                 raw = await self._original
         except BaseException as exc:
             span._end_with_exception(exc)

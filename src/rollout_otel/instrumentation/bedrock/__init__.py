@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from typing import Any, Final
 
 import wrapt
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import TracerProvider
@@ -22,7 +23,7 @@ from ..._errors import log_internal_error, logger
 from ..._sdk_versions import requirement, too_old
 from ...trace import LLMSpan
 from .._calls import Wrapper
-from .._guard import should_trace, traced_call
+from .._guard import context_to_trace, traced_call
 from .._hooks import when_imported
 from .._stream import TracedStream
 from ._converse import ConverseAccumulator, converse_input, converse_outcome, request_attributes
@@ -87,8 +88,10 @@ class _Call:
         return result
 
 
-def _start(client: Any, operation: str, params: Any, provider: TracerProvider | None) -> _Call | None:
-    """Open the span for one call; on any internal failure the call goes ahead untraced."""
+def _start(
+    client: Any, operation: str, params: Any, provider: TracerProvider | None, context: Context | None = None
+) -> _Call | None:
+    """Open the span for one call (in `context`); on any internal failure the call goes ahead untraced."""
     try:
         name, stream = _OPERATIONS[operation]
         params = params if isinstance(params, dict) else {}
@@ -112,6 +115,7 @@ def _start(client: Any, operation: str, params: Any, provider: TracerProvider | 
             operation="chat",
             attributes=attributes,
             tracer_provider=provider,
+            _context=context,
         )
         span._record_request(request, params)
         return _Call(name, span, stream, invoke, family)
@@ -140,14 +144,17 @@ def api_call_wrapper(patch: _Patch) -> Wrapper:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = args[0] if args else kwargs.get("operation_name")
-        if operation not in _OPERATIONS or not patch.active or not should_trace() or _service_of(instance) != SERVICE:
+        if operation not in _OPERATIONS or not patch.active:
+            return wrapped(*args, **kwargs)
+        context = context_to_trace()
+        if context is None or _service_of(instance) != SERVICE:
             return wrapped(*args, **kwargs)
         params = args[1] if len(args) > 1 else kwargs.get("api_params")
-        call = _start(instance, operation, params, patch.provider)
+        call = _start(instance, operation, params, patch.provider, context)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
-            with traced_call(call.span):
+            with traced_call(call.span, context):
                 result = wrapped(*args, **kwargs)
                 if call.invoke and not call.stream and call.family is not None:
                     call.body = buffered_body(result)  # read here: a failed read fails the call, as it would later

@@ -53,13 +53,14 @@ def adds_usage(span: Any, kwargs: Mapping[str, Any]) -> bool:
     extra chunk there, where rollout cannot take it out.
     """
     settings = getattr(span, "_settings", None)
-    if settings is None or not settings.openai_include_usage or kwargs.get("stream") is not True:
+    # arguments read with `in` and `[]`: no call for the many a caller leaves out
+    if settings is None or not settings.openai_include_usage or "stream" not in kwargs or kwargs["stream"] is not True:
         return False
-    options = kwargs.get("stream_options")
-    if given(options) and (not isinstance(options, Mapping) or "include_usage" in options):
+    options: Any = kwargs["stream_options"] if "stream_options" in kwargs else None  # noqa: SIM401
+    if given(options) and (not _is_mapping(options) or "include_usage" in options):
         return False
-    headers = kwargs.get("extra_headers")
-    return not (given(headers) and isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in map(_lower, headers))
+    headers: Any = kwargs["extra_headers"] if "extra_headers" in kwargs else None  # noqa: SIM401
+    return not (given(headers) and _is_mapping(headers) and _RAW_RESPONSE_HEADER in map(_lower, headers))
 
 
 def with_usage(span: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -79,10 +80,14 @@ _RAW_RESPONSE_HEADER = "x-stainless-raw-response"  # the openai SDK's mark on wi
 
 
 def usage_requested(kwargs: Mapping[str, Any]) -> bool:
-    options = kwargs.get("stream_options")
-    return bool(given(options) and isinstance(options, Mapping) and options.get("include_usage"))
+    options: Any = kwargs["stream_options"] if "stream_options" in kwargs else None  # noqa: SIM401
+    return bool(given(options) and _is_mapping(options) and options.get("include_usage"))
 
 
 def choice_count(kwargs: Mapping[str, Any]) -> int:
-    n = kwargs.get("n")
-    return n if given(n) and isinstance(n, int) and n > 0 else 1
+    n = kwargs["n"] if "n" in kwargs else None  # noqa: SIM401
+    return n if n is not None and isinstance(n, int) and n > 0 else 1
+
+
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)  # a dict, most often: no ABC check
