@@ -9,7 +9,8 @@ Anthropic Messages, Gemini `generate_content_stream`, Bedrock `converse_stream`.
    proxy), in the same process. Calls per chunk are cProfile counts at the margin (slope between a short and a
    long reply, so the fixed cost drops out; exact); µs per text chunk the same slope of paired timings.
 2. Per call: one whole streamed call over loopback (create + read to the end), traced minus raw, short and long
-   reply: the fixed calls per call, and where they go (grouped by module; C functions go to their caller's group).
+   reply: the fixed calls per call, and where they go (grouped by module; C functions go to their caller's group);
+   and the same with the stdlib's calls made on tracing's behalf (`owned_calls`, a profile hook).
 
 Usage: `python benchmarks/bench_floor.py [--runs N] [--write benchmarks/RESULTS-floor.md]`.
 """
@@ -21,6 +22,8 @@ import cProfile
 import json
 import pstats
 import statistics
+import sys
+import sysconfig
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -171,6 +174,48 @@ def calls_of(run: Callable[[], Any]) -> tuple[int, pstats.Stats]:
     return stats.total_calls, stats  # type: ignore[attr-defined]
 
 
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def _owner(file: str, parent: bool) -> bool:
+    """Whether a frame of `file` works for tracing: rollout's and OpenTelemetry's own, and the stdlib's when called
+    by them (`parent`); the provider SDK's and the caller's frames, and the stdlib under them, do not."""
+    if "rollout_otel/serve/" in file:  # the local server's scenario headers, which the benchmark's request sends
+        return False
+    if "rollout_otel" in file or "/opentelemetry/" in file:
+        return True
+    if "site-packages" in file or "/benchmarks/" in file:
+        return False
+    return parent if file.startswith((_STDLIB, "<")) else False
+
+
+def owned_calls(run: Callable[[], Any]) -> int:
+    """Calls on this thread that tracing makes: in rollout's and OpenTelemetry's modules, the C functions they call,
+    and the stdlib's calls on their behalf (locks, weakrefs, ABC checks...), all the way down. The provider SDK's
+    own calls, including those rollout's reads of its objects make, are not counted."""
+    stack: list[bool] = [False]
+    count = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        if event == "call":
+            owned = _owner(frame.f_code.co_filename, stack[-1])
+            stack.append(owned)
+            count += owned
+        elif event == "return":
+            if len(stack) > 1:
+                stack.pop()
+        elif event == "c_call":
+            count += stack[-1]
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
 def drain(items: Iterable[Any]) -> int:
     n = 0
     for _ in items:
@@ -227,6 +272,7 @@ FIELDS: dict[str, Callable[[Iterable[Any]], None]] = {
 def replayed(path: Path_, tracer_provider: Any, items: list[Any]) -> Callable[[], int]:
     """One traced replay of `items`: rollout's proxy and accumulator over the SDK's own objects."""
     from rollout_otel.instrumentation._calls import start_span
+    from rollout_otel.instrumentation._guard import context_to_trace
     from rollout_otel.instrumentation._stream import TracedStream
 
     endpoint, kwargs = ENDPOINTS[path.name]
@@ -241,7 +287,7 @@ def replayed(path: Path_, tracer_provider: Any, items: list[Any]) -> Callable[[]
             return iter(items)
 
     def run() -> int:
-        span = start_span(endpoint, None, kwargs, tracer_provider, stream=True)
+        span = start_span(endpoint, None, kwargs, tracer_provider, stream=True, context=context_to_trace())
         assert span is not None
         if _profiling:  # counted as in a real call, whose request gives the update thread its turn
             _profiling[-1].disable()
@@ -378,6 +424,7 @@ def per_call(path: Path_, port: int, tracer_provider: Any) -> dict[str, Any]:
     extra: dict[int, int] = {}
     events: dict[int, int] = {}
     by_group: dict[int, Counter[str]] = {}
+    owned: dict[int, int] = {}
     for n in (SHORT, LONG):
         raw, traced = path.make(n), wrap(path.make(n), tracer_provider=tracer_provider)
         for client in (raw, traced, raw, traced):  # warm both
@@ -390,6 +437,10 @@ def per_call(path: Path_, port: int, tracer_provider: Any) -> dict[str, Any]:
             (calls_of(lambda traced=traced, n=n: drain(path.stream(traced, n))) for _ in range(5)), key=lambda r: r[0]
         )
         events[n] = drain(path.stream(raw, n))
+        # less what the raw client makes there too (Anthropic's: rollout's hook on an SDK function skips its spans)
+        owned[n] = min(owned_calls(lambda traced=traced, n=n: drain(path.stream(traced, n))) for _ in range(3)) - min(
+            owned_calls(lambda raw=raw, n=n: drain(path.stream(raw, n))) for _ in range(3)
+        )
         by_group[n] = groups(traced_stats)
         by_group[n].subtract(groups(raw_stats))
         # what tracing adds, exactly: the raw client makes no call in rollout's or OpenTelemetry's modules
@@ -398,6 +449,9 @@ def per_call(path: Path_, port: int, tracer_provider: Any) -> dict[str, Any]:
     per_chunk = (extra[LONG] - extra[SHORT]) / (events[LONG] - events[SHORT])
     found["fixed"] = extra[SHORT] - per_chunk * events[SHORT]
     found["per_chunk"] = per_chunk
+    owned_per_chunk = (owned[LONG] - owned[SHORT]) / (events[LONG] - events[SHORT])
+    found["owned_fixed"] = owned[SHORT] - owned_per_chunk * events[SHORT]
+    found["owned_per_chunk"] = owned_per_chunk
     rows = []
     for group in sorted(set(by_group[SHORT]) | set(by_group[LONG])):
         slope = (by_group[LONG][group] - by_group[SHORT][group]) / (events[LONG] - events[SHORT])
@@ -539,17 +593,22 @@ def main() -> int:
         "Counted in rollout's and OpenTelemetry's modules (C functions with their caller), where the raw client makes",
         "no call, so the count is exact. The stdlib's and the provider SDK's calls, traced minus raw, are shown",
         "apart: how the socket splits the reply changes the SDK's own reads by hundreds to thousands of calls from",
-        "one run to the next, which buries a difference of a few dozen. The stdlib calls rollout makes itself (locks,",
-        "weakrefs, ABC checks: ~45 in `bench_phases.py`'s replay) are in that column, not in the first two.",
+        "one run to the next, which buries a difference of a few dozen. 'With the stdlib' adds the stdlib's calls",
+        "made on tracing's behalf (locks, weakrefs, ABC checks, all the way down), counted with a profile hook that",
+        "gives each stdlib frame the owner of the frame that called it (`owned_calls`): the whole fixed cost on the",
+        "caller's thread, but for the provider SDK's own code that rollout's reads of its objects run (properties).",
         "",
-        "| path | fixed calls per call | calls per chunk (whole call) |"
+        "| path | fixed calls per call | calls per chunk (whole call) | fixed calls with the stdlib |"
         " stdlib and provider SDK, traced - raw (short, long) |",
-        "|:---|---:|---:|---:|",
+        "|:---|---:|---:|---:|---:|",
     ]
     for name, found in results.items():
         c = found["call"]
         noise = ", ".join(f"{n:+,}" for n in c["sdk_noise"])
-        lines.append(f"| {name} | {c['fixed']:.0f} | {c['per_chunk']:.2f} | {noise} |")
+        lines.append(
+            f"| {name} | {c['fixed']:.0f} | {c['per_chunk']:.2f} | {c['owned_fixed']:.0f}"
+            f" ({c['owned_per_chunk']:.2f} per chunk) | {noise} |"
+        )
     lines += ["", "Where the fixed calls go (by module; C functions counted with their caller):", ""]
     for name, found in results.items():
         rows = ", ".join(f"{g} {v:.0f}" for g, v in found["call"]["groups"])

@@ -42,6 +42,7 @@ def profiled(run: Callable[[], Any]) -> tuple[Any, Counter[str]]:
 def phases_of(path: floor.Path_, traces: Any) -> dict[str, Counter[str]]:
     """Calls by group in each phase of one traced replay (after two unprofiled warm-up replays)."""
     from rollout_otel.instrumentation._calls import start_span
+    from rollout_otel.instrumentation._guard import context_to_trace
     from rollout_otel.instrumentation._stream import TracedStream
 
     client = path.make(20)
@@ -65,7 +66,9 @@ def phases_of(path: floor.Path_, traces: Any) -> dict[str, Counter[str]]:
 
     found: dict[str, Counter[str]] = {}
     for _ in range(3):
-        span, found["start"] = profiled(lambda: start_span(endpoint, None, kwargs, traces, stream=True))
+        span, found["start"] = profiled(
+            lambda: start_span(endpoint, None, kwargs, traces, stream=True, context=context_to_trace())
+        )
         floor.wait_for_start_record(span)
         stream = iter(TracedStream(Replay(), span, endpoint.accumulator(span, kwargs)))
         _, found["first chunk"] = profiled(lambda: next(stream))  # noqa: B023

@@ -234,8 +234,11 @@ def test_five_thousand_models_keep_metrics_flowing_within_the_limit(
         rollout.shutdown()
 
 
-def test_a_metrics_request_the_receiver_refuses_for_size_is_split(sink: OtlpSink) -> None:
+def test_a_metrics_request_the_receiver_refuses_for_size_is_split(
+    sink: OtlpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """max_export_bytes above gRPC's 4 MiB: the receiver answers RESOURCE_EXHAUSTED, and the points go in halves."""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8192")  # the 3,000 spans can come faster than one thread sends
     rollout = Rollout(endpoint=sink.grpc_endpoint, protocol="grpc", max_export_bytes=32_000_000)
     try:
         for index in range(3_000):  # within the series bound (3,906 for 32 MB), 9,000 points of about 1 KB

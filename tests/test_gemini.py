@@ -505,3 +505,24 @@ def test_request_parameters_from_every_config_shape(config: Any, expected: dict[
     assert parameters(config) == expected
     if isinstance(config, dict) and all(key.islower() for key in config):  # another mapping: read name by name
         assert parameters(UserDict(config)) == expected
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://generativelanguage.example/", {"server.address": "generativelanguage.example", "server.port": 443}),
+        ("http://127.0.0.1:8080/v1", {"server.address": "127.0.0.1", "server.port": 8080}),
+        ("http://[::1]:9/", {"server.address": "::1", "server.port": 9}),
+        ("http://host:notaport/", {}),
+        ("no scheme", {}),
+        (None, {}),
+    ],
+)
+def test_server_attributes_from_a_base_url(base_url: Any, expected: dict[str, Any]) -> None:
+    """Parsed once per URL (google-genai and boto3 keep theirs as text): each call gets a dict of its own."""
+    from rollout_otel.instrumentation._calls import server_attributes_from_url
+
+    for _ in range(2):
+        found = server_attributes_from_url(base_url)
+        assert found == expected
+        found["changed"] = True  # what one span's attributes become is not the next one's

@@ -228,3 +228,46 @@ def test_another_libraries_wrapper_on_close_still_runs() -> None:
     after_close(response, "close", lambda: calls.append("end"))
     response.close()
     assert calls == ["other instrumentation", "close", "end"]
+
+
+def test_the_close_hook_is_sync_or_async_as_the_close_it_hooks() -> None:
+    """The hook awaits an async `close` (a coroutine function, a bound one, a mock's) and calls a sync one (a plain
+    method, a partial, a callable object) as it is, running the callback after either; a kept reference to a
+    collected response closes nothing."""
+    import asyncio
+    import functools
+    from unittest.mock import AsyncMock
+
+    from rollout_otel.instrumentation._stream import after_close
+
+    class Sync:
+        def close(self, reason: str = "") -> str:
+            return "sync" + reason
+
+    class Async:
+        async def aclose(self) -> str:
+            return "async"
+
+    class Callable_:
+        def __call__(self) -> str:
+            return "object"
+
+    ends: list[str] = []
+    sync, coro = Sync(), Async()
+    after_close(sync, "close", lambda: ends.append("sync"))
+    after_close(coro, "aclose", lambda: ends.append("async"))
+    assert sync.close("!") == "sync!"
+    assert asyncio.run(coro.aclose()) == "async"
+    for kind, close in (("partial", functools.partial(str.upper, "p")), ("object", Callable_())):
+        holder = type("Holder", (), {})()
+        holder.close = close
+        after_close(holder, "close", lambda kind=kind: ends.append(kind))
+        assert holder.close() == close()
+    mocked = type("Mocked", (), {})()
+    mocked.aclose = AsyncMock(return_value="mock")
+    after_close(mocked, "aclose", lambda: ends.append("mock"))
+    assert asyncio.run(mocked.aclose()) == "mock"
+    assert ends == ["sync", "async", "partial", "object", "mock"]
+    kept = sync.close
+    del sync
+    assert kept() is None and ends[-1] == "sync"  # the response is gone: nothing to close, the callback still runs

@@ -46,9 +46,11 @@ def test_the_known_keys_and_texts_stay_bounded() -> None:
 
 def test_only_short_ascii_texts_are_known(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_safe, "_CLEAN_TEXTS", set())  # whatever other tests filled it with
-    clean_attributes({"k": "gpt-known", "bad": "b\ud800", "long": "y" * (_safe._SHORT + 1)})
+    longer = "y" * (_safe._KNOWN_TEXT_CHARS + 1)  # clean, but kept only if short: the set stays small in bytes
+    clean_attributes({"k": "gpt-known", "bad": "b\ud800", "long": longer})
     assert "gpt-known" in _safe._CLEAN_TEXTS
-    assert "b\ud800" not in _safe._CLEAN_TEXTS and "y" * (_safe._SHORT + 1) not in _safe._CLEAN_TEXTS
+    assert "b\ud800" not in _safe._CLEAN_TEXTS and longer not in _safe._CLEAN_TEXTS
+    assert clean_attributes({"long": longer}) == {"long": longer}
     for _ in range(2):  # known or not, the same result
         assert clean_attributes({"bad": "b\ud800"}) == {"bad": "b\ufffd"}
         assert clean_attributes({"k": "gpt-known"}) == {"k": "gpt-known"}

@@ -108,7 +108,7 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             found[key] = value
         elif kind is str and len(value) <= _SHORT and value.isascii():  # `clean_value`'s first test
             found[key] = value
-            if len(_CLEAN_TEXTS) < _MAX_SEEN:
+            if len(value) <= _KNOWN_TEXT_CHARS and len(_CLEAN_TEXTS) < _MAX_SEEN:
                 _CLEAN_TEXTS.add(value)
         else:
             found[key] = clean_value(value)
@@ -120,3 +120,4 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
 _ASCII_KEYS: Final[set[str]] = set()
 _CLEAN_TEXTS: Final[set[str]] = set()
 _MAX_SEEN: Final = 1024
+_KNOWN_TEXT_CHARS: Final = 128  # texts kept take 128 KiB at most

@@ -133,6 +133,8 @@ def encoded_tool_response(call_id: str | None, response: str) -> Encoded:
 
 def text_parts(value: Any) -> list[Part]:
     """A string as one text part; a list of text blocks (`{"type": "text", "text": ...}`) as one part each."""
+    if value is None:  # no system prompt, most calls: no check
+        return []
     if isinstance(value, str):
         return [text(value)] if value else []
     found = []

@@ -7,6 +7,7 @@ result); everything that decides when a span starts and ends lives here, shared 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,21 +104,21 @@ def server_attributes(client: Any) -> dict[str, Any]:
 
 def server_attributes_from_url(base_url: Any) -> dict[str, Any]:
     """`server.address` / `server.port` from a base URL string (clients that keep it as text: boto3, google-genai)."""
+    return dict(_server_of_url(base_url)) if isinstance(base_url, str) else {}
+
+
+@functools.lru_cache(maxsize=64)  # a client's base URL, parsed at every call: once per URL instead
+def _server_of_url(base_url: str) -> tuple[tuple[str, Any], ...]:
     from urllib.parse import urlsplit
 
-    if not isinstance(base_url, str):
-        return {}
     try:
         url = urlsplit(base_url)
         host, port = url.hostname, url.port or {"https": 443, "http": 80}.get(url.scheme)
     except ValueError:
-        return {}
+        return ()
     if not host:
-        return {}
-    found: dict[str, Any] = {attr.SERVER_ADDRESS: host}
-    if port:
-        found[attr.SERVER_PORT] = port
-    return found
+        return ()
+    return ((attr.SERVER_ADDRESS, host), (attr.SERVER_PORT, port)) if port else ((attr.SERVER_ADDRESS, host),)
 
 
 def client_of(wrapped: Any, instance: Any) -> Any:

@@ -9,6 +9,7 @@ while a stream is open becomes its child.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import types
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,11 +23,8 @@ from ..trace import LLMSpan
 from ._outcome import Accumulator
 
 
-def _running(stream: Any) -> bool:
-    """Whether the provider's own stream generator is executing right now (its `finally` closes the response)."""
-    gen = getattr(stream, "_iterator", None)
-    if gen.__class__ is types.GeneratorType:  # the sync SDKs' own: one read
-        return gen.gi_running
+def _running(gen: Any) -> bool:
+    """Whether a provider's own stream generator (sync or async) is executing right now."""
     return bool(getattr(gen, "gi_running", False) or getattr(gen, "ag_running", False))
 
 
@@ -53,68 +51,68 @@ def after_close(target: Any, method: str, callback: Callable[[], None]) -> None:
     """Run `callback` after `target.<method>()` (sync or async), through an instance attribute on `target`.
 
     Hooking the object itself, not a proxy of it, keeps the proxy's attributes exactly the original's and
-    catches closes made by the SDK's own helpers, which hold the original.
+    catches closes made by the SDK's own helpers, which hold the original. The hook is one frame: an SDK closes
+    a response more than once at a stream's end.
     """
     original: Callable[..., Any] | None = getattr(target, method, None)
     if original is None:
         return
-    original = _unbound(target, original)
+    function, owner_ref = _unbound(target, original)
 
-    def run_callback() -> None:
-        try:
-            callback()
-        except Exception:
-            log_internal_error("ending a span when its response closed")
-
-    if asyncio.iscoroutinefunction(original):
+    if _is_async(function):
 
         async def aclose_hook(*args: Any, **kwargs: Any) -> Any:
             try:
-                return await original(*args, **kwargs)
+                if owner_ref is None:
+                    return await function(*args, **kwargs)
+                owner = owner_ref()
+                return None if owner is None else await function(owner, *args, **kwargs)
             finally:
-                run_callback()
+                try:
+                    callback()
+                except Exception:
+                    log_internal_error("ending a span when its response closed")
 
         setattr(target, method, aclose_hook)
     else:
 
         def close_hook(*args: Any, **kwargs: Any) -> Any:
             try:
-                return original(*args, **kwargs)
+                if owner_ref is None:
+                    return function(*args, **kwargs)
+                owner = owner_ref()
+                # None: called through a reference kept after the object was collected, nothing to close
+                return None if owner is None else function(owner, *args, **kwargs)
             finally:
-                run_callback()
+                try:
+                    callback()
+                except Exception:
+                    log_internal_error("ending a span when its response closed")
 
         setattr(target, method, close_hook)
 
 
-def _unbound(target: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+def _unbound(target: Any, original: Callable[..., Any]) -> tuple[Callable[..., Any], weakref.ref[Any] | None]:
     """`original` (`target`'s own method) for a hook that lives on `target`, without a strong reference back to it:
-    a bound method would make a cycle, and the response and all it holds would wait for the cyclic garbage
-    collector instead of going when its last user lets it go. Anything else (a hook already there, another
-    library's wrapper, an object without weak references) is kept as it is."""
+    its function, and a weak reference to `target` to call it with. A bound method would make a cycle, and the
+    response and all it holds would wait for the cyclic garbage collector instead of going when its last user lets
+    it go. Anything else (a hook already there, another library's wrapper, an object without weak references) is
+    called as it is, with no reference: (original, None)."""
     if type(original) is not types.MethodType or original.__self__ is not target:
-        return original  # a wrapper (another instrumentation's) is called as it is: it may do more than the method
-    func = original.__func__
+        return original, None  # a wrapper (another instrumentation's) is called as it is: it may do more
     try:
-        target_ref = weakref.ref(target)
+        return original.__func__, weakref.ref(target)
     except TypeError:
-        return original
+        return original, None
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        owner = target_ref()
-        if owner is None:  # called through a reference kept after the object was collected: nothing to close
-            return None
-        return func(owner, *args, **kwargs)
 
-    if asyncio.iscoroutinefunction(func):
-
-        async def acall(*args: Any, **kwargs: Any) -> Any:
-            owner = target_ref()
-            if owner is None:
-                return None
-            return await func(owner, *args, **kwargs)
-
-        return acall
-    return call
+def _is_async(function: Callable[..., Any]) -> bool:
+    """`asyncio.iscoroutinefunction`, read from the code's flags for a plain function or method (the SDKs' own
+    `close` and `aclose`, and rollout's hooks): no call. Anything else (a wrapper, a partial, a mock) asks asyncio."""
+    plain = function.__func__ if function.__class__ is types.MethodType else function
+    if plain.__class__ is types.FunctionType:
+        return bool(plain.__code__.co_flags & inspect.CO_COROUTINE)
+    return asyncio.iscoroutinefunction(function)
 
 
 def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
@@ -129,8 +127,11 @@ def _hook_response_close(proxy: Any, stream: Any, method: str) -> None:
 
     def closed_by_someone() -> None:
         traced, raw = proxy_ref(), stream_ref()
-        # inside iteration the proxy sees it; after the span's end (the SDK closing at its stream's end) nothing to do
-        if traced is not None and raw is not None and not traced._self_span._ended and not _running(raw):
+        # after the span's end (the SDK closing at its stream's end) nothing to do; inside iteration the proxy sees it
+        if traced is None or raw is None or traced._self_span._ended:
+            return
+        gen = getattr(raw, "_iterator", None)  # the provider's own stream generator: its `finally` closes the response
+        if not (gen.gi_running if gen.__class__ is types.GeneratorType else _running(gen)):
             finish(traced._self_span, traced._self_acc, attr.END_CLOSED)
 
     after_close(response, method, closed_by_someone)

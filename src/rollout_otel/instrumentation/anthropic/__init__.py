@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -26,12 +27,14 @@ __all__ = ["AnthropicInstrumentor", "is_anthropic_client", "wrap_anthropic"]
 Kind = Literal["create", "async_create", "stream", "async_stream"]
 
 
+@functools.cache  # imported once: the lookup runs at every call's result
 def _stream_types() -> tuple[type, type]:
     from anthropic import AsyncStream, Stream
 
     return Stream, AsyncStream
 
 
+@functools.cache
 def _raw_response_types() -> tuple[type, ...]:
     from anthropic._response import BaseAPIResponse
 

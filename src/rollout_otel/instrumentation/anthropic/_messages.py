@@ -140,35 +140,38 @@ class MessagesAccumulator:
         # signature and citation deltas annotate a block; they carry no output of their own
 
     def _other_event(self, event: Any, kind: Any = None) -> None:
-        """Any event but a content delta; `kind` is its type where the caller read it already."""
+        """Any event but a content delta; `kind` is its type where the caller read it already.
+
+        The SDK's events are read with `getattr` (one C call a field), Bedrock's JSON events with `field()`."""
+        get: Callable[[Any, str, Any], Any] = field if event.__class__ is dict else getattr
         if kind is None:
-            kind = field(event, "type")
+            kind = get(event, "type", None)
         if kind == "message_start":
-            message = field(event, "message")
-            self._span._set_response(field(message, "id"), field(message, "model"))
-            self._take_usage(field(message, "usage"))
+            message = get(event, "message", None)
+            self._span._set_response(get(message, "id", None), get(message, "model", None))
+            self._take_usage(get(message, "usage", None))
         elif kind == "content_block_start":
-            block = field(event, "content_block")
-            block_type = field(block, "type")
+            block = get(event, "content_block", None)
+            block_type = get(block, "type", None)
             if block_type in _TOOL_BLOCKS:
                 server = block_type if block_type != "tool_use" else None
-                call = ToolCall(id=field(block, "id"), name=field(block, "name"), server=server)
-                given_input = field(block, "input")
+                call = ToolCall(id=get(block, "id", None), name=get(block, "name", None), server=server)
+                given_input = get(block, "input", None)
                 if given_input:  # server tools may arrive with their input whole
                     call.arguments.append(json.dumps(given_input))
-                self._calls_by_block[field(event, "index")] = call
+                self._calls_by_block[get(event, "index", None)] = call
                 self._choice.tool_calls[len(self._choice.tool_calls)] = call
-            elif block_type == "text" and field(block, "text"):
-                self._record(field(block, "text"))
+            elif block_type == "text" and (text := get(block, "text", None)):
+                self._record(text)
             elif isinstance(block_type, str) and block_type.endswith(
                 "_tool_result"
             ):  # a server tool's result arrives whole
                 self._choice.server_results.extend(anthropic.block_parts(block))
         elif kind == "message_delta":
-            reason = field(field(event, "delta"), "stop_reason")
+            reason = get(get(event, "delta", None), "stop_reason", None)
             if reason:
                 self._choice.finish_reason = reason
-            self._take_usage(field(event, "usage"))
+            self._take_usage(get(event, "usage", None))
         elif kind == "message_stop":
             self.terminal_seen = True
 

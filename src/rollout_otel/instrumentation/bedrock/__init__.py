@@ -97,11 +97,13 @@ def _start(
         params = params if isinstance(params, dict) else {}
         model = params.get("modelId")
         invoke = name == "bedrock.invoke_model"
-        endpoint_attributes = request_attributes({}, getattr(client.meta, "endpoint_url", None))
         if invoke:
             family = family_of(model)
             body = parsed_body(params) if family is not None else {}
-            attributes = {**invoke_attributes(family, body), **endpoint_attributes}
+            attributes = {
+                **invoke_attributes(family, body),
+                **request_attributes({}, getattr(client.meta, "endpoint_url", None)),
+            }
             request = invoke_input(family, body)
         else:
             family = None

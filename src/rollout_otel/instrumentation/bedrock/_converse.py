@@ -26,9 +26,9 @@ def request_attributes(params: Mapping[str, Any], endpoint_url: str | None) -> d
     """`inferenceConfig`'s parameters and stop sequences, and the server the client talks to."""
     found: dict[str, Any] = {}
     config = params.get("inferenceConfig")
-    if isinstance(config, Mapping):
-        for key, name in _PARAMETERS:
-            value = config.get(key)
+    if config is not None and (config.__class__ is dict or isinstance(config, Mapping)):  # a dict: no ABC check
+        for key, name in _PARAMETERS:  # `in` and `[]`: no call for the parameters a call leaves out
+            value = config[key] if key in config else None  # noqa: SIM401
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 found[name] = value
         stop = config.get("stopSequences")

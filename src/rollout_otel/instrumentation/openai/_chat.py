@@ -131,6 +131,9 @@ class ChatAccumulator:
 
     def _other_delta(self, index: int, delta: Any) -> None:
         """Anything but choice 0's plain text: other choices, refusals, tool-call deltas."""
+        reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
+        if not (delta.content or delta.refusal or delta.tool_calls or reasoning):
+            return  # a role-only or a finishing delta: nothing to keep
         choice = self._choice(index)
         carried = answered = False
         if delta.content:
@@ -142,8 +145,7 @@ class ChatAccumulator:
         if delta.refusal:
             carried = answered = True
             choice.refusal.append(delta.refusal)
-        reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
-        if isinstance(reasoning, str) and reasoning:
+        if reasoning and isinstance(reasoning, str):
             carried = True
             choice.reasoning.append(reasoning)
         for call_delta in delta.tool_calls or ():

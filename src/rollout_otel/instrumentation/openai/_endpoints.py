@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .._calls import Endpoint, Provider
@@ -10,12 +11,14 @@ from ._chat import ChatAccumulator, completion_outcome
 from ._responses import ResponsesAccumulator, response_outcome
 
 
+@functools.cache  # imported once: the lookup runs at every call's result
 def _stream_types() -> tuple[type, type]:
     from openai import AsyncStream, Stream
 
     return Stream, AsyncStream
 
 
+@functools.cache
 def _raw_response_types() -> tuple[type, ...]:
     from openai._legacy_response import LegacyAPIResponse
     from openai._response import BaseAPIResponse
