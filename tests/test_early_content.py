@@ -61,6 +61,10 @@ def test_is_large() -> None:
     assert not is_large({"model": "m", "messages": HISTORY[:10], "stream": True})
     limit = _early._LARGE_TEXT
     assert is_large([{"content": "é" * limit}]) and not is_large([{"content": "é" * (limit - 1)}])
+    items = _early._LARGE_ITEMS  # counted as the walk visits them, the request itself included
+    assert is_large(list(range(items))) and not is_large(list(range(items - 2)))
+    assert is_large({"tools": [{"name": str(i)} for i in range(items // 2)]})  # nested: each dict and its value
+    assert not is_large((1, [2, (3, {"a": None, "b": 4.0})]))
 
 
 def test_worker_builds_the_same_content(server: LocalLLMServer, cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -365,7 +365,8 @@ def test_without_content_capture_no_error_message_leaves_only_its_type() -> None
     assert raised.attributes["error.type"] == "ValueError"
     exported = repr([(s.attributes, s.status.description, [e.attributes for e in s.events]) for s in cap.spans()])
     data = cap.metric_reader.get_metrics_data()
-    assert secret not in exported and "4111" not in exported and "4111" not in repr(data)
+    # the card's digits with their space: a bare "4111" turns up in the exemplars' random trace ids now and then
+    assert secret not in exported and "4111 1111" not in exported and "4111 1111" not in repr(data)
     cap.shutdown()
 
 

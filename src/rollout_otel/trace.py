@@ -174,8 +174,12 @@ class LLMSpan:
         except Exception:
             log_internal_error("reading trace.llm()'s arguments")
             start_attributes = {attr.GEN_AI_OPERATION_NAME: "chat", attr.GEN_AI_REQUEST_STREAM: self._stream}
-        held_back = {k: start_attributes.pop(k) for k in _CONTENT_ATTRIBUTES & start_attributes.keys()}
-        self._metric_attributes = {k: v for k, v in start_attributes.items() if k in METRIC_ATTRIBUTES}
+        held = _CONTENT_ATTRIBUTES & start_attributes.keys()  # mostly none: no comprehension to run
+        held_back = {k: start_attributes.pop(k) for k in held} if held else None
+        self._metric_attributes: dict[str, Any] = {}
+        for key, value in start_attributes.items():  # a loop in this frame, not a comprehension's
+            if key in METRIC_ATTRIBUTES:
+                self._metric_attributes[key] = value
         self._start(_span_name(name), tracer_provider, start_attributes, _context)
         settings = self._settings or settings_from_environment()
         self._settings = settings

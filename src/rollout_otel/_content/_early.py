@@ -37,26 +37,23 @@ _PENDING, _RUNNING, _DONE, _TAKEN = range(4)
 def is_large(value: Any) -> bool:
     """Whether building `value`'s content is worth a worker: many items, or a long string; the walk is bounded."""
     queue = [value]
-    seen = 0
-    # A for loop over a list that grows as it goes (no pop: a C call per item), and type() tests, not isinstance():
-    # this runs for every call, so it stays a handful of C calls.
-    for item in queue:
+    # A for loop over a list that grows as it goes (no pop: a C call per item), counting the items it visits (no
+    # len()), and type() tests, not isinstance(): this runs for every call, so it stays a handful of C calls.
+    for visited, item in enumerate(queue):
+        if visited >= _LARGE_ITEMS:
+            return True
         kind = type(item)
         if kind is str:
             if item[_LARGE_TEXT - 1 : _LARGE_TEXT]:  # at least _LARGE_TEXT characters: a slice of one, no call
                 return True
         elif kind is list or kind is tuple:
-            seen += len(item)
             queue += item
         elif kind is dict:
-            seen += len(item)
             queue += item.values()
         elif item is None or kind is bool or kind is int or kind is float:
             continue
         elif isinstance(item, (list, tuple, dict)):  # subclasses of the containers
             queue.append(list(item.values()) if isinstance(item, dict) else list(item))
-        if seen >= _LARGE_ITEMS:
-            return True
     return False
 
 

@@ -18,6 +18,8 @@ _CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
 _REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 # Events that repeat a text part whole after its deltas (the terminal ones too: their response's output)
 _WHOLE_TEXT = frozenset({"response.output_text.done", "response.content_part.done", "response.output_item.done"})
+# Events with nothing to read: the stream loop passes them by without a call
+_NOTHING_TO_READ = frozenset({"response.in_progress", "response.content_part.added", "response.queued"})
 
 
 def _finish_reason(response: Any) -> str | None:
@@ -68,9 +70,11 @@ class ResponsesAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                    elif event.type == _TEXT_DELTA:
+                    elif (kind := event.type) == _TEXT_DELTA:
                         self._record(event.delta)
-                    else:
+                    elif kind in _WHOLE_TEXT:
+                        self._held_by(event, kind)
+                    elif kind not in _NOTHING_TO_READ:
                         self._other_event(event)
                 except Exception:
                     log_internal_error("reading a stream item")
@@ -94,9 +98,11 @@ class ResponsesAccumulator:
                     ):
                         span._chunks = n + 1
                         span._write(text)
-                    elif event.type == _TEXT_DELTA:
+                    elif (kind := event.type) == _TEXT_DELTA:
                         self._record(event.delta)
-                    else:
+                    elif kind in _WHOLE_TEXT:
+                        self._held_by(event, kind)
+                    elif kind not in _NOTHING_TO_READ:
                         self._other_event(event)
                 except Exception:
                     log_internal_error("reading a stream item")
