@@ -42,7 +42,7 @@ def finish_reason(reason: Any) -> str | None:
     """The conventions' name for a Gemini finish reason (an SDK enum or its string)."""
     if reason is None:
         return None
-    name = str(getattr(reason, "value", reason))
+    name = str(getattr(reason, "_value_", reason))  # an enum member's value, read without the `value` property
     return _FINISH_REASONS.get(name, name.lower())
 
 

@@ -193,7 +193,7 @@ def field(item: Any, key: str, default: Any = None) -> Any:
     """
     if item.__class__ is dict:
         return item.get(key, default)
-    if item is None:  # an absent field's fields: no lookup, no ABC check
+    if item is None or item.__class__ is str:  # an absent field's fields, or a text's: no lookup, no ABC check
         return default
     value = getattr(item, key, _MISSING)
     if value is not _MISSING:
