@@ -236,6 +236,7 @@ def test_the_close_hook_is_sync_or_async_as_the_close_it_hooks() -> None:
     collected response closes nothing."""
     import asyncio
     import functools
+    import inspect
     from unittest.mock import AsyncMock
 
     from rollout_otel.instrumentation._stream import after_close
@@ -263,6 +264,24 @@ def test_the_close_hook_is_sync_or_async_as_the_close_it_hooks() -> None:
         holder.close = close
         after_close(holder, "close", lambda kind=kind: ends.append(kind))
         assert holder.close() == close()
+
+    def marked_close() -> Any:  # a sync function marked a coroutine function: awaited, as asyncio says
+        async def closing() -> str:
+            ends.append("closed")
+            return "marked"
+
+        return closing()
+
+    if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12
+        inspect.markcoroutinefunction(marked_close)
+    else:
+        marked_close._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
+    marked = type("Marked", (), {})()
+    marked.aclose = marked_close
+    after_close(marked, "aclose", lambda: ends.append("marked"))
+    assert asyncio.iscoroutinefunction(marked.aclose) and asyncio.run(marked.aclose()) == "marked"
+    assert ends[-2:] == ["closed", "marked"]  # the callback after the close, not before
+    del ends[-2:]
     mocked = type("Mocked", (), {})()
     mocked.aclose = AsyncMock(return_value="mock")
     after_close(mocked, "aclose", lambda: ends.append("mock"))

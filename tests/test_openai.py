@@ -395,12 +395,44 @@ def test_span_starts_in_the_callers_context(client: openai.OpenAI, cap: Capture)
     assert llm[0].context.trace_id == handler.get_span_context().trace_id
 
 
-def test_another_runtime_context_is_read_through_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rollout_otel.instrumentation import _guard
+def test_another_runtime_context_is_read_through_the_api(
+    client: openai.OpenAI, cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime context of its own (`OTEL_PYTHON_CONTEXT`), even a subclass of the default that keeps the context
+    elsewhere, is read through the API: the span's parent and suppression as the application set them."""
+    import threading
 
-    assert _guard._context_reader() is not otel_context.get_current  # the default runtime context: its variable
-    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", object())  # OTEL_PYTHON_CONTEXT named another one
-    assert _guard._context_reader() is otel_context.get_current
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+    class ThreadLocalContext(ContextVarsRuntimeContext):
+        def __init__(self) -> None:
+            super().__init__()
+            self._local = threading.local()
+
+        def attach(self, context: otel_context.Context) -> object:
+            token = self.get_current()
+            self._local.context = context
+            return token
+
+        def get_current(self) -> otel_context.Context:
+            return getattr(self._local, "context", otel_context.Context())
+
+        def detach(self, token: object) -> None:
+            self._local.context = token
+
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", ThreadLocalContext())
+    tracer = cap.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handler") as handler:
+        list(chat(client, stream=True))
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        list(chat(client, stream=True))
+    finally:
+        otel_context.detach(token)
+    gc.collect()
+    llm = [s for s in cap.spans() if s.name != "handler"]
+    assert len(llm) == 1  # the suppressed call recorded nothing
+    assert llm[0].parent is not None and llm[0].parent.span_id == handler.get_span_context().span_id
 
 
 # -- every exit path, async -----------------------------------------------------------------------------------

@@ -123,6 +123,21 @@ def test_without_content_capture_nothing_that_is_not_exported_is_buffered() -> N
     cap.shutdown()
 
 
+def test_a_choice_that_only_named_its_role_keeps_its_place() -> None:
+    """A stream cut after choice 0's role-only delta: its (empty) message stays first, choice 1's second."""
+    cap = Capture()
+    with cap.llm("openai.chat", stream=True) as span:
+        accumulator = ChatAccumulator(span, expected_choices=2)
+        accumulator.on_item(chunk(0, role="assistant", content=""))
+        accumulator.on_item(chunk(1, role="assistant", content=""))
+        accumulator.on_item(chunk(1, content="other"))
+        span._finish(caller=None, **accumulator.outcome(""))
+    messages = json.loads(cap.span().attributes["gen_ai.output.messages"])
+    assert len(messages) == 2 and messages[1]["parts"] == [{"type": "text", "content": "other"}]
+    assert not any(part.get("content") for part in messages[0]["parts"])
+    cap.shutdown()
+
+
 def test_with_content_capture_the_same_stream_keeps_everything() -> None:
     cap = Capture()
     with cap.llm("openai.chat", stream=True) as span:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
 from .._errors import log_internal_error
 
@@ -19,25 +19,23 @@ _traced_call: ContextVar[LLMSpan | None] = ContextVar("rollout_otel_traced_call"
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
-def _context_reader() -> Callable[[], Context]:
-    """How to read the current OpenTelemetry context: the default runtime context's own variable (one C call), or
-    the API's `get_current` for any other runtime context (`OTEL_PYTHON_CONTEXT`)."""
-    variable = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
-    if isinstance(variable, ContextVar):
-        return variable.get
-    return otel_context.get_current
-
-
-_current_context = _context_reader()
-
-
 def context_to_trace() -> Context | None:
     """The OpenTelemetry context a call's span starts in, read once for the whole start (the sampler's and the span
     processors' parent, and what the request runs in); None inside a call another rollout patch is already tracing,
-    or where OpenTelemetry is suppressed."""
+    or where OpenTelemetry is suppressed.
+
+    The default runtime context (exactly that class) is read from its own variable, one C call; any other
+    (`OTEL_PYTHON_CONTEXT`, a subclass of the default) through the API's `get_current`."""
     if _traced_call.get() is not None:
         return None
-    context = _current_context()
+    try:
+        runtime = otel_context._RUNTIME_CONTEXT
+        if runtime.__class__ is ContextVarsRuntimeContext:
+            context = runtime._current_context.get()
+        else:
+            context = otel_context.get_current()
+    except AttributeError:  # a release that keeps them elsewhere
+        context = otel_context.get_current()
     return None if context.get(_SUPPRESSED) else context
 
 

@@ -107,10 +107,11 @@ def _unbound(target: Any, original: Callable[..., Any]) -> tuple[Callable[..., A
 
 
 def _is_async(function: Callable[..., Any]) -> bool:
-    """`asyncio.iscoroutinefunction`, read from the code's flags for a plain function or method (the SDKs' own
-    `close` and `aclose`, and rollout's hooks): no call. Anything else (a wrapper, a partial, a mock) asks asyncio."""
+    """`asyncio.iscoroutinefunction`, read from the code's flags for a plain function or method that carries no
+    attribute (the SDKs' own `close` and `aclose`, and rollout's hooks): no call. Anything else (a function marked
+    a coroutine function, a wrapper, a partial, a mock) asks asyncio."""
     plain = function.__func__ if function.__class__ is types.MethodType else function
-    if plain.__class__ is types.FunctionType:
+    if plain.__class__ is types.FunctionType and not plain.__dict__:
         return bool(plain.__code__.co_flags & inspect.CO_COROUTINE)
     return asyncio.iscoroutinefunction(function)
 

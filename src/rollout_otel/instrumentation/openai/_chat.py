@@ -132,8 +132,10 @@ class ChatAccumulator:
     def _other_delta(self, index: int, delta: Any) -> None:
         """Anything but choice 0's plain text: other choices, refusals, tool-call deltas."""
         reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
-        if not (delta.content or delta.refusal or delta.tool_calls or reasoning):
-            return  # a role-only or a finishing delta: nothing to keep
+        if not (delta.content or delta.refusal or delta.tool_calls or reasoning):  # a role-only or finishing delta
+            if index not in self._choices:  # the choice is there, if empty, in the output (a stream cut after it)
+                self._choice(index)
+            return
         choice = self._choice(index)
         carried = answered = False
         if delta.content:
