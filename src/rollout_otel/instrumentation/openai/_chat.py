@@ -134,7 +134,7 @@ class ChatAccumulator:
         reasoning = getattr(delta, "reasoning_content", None)  # OpenAI-compatible reasoning servers
         if not (delta.content or delta.refusal or delta.tool_calls or reasoning):  # a role-only or finishing delta
             if index not in self._choices:  # the choice is there, if empty, in the output (a stream cut after it)
-                self._choice(index)
+                self._choices[index] = choice_for(self._span, index)
             return
         choice = self._choice(index)
         carried = answered = False
