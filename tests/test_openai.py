@@ -374,6 +374,20 @@ def test_span_context_is_not_left_attached(client: openai.OpenAI, cap: Capture) 
     assert after.parent is None
 
 
+def chat_suppressed(client: openai.OpenAI) -> None:
+    """A streamed call where the application suppressed instrumentation."""
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        list(chat(client, stream=True))
+    finally:
+        otel_context.detach(token)
+
+
+def llm_spans(cap: Capture) -> list[ReadableSpan]:
+    gc.collect()
+    return [s for s in cap.spans() if s.name != "handler"]
+
+
 def test_span_starts_in_the_callers_context(client: openai.OpenAI, cap: Capture) -> None:
     """The context is read once per call (`context_to_trace`): the sampler, the processors and the request all see
     the caller's; suppressed instrumentation and a call rollout already traces get no span."""
@@ -383,13 +397,8 @@ def test_span_starts_in_the_callers_context(client: openai.OpenAI, cap: Capture)
         sampled_out = otel_trace.NonRecordingSpan(otel_trace.SpanContext(handler.get_span_context().trace_id, 7, False))
         with otel_trace.use_span(sampled_out):  # a parent the default sampler follows: not sampled
             list(chat(client, stream=True))
-    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
-    try:
-        list(chat(client, stream=True))
-    finally:
-        otel_context.detach(token)
-    gc.collect()
-    llm = [s for s in cap.spans() if s.name != "handler"]
+    chat_suppressed(client)
+    llm = llm_spans(cap)
     assert len(llm) == 1  # the unsampled one and the suppressed one recorded nothing
     assert llm[0].parent is not None and llm[0].parent.span_id == handler.get_span_context().span_id
     assert llm[0].context.trace_id == handler.get_span_context().trace_id
@@ -424,13 +433,8 @@ def test_another_runtime_context_is_read_through_the_api(
     tracer = cap.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("handler") as handler:
         list(chat(client, stream=True))
-    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
-    try:
-        list(chat(client, stream=True))
-    finally:
-        otel_context.detach(token)
-    gc.collect()
-    llm = [s for s in cap.spans() if s.name != "handler"]
+    chat_suppressed(client)
+    llm = llm_spans(cap)
     assert len(llm) == 1  # the suppressed call recorded nothing
     assert llm[0].parent is not None and llm[0].parent.span_id == handler.get_span_context().span_id
 
