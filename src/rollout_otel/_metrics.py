@@ -33,6 +33,7 @@ from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from . import _attributes as attr
 from ._export import WorkerFlush, flush_when_the_child_ends, in_worker_process
 from ._metrics_queue import CallQueue
+from ._per_provider import PerProvider
 from .version import __version__
 
 DURATION: Final = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
@@ -118,7 +119,8 @@ class GenAIMetrics:
         self._worker_flush: WorkerFlush | None = None
         self._queue: CallQueue | None = None  # None: each call records at once (not the SDK's provider)
         if callable(getattr(provider, "force_flush", None)):  # an SDK provider, not the API's no-op
-            self._worker_flush = WorkerFlush(provider)
+            # weakly: these instruments live as long as the provider (`metrics_for`), and must not keep it alive
+            self._worker_flush = WorkerFlush(weakref.proxy(provider))
             flush_when_the_child_ends(provider)
 
         def seconds(name: str, description: str) -> otel_metrics.Histogram:
@@ -209,16 +211,13 @@ class GenAIMetrics:
         return ()
 
 
-_by_provider: weakref.WeakKeyDictionary[Any, GenAIMetrics] = weakref.WeakKeyDictionary()
+# Not weakly referenceable: made at each call, so each records its own (nothing to collect).
+_by_provider: PerProvider[GenAIMetrics] = PerProvider(GenAIMetrics, unkeyed=lambda p: GenAIMetrics(p, queued=False))
 
 
 def metrics_for(provider: otel_metrics.MeterProvider | None) -> GenAIMetrics:
     """The instruments for `provider` (the global meter provider by default), created once per provider."""
     provider = provider or otel_metrics.get_meter_provider()
-    try:
-        found = _by_provider.get(provider)
-        if found is None:
-            found = _by_provider[provider] = GenAIMetrics(provider)
-        return found
-    except TypeError:  # not weakly referenceable: made at each call, so each records its own (nothing to collect)
-        return GenAIMetrics(provider, queued=False)
+    provider_ref, value_ref = _by_provider.last
+    found = value_ref() if provider_ref() is provider else None
+    return found if found is not None else _by_provider.get(provider)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import threading
 import traceback
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from time import monotonic_ns
 from types import TracebackType
@@ -33,6 +32,7 @@ from ._error_fields import error_type as error_type_of
 from ._errors import log_internal_error, logger
 from ._metrics import METRIC_ATTRIBUTES, metrics_for
 from ._outputs import finish_reasons, output_messages, stream_summary
+from ._per_provider import PerProvider
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
 from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
@@ -45,19 +45,16 @@ if TYPE_CHECKING:
 
 __all__ = ["LLMSpan", "llm"]
 
-_tracers: weakref.WeakKeyDictionary[Any, otel_trace.Tracer] = weakref.WeakKeyDictionary()
+
+_tracers: PerProvider[otel_trace.Tracer] = PerProvider(lambda p: p.get_tracer(attr.INSTRUMENTATION_NAME, __version__))
 
 
 def _tracer(provider: otel_trace.TracerProvider | None) -> otel_trace.Tracer:
     """One tracer per provider; the global provider is looked up each time so it may be installed late."""
     provider = provider or otel_trace.get_tracer_provider()
-    try:
-        tracer = _tracers.get(provider)
-        if tracer is None:
-            tracer = _tracers[provider] = provider.get_tracer(attr.INSTRUMENTATION_NAME, __version__)
-        return tracer
-    except TypeError:  # a provider that cannot be weakly referenced
-        return provider.get_tracer(attr.INSTRUMENTATION_NAME, __version__)
+    provider_ref, value_ref = _tracers.last
+    tracer = value_ref() if provider_ref() is provider else None
+    return tracer if tracer is not None else _tracers.get(provider)
 
 
 def llm(
