@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 
 from genai_content import output_messages, output_text
 from rollout_otel.testing import Capture
@@ -301,3 +302,30 @@ def test_previews_are_made_encodable(cap: Capture) -> None:
     previews = [update.log_record.attributes["rollout.stream.preview"], cap.span().attributes["rollout.stream.preview"]]
     assert previews == ["tail \ufffd", "tail \ufffd"]
     assert all(isinstance(p, str) and p.encode("utf-8") for p in previews)  # what the exporter must be able to do
+
+
+def test_claimed_spans_leave_the_processor_when_collected(cap: Capture) -> None:
+    """The processor finds what is still open at shutdown, but keeps no LLM span alive."""
+    ended, still_open = cap.llm("a.b"), cap.llm("c.d", stream=True)
+    ended.end()
+    assert len(cap.processor._live) == 2
+    gone = weakref.ref(ended)
+    del ended
+    gc.collect()
+    assert gone() is None
+    assert [ref() for ref in cap.processor._live] == [still_open]
+    cap.processor.shutdown()
+    assert cap.span("c.d").attributes["rollout.stream.end_reason"] == "abandoned"
+
+
+def test_an_update_handed_over_leaves_nothing_for_the_end_to_wait_for(cap: Capture) -> None:
+    with cap.llm("a.b", stream=True) as span:
+        span.record_chunk("x")
+        deadline = time.monotonic() + 5
+        while not cap.updates() and time.monotonic() < deadline:
+            time.sleep(INTERVAL / 5)
+        assert cap.updates()  # exported: the update thread marks it handed over right after
+        watch = cap.processor._open[id(span)]
+        while watch.in_flight is not None and time.monotonic() < deadline:
+            time.sleep(INTERVAL / 5)
+        assert watch.in_flight is None

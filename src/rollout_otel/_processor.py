@@ -60,7 +60,9 @@ class StreamingSpanProcessor(SpanProcessor):
         # Re-entrant: a garbage-collected LLMSpan may end (and unwatch) on the update thread itself.
         self._lock = threading.RLock()
         self._open: dict[int, StreamWatch] = {}
-        self._live: weakref.WeakSet[OpenStream] = weakref.WeakSet()
+        # The LLM spans this processor claimed, weakly: each reference leaves the set when its span is collected
+        # (a `WeakSet` without its Python frame per add and per removal: one C call a span).
+        self._live: set[weakref.ref[OpenStream]] = set()
         self._shutdown = False
         self._refused: Collection[str] = ()  # signals the endpoint refuses, kept by the exporters of this set-up
         self._interval_ns = int(self.settings.stream_update_interval * 1e9)
@@ -82,7 +84,8 @@ class StreamingSpanProcessor(SpanProcessor):
         llm._processor = self  # even after shutdown: its settings (capture_content above all) still apply
         llm._settings = self.settings
         llm._on_chunk = self._add_chunk_event if llm._stream and self.settings.capture_stream_chunks else None
-        self._live.add(llm)  # ended as abandoned at shutdown if still open; dropped in a forked child
+        live = self._live  # ended as abandoned at shutdown if still open; dropped in a forked child
+        live.add(weakref.ref(llm, live.discard))
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
@@ -111,7 +114,7 @@ class StreamingSpanProcessor(SpanProcessor):
                 watch.closed = True
 
     def _end_open_spans(self) -> None:
-        for llm in list(self._live):
+        for llm in self._live_spans():
             if llm.is_recording and llm._processor is self:
                 llm._abandon()
 
@@ -161,7 +164,7 @@ class StreamingSpanProcessor(SpanProcessor):
                     unsent = _Due(timestamp=time_ns(), elapsed=elapsed, identity=watch.identity_of(llm), start=True)
             if unsent is not None:
                 self._send(llm, unsent)
-            if in_flight is not None and not in_flight.is_set():  # mostly handed over long ago: no wait to enter
+            if in_flight is not None and not in_flight.is_set():  # mostly None: handed over long ago
                 # Let an update already counted reach the log pipeline before the span does, but never wait
                 # long: a slow synchronous log exporter must not hold up the caller's end().
                 in_flight.wait(_IN_FLIGHT_WAIT)
@@ -211,6 +214,9 @@ class StreamingSpanProcessor(SpanProcessor):
                         self._send(llm, due)
                     finally:
                         due.handed_over.set()
+                        with watch.lock:  # handed over: the stream's end has nothing to wait for
+                            if watch.in_flight is due.handed_over:
+                                watch.in_flight = None
             except Exception:
                 log_internal_error("showing an open stream")
             wake_at = watch.next_due_ns(live)
@@ -307,8 +313,12 @@ class StreamingSpanProcessor(SpanProcessor):
         """
         self._lock = threading.RLock()
         self._open = {}
-        for llm in list(self._live):
+        for llm in self._live_spans():
             llm._drop_in_child()
+
+    def _live_spans(self) -> list[OpenStream]:
+        """The claimed LLM spans not yet collected (a copy: a span collected meanwhile leaves the set)."""
+        return [llm for llm in (ref() for ref in list(self._live)) if llm is not None]
 
 
 @dataclass

@@ -51,7 +51,7 @@ class StreamWatch:
         self.identity: dict[str, Any] | None = None  # `identity_of`: taken off the caller's thread when it can be
         self.lock = threading.Lock()
         self.closed = False
-        self.in_flight: threading.Event | None = None  # set once what is being sent has been handed over
+        self.in_flight: threading.Event | None = None  # what is being sent: set, then None, once handed over
         self.interval_ns = interval_ns
         self.stall_ns = stall_ns
         self.start_ns = llm._start_ns
