@@ -403,6 +403,7 @@ def test_function_call_replies_finish_as_tool_call(client: genai.Client, cap: Ca
 
 
 def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
+    from rollout_otel.instrumentation._stream import StreamEnd
     from rollout_otel.instrumentation.google_genai._generate import GenerateAccumulator, generate_outcome
     from rollout_otel.trace import LLMSpan
 
@@ -413,16 +414,45 @@ def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
     assert generate_outcome(span, blocked)["finish_reason"] == ["content_filter"]
     span.end()
 
-    def chunk(response_id: str, prompt: int, output: int) -> types.GenerateContentResponse:
+    def chunk(response_id: str, prompt: int, output: int, call: bool = False) -> types.GenerateContentResponse:
         usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=prompt, candidates_token_count=output)
-        return types.GenerateContentResponse(response_id=response_id, usage_metadata=usage)
+        part = types.Part(function_call=types.FunctionCall(name="f")) if call else types.Part(text="t")
+        candidate = types.Candidate(content=types.Content(role="model", parts=[part]))
+        return types.GenerateContentResponse(response_id=response_id, candidates=[candidate], usage_metadata=usage)
 
-    span = LLMSpan("gemini.generate_content", stream=True, tracer_provider=cap.tracer_provider)
-    acc = GenerateAccumulator(span)
-    for item in (chunk("r1", 8, 1), chunk("r1", 8, 5), chunk("r2", 23, 4)):  # two requests of one function-calling loop
-        acc.on_item(item)
-    assert acc.outcome("")["usage"] == {"input_tokens": 31, "output_tokens": 9}
-    span.end()
+    def usage_of(*items: types.GenerateContentResponse) -> Any:
+        """The usage read chunk by chunk by `on_item`, checked against `items` (its text chunks on the fast path)."""
+        found = []
+        for fast in (False, True):
+            span = LLMSpan("gemini.generate_content", stream=True, tracer_provider=cap.tracer_provider)
+            acc = GenerateAccumulator(span)
+            if fast:
+                source = iter(items)
+                for _ in acc.items(source, StreamEnd(None, span, acc, source)):
+                    pass
+            else:
+                for item in items:
+                    acc.on_item(item)
+            found.append(acc.outcome("")["usage"])
+            span.end()
+        assert found[0] == found[1]
+        return found[0]
+
+    # two requests of one function-calling loop: the first ends with its call
+    assert usage_of(chunk("r1", 8, 1), chunk("r1", 8, 5, call=True), chunk("r2", 23, 4)) == {
+        "input_tokens": 31,
+        "output_tokens": 9,
+    }
+    # one request resumed in three hops (automatic continuation): each hop's chunks carry the earlier hops' usage
+    assert usage_of(chunk("h1", 8, 3), chunk("h2", 8, 7), chunk("h3", 8, 12)) == {
+        "input_tokens": 8,
+        "output_tokens": 12,
+    }
+    # both: request 1 resumed once and ending with a call, then request 2 resumed once
+    assert usage_of(chunk("a1", 8, 3), chunk("a2", 8, 6, call=True), chunk("b1", 23, 2), chunk("b2", 23, 5)) == {
+        "input_tokens": 31,
+        "output_tokens": 11,
+    }
 
 
 def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capture) -> None:

@@ -85,7 +85,12 @@ class GenerateAccumulator:
         self._span = span
         self._record = span.record_chunk
         self._choices: dict[int, Choice] = {0: choice_for(span, 0)}
-        self._usage: dict[Any, Any] = {}  # response id -> its latest usage_metadata
+        # request of a function-calling loop (0, 1...) -> its latest usage_metadata, which counts its earlier
+        # hops' too (automatic continuation); a response of another id is the next request only after a call
+        self._usage: dict[int, Any] = {}
+        self._request = 0
+        self._response_id: Any = None  # the latest response id seen
+        self._call_seen = False  # a function call since then: the loop sends another request
         self._last: Any = None  # the latest chunk with usage `items` took on its fast path: its usage is noted later
         self._blocked: str | None = None
         self._identified = False
@@ -95,6 +100,10 @@ class GenerateAccumulator:
         """Per chunk of one text part: attribute reads, one loop and `record_chunk`."""
         if self._last is not None:  # the fast path's latest chunk first: its usage is older than this one's
             self._note_last()
+        if not self._identified:
+            self._identify(response)
+        elif response.response_id != self._response_id:  # before its parts: a call in them ends this request
+            self._new_response(response.response_id)
         candidates = response.candidates
         if candidates:
             for candidate in candidates:
@@ -114,10 +123,8 @@ class GenerateAccumulator:
                     self.terminal_seen = True
         elif self._blocked is None:
             self._blocked = gemini.blocked_reason(response)
-        if response.usage_metadata is not None:  # cumulative within one request; several with function calling
-            self._usage[response.response_id] = response.usage_metadata
-        if not self._identified:
-            self._identify(response)
+        if response.usage_metadata is not None:
+            self._usage[self._request] = response.usage_metadata
 
     def items(self, source: Iterable[Any], end: StreamEnd) -> Iterator[Any]:
         """The caller's chunks; one text part of candidate 0 is recorded in this frame (see `LLMSpan`), the rest by
@@ -218,6 +225,7 @@ class GenerateAccumulator:
             tool = ToolCall(id=call.id, name=call.name)
             tool.arguments.append(_json(call.args))
             choice.tool_calls[len(choice.tool_calls)] = tool
+            self._call_seen = True
             self._record(None)
             if not self._span._first_text_ns:
                 self._span._mark_text()
@@ -228,12 +236,27 @@ class GenerateAccumulator:
         last chunk (its finish reason or function call) comes by `on_item`, so no request's usage is skipped."""
         last = self._last  # read once: `outcome` may run on another thread (a close, shutdown) meanwhile
         self._last = None
-        if last is not None:  # noted twice at worst: keyed by response id, the same value
-            self._usage[last.response_id] = last.usage_metadata
+        if last is not None:  # noted twice at worst: the same value, for the same request
+            if last.response_id != self._response_id:
+                self._new_response(last.response_id)
+            self._usage[self._request] = last.usage_metadata
+
+    def _new_response(self, response_id: Any) -> None:
+        """Usage under another response id: the next request of a function-calling loop if a function call came
+        since (the requests' usage adds up), else another hop of the same request. The SDK's automatic
+        continuation resumes a long answer in new requests and gives each chunk the earlier hops' usage added to
+        its own, so a hop's usage replaces the request's."""
+        if response_id is None:  # a chunk that names no response: the same one
+            return
+        self._response_id = response_id
+        if self._call_seen:
+            self._call_seen = False
+            self._request += 1
 
     def _identify(self, response: Any) -> None:
         self._identified = True
-        self._span._set_response(getattr(response, "response_id", None), getattr(response, "model_version", None))
+        self._response_id = response_id = getattr(response, "response_id", None)
+        self._span._set_response(response_id, getattr(response, "model_version", None))
 
     def outcome(self, text: str) -> dict[str, Any]:
         if self._last is not None:
