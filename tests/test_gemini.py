@@ -105,6 +105,23 @@ def test_streamed_generate_content_span(client: genai.Client, server: LocalLLMSe
     assert span.status.status_code is StatusCode.UNSET
 
 
+@pytest.mark.skipif(
+    "continuation_token" not in types.Candidate.model_fields, reason="this google-genai has no automatic continuation"
+)
+def test_a_stream_resumed_in_hops_counts_each_hop_once(client: genai.Client, cap: Capture) -> None:
+    """google-genai resumes a long answer in new requests (continuation tokens, on by default), each under its own
+    response id, and gives each chunk the earlier hops' usage added to its own: the span's usage is the last one."""
+    chunks = list(stream(client, config=config(hops=3, chunks=12)))
+    assert len({c.response_id for c in chunks}) == 3  # three requests, four text deltas each
+    a = only_span(cap).attributes
+    usage = chunks[-1].usage_metadata  # what the SDK says the three requests cost, together
+    assert a["gen_ai.usage.output_tokens"] == usage.candidates_token_count == 12  # not 4 + 8 + 12
+    assert a["gen_ai.usage.input_tokens"] == usage.prompt_token_count
+    assert output_text(a) == "".join(c.text or "" for c in chunks) and a["rollout.stream.chunks"] == 12
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)  # the hops' CONTINUATION stays the SDK's own
+    assert a["gen_ai.response.id"] == chunks[0].response_id
+
+
 def test_whole_generate_content(client: genai.Client, cap: Capture) -> None:
     response = client.models.generate_content(model=MODEL, contents=PROMPT, config={"candidate_count": 1})
     a = only_span(cap).attributes

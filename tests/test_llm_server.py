@@ -120,7 +120,7 @@ def test_scenarios_parse_layer_and_round_trip() -> None:
     assert Scenario.parse(scenario.to_spec()) == scenario
     assert scenario.with_spec("chunks=7").chunks == 7 and scenario.with_spec("chunks=7").delay == 0.5
     assert Scenario.parse(H(text="x; y=1", drop_after=2)[SCENARIO_HEADER]) == Scenario(text="x; y=1", drop_after=2)
-    for bad in ("chunk=5", "status=200", "delay=-1", "tools=maybe"):
+    for bad in ("chunk=5", "status=200", "delay=-1", "tools=maybe", "hops=0", "hops=101"):
         with pytest.raises(ValueError):
             Scenario.parse(bad)
 
@@ -700,3 +700,34 @@ def test_the_first_delay_and_the_stall_are_each_waited_once_before_their_delta()
     scenario = Scenario.parse("chunks=6;first_delay=0.3;stall=0.4;stall_at=3")
     plan = Plan.build({"model": "m", "stream": True}, scenario, "openai", "chat")
     assert [plan.extra_wait(sent) for sent in range(6)] == [0.3, 0.0, 0.0, 0.4, 0.0, 0.0]
+
+
+def test_gemini_hops_resume_with_the_token_of_the_part_before(server: LocalLLMServer) -> None:
+    """`hops=N`: each part but the last ends with CONTINUATION and the token that asks for the next part."""
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    contents = [{"role": "user", "parts": [{"text": "Hi"}]}]
+
+    def post(body: dict[str, Any]) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            headers = {"content-type": "application/json", **H(hops=2, chunks=6)}
+            connection.request("POST", path, json.dumps(body), headers)
+            reply = connection.getresponse()
+            return reply.status, reply.read().decode()
+        finally:
+            connection.close()
+
+    def events(body: dict[str, Any]) -> list[Any]:
+        status, text = post(body)
+        assert status == 200, text
+        return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+    first = events({"contents": contents})
+    candidate = first[-1]["candidates"][0]
+    assert candidate["finishReason"] == "CONTINUATION" and first[-1]["usageMetadata"]["candidatesTokenCount"] == 3
+    second = events({"contents": contents, "continuationToken": candidate["continuationToken"]})
+    assert second[-1]["candidates"][0]["finishReason"] == "STOP" and first[0]["responseId"] != second[0]["responseId"]
+    parts = [part for event in first + second for part in event["candidates"][0]["content"]["parts"]]
+    assert "".join(part["text"] for part in parts) == "".join(DELTAS[:6])
+    status, text = post({"contents": contents, "continuationToken": "bm9wZQ=="})
+    assert status == 400 and "resumes no part of this reply" in text

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
 
-from ._plan import Plan, new_id
+from ._plan import Plan, hop_token, new_id
 from ._scenarios import Cut, CutReached
 from ._wire import DROP, Frame, sse
 
@@ -43,18 +44,27 @@ def _gemini_function_call(plan: Plan) -> dict[str, Any]:
 
 
 def gemini_stream(plan: Plan) -> Iterator[Frame]:
-    """One chunk per thought or text delta, the function call whole, then the finish reason and usage."""
+    """One chunk per thought or text delta, the function call whole, then the finish reason and usage.
+
+    With `hops`, this request sends its part of the reply only (the thoughts with the first, the call with the last);
+    each part but the last ends with `CONTINUATION` and the token that asks for the next."""
     response_id = new_id("", 22)
     budget = plan.budget()
+    hops, hop = plan.scenario.hops, plan.hop
+    last_hop = hop == hops - 1
+    thinking = plan.thinking if hop == 0 else ()
+    deltas = len(plan.deltas)
+    start, stop = hop * deltas // hops, (hop + 1) * deltas // hops
+    tool = plan.tool if last_hop else None
     try:
-        for piece in plan.thinking:
+        for piece in thinking:
             budget.spend()
             yield sse(_gemini_chunk(plan, response_id, [{"text": piece, "thought": True}]), paced=True)
-        for piece in plan.deltas:
+        for piece in itertools.islice(plan.deltas, start, stop):
             budget.spend()
             yield sse(_gemini_chunk(plan, response_id, [{"text": piece}]), paced=True)
-        if plan.tool:
-            for _ in plan.tool.pieces:  # the call arrives whole, but costs its tokens
+        if tool:
+            for _ in tool.pieces:  # the call arrives whole, but costs its tokens
                 budget.spend()
             yield sse(_gemini_chunk(plan, response_id, [_gemini_function_call(plan)]), paced=True)
         budget.check()
@@ -62,10 +72,13 @@ def gemini_stream(plan: Plan) -> Iterator[Frame]:
         error = {"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}
         yield DROP if reached.cut is Cut.DROP else sse(error)
         return
-    last = _gemini_chunk(plan, response_id, [], finishReason=_gemini_finish_reason(plan))
+    if last_hop:
+        last = _gemini_chunk(plan, response_id, [], finishReason=_gemini_finish_reason(plan))
+    else:
+        last = _gemini_chunk(plan, response_id, [], finishReason="CONTINUATION", continuationToken=hop_token(hop + 1))
     last["candidates"][0]["content"]["parts"] = [{"text": ""}]
-    output = len(plan.deltas) + (len(plan.tool.pieces) if plan.tool else 0)
-    last["usageMetadata"] = _gemini_usage(plan, output, len(plan.thinking))
+    output = stop - start + (len(tool.pieces) if tool else 0)
+    last["usageMetadata"] = _gemini_usage(plan, output, len(thinking))
     yield sse(last)
 
 

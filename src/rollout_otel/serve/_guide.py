@@ -43,6 +43,11 @@ GUIDE: Final[tuple[tuple[str, str, str], ...]] = (
         "cache_write=100",
     ),
     ("thinking=1", "Anthropic, Gemini and Bedrock: a thinking block before the reply", "thinking=1"),
+    (
+        "hops=N",
+        f"Gemini streams: the reply in N requests, resumed by continuation tokens (at most {LIMITS['hops']:g})",
+        "hops=3",
+    ),
 )
 """(setting, what it does, an example header value); a test checks it names every field of `Scenario`."""
 

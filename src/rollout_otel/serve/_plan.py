@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -99,6 +100,28 @@ def _sample_value(schema: Any, name: str, root: Any) -> Any:
 _GEMINI_SCHEMA_KEYS: Final = ("parameters", "parametersJsonSchema", "parameters_json_schema")  # as the SDK sends it
 
 
+_HOP_TOKEN: Final = "rollout-hop:"
+
+
+def hop_token(hop: int) -> str:
+    """The continuation token (base64, as Gemini sends bytes) that resumes a `hops` reply at part `hop`."""
+    return base64.b64encode(f"{_HOP_TOKEN}{hop}".encode()).decode()
+
+
+def continuation_hop(token: Any, hops: int) -> int:
+    """The part of a `hops` reply a request's continuation token resumes at (0 without one)."""
+    if token is None:
+        return 0
+    try:
+        text = base64.b64decode(str(token), validate=True).decode()
+        hop = int(text.removeprefix(_HOP_TOKEN)) if text.startswith(_HOP_TOKEN) else -1
+    except ValueError:  # not base64, not text, not a number (binascii.Error and UnicodeDecodeError are ValueErrors)
+        hop = -1
+    if not 0 < hop < hops:
+        raise ValueError(f"continuationToken {token!r} resumes no part of this reply (hops={hops})")
+    return hop
+
+
 def _pick_tool(body: Mapping[str, Any], flavor: Flavor, endpoint: str) -> tuple[str, Any] | None:
     """The function tool the model "decides" to call: the named one, else the first; None if tools are off."""
     choice = body.get("tool_choice")
@@ -156,6 +179,7 @@ class Plan:
     prompt_tokens: int
     include_usage: bool
     thinking: tuple[str, ...] = ()
+    hop: int = 0  # Gemini `hops`: which part of the reply this request resumes at (its continuation token's)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @classmethod
@@ -182,6 +206,7 @@ class Plan:
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
             thinking=tuple(reply_deltas(DEFAULT_THINKING)) if scenario.thinking and flavor != "openai" else (),
+            hop=continuation_hop(body.get("continuationToken"), scenario.hops) if flavor == "gemini" else 0,
         )
         if not plan.stream and plan.completion_tokens > MAX_WHOLE_REPLY_DELTAS:
             raise ValueError(

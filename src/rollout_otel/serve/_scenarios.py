@@ -34,6 +34,7 @@ LIMITS: Final[dict[str, float]] = {
     "first_delay": 600.0,
     "stall": 600.0,
     "text": 1_000_000,
+    "hops": 100,
 }
 """The largest value of each sized setting: one request must not hold the server's memory or a thread for long."""
 
@@ -68,6 +69,14 @@ def _text(value: str) -> str:
     return text
 
 
+def _hops(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be >= 1: {value!r}")
+    _limit("hops", number, value)
+    return number
+
+
 def _error_status(value: str) -> int:
     status = int(value)
     if not 400 <= status <= 599:
@@ -92,6 +101,7 @@ _PARSERS: Final[dict[str, Callable[[str], object]]] = {
     "cached": _non_negative_int,
     "cache_write": _non_negative_int,
     "thinking": _parse_bool,
+    "hops": _hops,
 }
 
 
@@ -120,6 +130,9 @@ class Scenario:
     - `cached=N`: report N of the prompt tokens as read from the prompt cache.
     - `cache_write=N`: Anthropic and Bedrock: report N of the prompt tokens as written to the prompt cache.
     - `thinking=1`: Anthropic, Gemini and Bedrock: stream a thinking block (deltas, then a signature) before the reply.
+    - `hops=N`: Gemini streams: the reply in N requests, as a model resumed by automatic continuation. Each but the
+      last ends with finish reason `CONTINUATION` and a `continuationToken`; the request that sends the token back
+      gets the next part, under a new response id, with its own usage.
 
     The same list, one line and one example each, is `_guide.GUIDE` (`rollout-otel serve --help`, the README).
     Sized settings are capped by `LIMITS`: a value over its limit is a `ValueError` (a 400 from the server).
@@ -145,6 +158,7 @@ class Scenario:
     cached: int = 0
     cache_write: int = 0
     thinking: bool = False
+    hops: int = 1
 
     @classmethod
     def parse(cls, spec: str) -> Scenario:
