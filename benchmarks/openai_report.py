@@ -108,7 +108,10 @@ def calls_section(results: dict[str, dict[str, Any]], n: int, short: int) -> Sec
         f"cProfile (Python and C calls) of one whole streamed call (create + read to the end), instrumented minus "
         f"raw. 'extra / chunk' = (calls instrumented - calls raw) / chunks on the {n:,}-chunk stream (the target's "
         f"formula); 'per chunk' is the slope between the {short}- and {n:,}-chunk streams and 'fixed' the cost per "
-        f"stream (span start and end) that the first figure spreads over {n:,} chunks. Deterministic.",
+        f"stream (span start and end) that the first figure spreads over {n:,} chunks. Deterministic, but for one "
+        "thing: a stream that ends before rollout's update thread first comes round sends its start record on the "
+        "caller's thread (~120 calls), which a 20-chunk reply replayed from memory may do; when only the short "
+        "stream does, the slope comes out under 2.00 and the fixed cost over (as on Responses in some runs).",
     )
     rows = []
     raw_row: list[str] | None = None
