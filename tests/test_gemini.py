@@ -431,10 +431,14 @@ def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
     assert generate_outcome(span, blocked)["finish_reason"] == ["content_filter"]
     span.end()
 
-    def chunk(response_id: str, prompt: int, output: int, call: bool = False) -> types.GenerateContentResponse:
+    def chunk(
+        response_id: str | None, prompt: int, output: int, call: bool = False, finish: bool = False
+    ) -> types.GenerateContentResponse:
         usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=prompt, candidates_token_count=output)
         part = types.Part(function_call=types.FunctionCall(name="f")) if call else types.Part(text="t")
-        candidate = types.Candidate(content=types.Content(role="model", parts=[part]))
+        candidate = types.Candidate(
+            content=types.Content(role="model", parts=[part]), finish_reason=types.FinishReason.STOP if finish else None
+        )
         return types.GenerateContentResponse(response_id=response_id, candidates=[candidate], usage_metadata=usage)
 
     def usage_of(*items: types.GenerateContentResponse) -> Any:
@@ -455,10 +459,20 @@ def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
         assert found[0] == found[1]
         return found[0]
 
-    # two requests of one function-calling loop: the first ends with its call
-    assert usage_of(chunk("r1", 8, 1), chunk("r1", 8, 5, call=True), chunk("r2", 23, 4)) == {
+    # two requests of one function-calling loop: the first ends with its call and its finish reason
+    assert usage_of(chunk("r1", 8, 1), chunk("r1", 8, 5, call=True, finish=True), chunk("r2", 23, 4)) == {
         "input_tokens": 31,
         "output_tokens": 9,
+    }
+    # the same when the second request's chunks name no response
+    assert usage_of(chunk("r1", 8, 1), chunk("r1", 8, 5, call=True, finish=True), chunk(None, 23, 4)) == {
+        "input_tokens": 31,
+        "output_tokens": 9,
+    }
+    # one request whose parallel calls come in two hops: the SDK cleared the first hop's CONTINUATION
+    assert usage_of(chunk("h1", 8, 3, call=True), chunk("h2", 8, 7, call=True, finish=True)) == {
+        "input_tokens": 8,
+        "output_tokens": 7,
     }
     # one request resumed in three hops (automatic continuation): each hop's chunks carry the earlier hops' usage
     assert usage_of(chunk("h1", 8, 3), chunk("h2", 8, 7), chunk("h3", 8, 12)) == {
@@ -466,7 +480,9 @@ def test_blocked_prompt_and_usage_of_several_requests(cap: Capture) -> None:
         "output_tokens": 12,
     }
     # both: request 1 resumed once and ending with a call, then request 2 resumed once
-    assert usage_of(chunk("a1", 8, 3), chunk("a2", 8, 6, call=True), chunk("b1", 23, 2), chunk("b2", 23, 5)) == {
+    assert usage_of(
+        chunk("a1", 8, 3), chunk("a2", 8, 6, call=True, finish=True), chunk("b1", 23, 2), chunk("b2", 23, 5)
+    ) == {
         "input_tokens": 31,
         "output_tokens": 11,
     }
@@ -494,7 +510,7 @@ def test_usage_of_chunks_read_on_the_fast_path_is_each_requests_latest(cap: Capt
         return types.GenerateContentResponse(response_id=response_id, candidates=[candidate], usage_metadata=usage)
 
     # request 1's text, one chunk of it without usage, then its function call; request 2's text
-    first = [chunk("r1", i, f"a{i} ") for i in range(1, 5)] + [chunk("r1", None, "a5 "), chunk("r1", 6)]
+    first = [chunk("r1", i, f"a{i} ") for i in range(1, 5)] + [chunk("r1", None, "a5 "), chunk("r1", 6, finish=True)]
     second = [chunk("r2", i, f"b{i} ") for i in range(1, 6)] + [chunk("r2", 6, "end", finish=True)]
 
     def usage_of(items: list[Any], stop_after: int | None = None, fast: bool = True) -> Any:

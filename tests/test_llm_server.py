@@ -28,7 +28,8 @@ from rollout_otel.serve import (
     scenario_headers,
     tokenize,
 )
-from rollout_otel.serve._plan import Plan
+from rollout_otel.serve._plan import Plan, hop_token
+from rollout_otel.serve._scenarios import CutReached
 
 needs_anthropic = pytest.mark.anthropic
 pytestmark = pytest.mark.integration
@@ -731,3 +732,26 @@ def test_gemini_hops_resume_with_the_token_of_the_part_before(server: LocalLLMSe
     assert "".join(part["text"] for part in parts) == "".join(DELTAS[:6])
     status, text = post({"contents": contents, "continuationToken": "bm9wZQ=="})
     assert status == 400 and "resumes no part of this reply" in text
+
+
+def test_gemini_hops_count_failures_stalls_and_the_first_delay_over_the_whole_reply() -> None:
+    def plan(hop: int, **settings: Any) -> Plan:
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+        if hop:
+            body["continuationToken"] = hop_token(hop)
+        return Plan.build(body, Scenario(hops=3, chunks=12, **settings), "gemini", "generate")
+
+    assert [plan(hop).hop_deltas() for hop in range(3)] == [(0, 4), (4, 8), (8, 12)]
+    thoughts = len(plan(0, thinking=True).thinking)  # sent with the first request
+    assert [plan(hop, thinking=True).sent_before for hop in range(3)] == [0, 4 + thoughts, 8 + thoughts]
+    first_delay = plan(0, first_delay=5.0)
+    assert first_delay.extra_wait(first_delay.sent_before) == 5.0  # the first request waits
+    later = plan(1, first_delay=5.0)
+    assert later.extra_wait(later.sent_before) == 0.0  # a resumed one does not
+    stall = plan(1, stall=2.0)  # half the reply: 6 deltas in, in the second request
+    assert [stall.extra_wait(sent) for sent in range(4, 8)] == [0.0, 0.0, 2.0, 0.0]
+    budget = plan(1, drop_after=6).budget()  # the second request starts at 4 deltas sent: the cut comes 2 in
+    budget.spend()
+    budget.spend()
+    with pytest.raises(CutReached):
+        budget.spend()

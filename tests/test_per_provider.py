@@ -91,3 +91,20 @@ def test_a_provider_without_weak_references_gets_a_fresh_value_each_time() -> No
     per.clear()
     assert per.last[0]() is None
     assert per.get(provider) is made[1]
+
+
+def test_a_meter_provider_without_weak_references_still_gets_instruments() -> None:
+    from opentelemetry.metrics import NoOpMeter
+
+    class Unreferenceable:
+        __slots__ = ()
+
+        def get_meter(self, name: str, version: str | None = None, *args: Any, **kwargs: Any) -> NoOpMeter:
+            return NoOpMeter(name, version)
+
+        def force_flush(self, timeout_millis: float = 30_000) -> bool:
+            return True
+
+    provider = Unreferenceable()
+    first, second = _metrics.metrics_for(provider), _metrics.metrics_for(provider)  # type: ignore[arg-type]
+    assert isinstance(first, _metrics.GenAIMetrics) and first is not second  # made at each call, kept by none

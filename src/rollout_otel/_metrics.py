@@ -18,6 +18,7 @@ span as its context, so a trace-based exemplar points at the LLM span itself.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -107,6 +108,15 @@ def bound_series(reader: MetricReader, max_export_bytes: int) -> None:
         current[kind] = min(limit, current.get(kind, limit))  # in place: the storage holds this very dict
 
 
+def _weakly(provider: Any) -> Any:
+    """`provider` without keeping it alive, as the instruments live as long as it does (`metrics_for`); itself if
+    it cannot be weakly referenced (then each call makes its own instruments, which go with the call)."""
+    try:
+        return weakref.proxy(provider)
+    except TypeError:
+        return provider
+
+
 class GenAIMetrics:
     """The instruments of one meter provider.
 
@@ -119,9 +129,9 @@ class GenAIMetrics:
         self._worker_flush: WorkerFlush | None = None
         self._queue: CallQueue | None = None  # None: each call records at once (not the SDK's provider)
         if callable(getattr(provider, "force_flush", None)):  # an SDK provider, not the API's no-op
-            # weakly: these instruments live as long as the provider (`metrics_for`), and must not keep it alive
-            self._worker_flush = WorkerFlush(weakref.proxy(provider))
-            flush_when_the_child_ends(provider)
+            self._worker_flush = WorkerFlush(_weakly(provider))
+            with contextlib.suppress(TypeError):  # registered weakly: one that cannot be is not flushed at the end
+                flush_when_the_child_ends(provider)
 
         def seconds(name: str, description: str) -> otel_metrics.Histogram:
             return meter.create_histogram(

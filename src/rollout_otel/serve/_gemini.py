@@ -53,8 +53,7 @@ def gemini_stream(plan: Plan) -> Iterator[Frame]:
     hops, hop = plan.scenario.hops, plan.hop
     last_hop = hop == hops - 1
     thinking = plan.thinking if hop == 0 else ()
-    deltas = len(plan.deltas)
-    start, stop = hop * deltas // hops, (hop + 1) * deltas // hops
+    start, stop = plan.hop_deltas()
     tool = plan.tool if last_hop else None
     try:
         for piece in thinking:

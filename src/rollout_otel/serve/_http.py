@@ -227,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in self._request_id_header(endpoint.flavor).items():
             self.send_header(key, value)
         self.end_headers()
-        paced = 0
+        paced = plan.sent_before  # a `hops` reply's later requests go on counting where the last one stopped
         for frame in endpoint.stream(plan):
             if frame.drop:
                 self._drop()

@@ -240,7 +240,20 @@ class Plan:
         return min(self.scenario.cache_write, self.prompt_tokens - self.cached_tokens)
 
     def budget(self) -> Budget:
-        return Budget(self.scenario.failure(), self.completion_tokens)
+        budget = Budget(self.scenario.failure(), self.completion_tokens)
+        budget.sent = self.sent_before
+        return budget
+
+    def hop_deltas(self) -> tuple[int, int]:
+        """The text deltas this request sends, `start, stop`: all of them, or this hop's share of a `hops` reply."""
+        hops, count = self.scenario.hops, len(self.deltas)
+        return self.hop * count // hops, (self.hop + 1) * count // hops
+
+    @property
+    def sent_before(self) -> int:
+        """The content deltas a `hops` reply sent in its earlier requests (the thoughts came with the first): the
+        failure points, the stall and the first delay count over the whole reply, not each request."""
+        return len(self.thinking) + self.hop_deltas()[0] if self.hop else 0
 
     def extra_wait(self, sent: int) -> float:
         """The scenario's one-off waits before the content delta after `sent` others: first token, then the stall."""

@@ -86,11 +86,11 @@ class GenerateAccumulator:
         self._record = span.record_chunk
         self._choices: dict[int, Choice] = {0: choice_for(span, 0)}
         # request of a function-calling loop (0, 1...) -> its latest usage_metadata, which counts its earlier
-        # hops' too (automatic continuation); a response of another id is the next request only after a call
+        # hops' too (automatic continuation); a response of another id is the next request only after a finish
         self._usage: dict[int, Any] = {}
         self._request = 0
         self._response_id: Any = None  # the latest response id seen
-        self._call_seen = False  # a function call since then: the loop sends another request
+        self._finished = False  # a finish reason since then: another response id is the loop's next request
         self._last: Any = None  # the latest chunk with usage `items` took on its fast path: its usage is noted later
         self._blocked: str | None = None
         self._identified = False
@@ -120,7 +120,7 @@ class GenerateAccumulator:
                     choice.finish_reason = gemini.candidate_finish_reason(
                         candidate.finish_reason, bool(choice.tool_calls)
                     )
-                    self.terminal_seen = True
+                    self.terminal_seen = self._finished = True
         elif self._blocked is None:
             self._blocked = gemini.blocked_reason(response)
         if response.usage_metadata is not None:
@@ -225,7 +225,6 @@ class GenerateAccumulator:
             tool = ToolCall(id=call.id, name=call.name)
             tool.arguments.append(_json(call.args))
             choice.tool_calls[len(choice.tool_calls)] = tool
-            self._call_seen = True
             self._record(None)
             if not self._span._first_text_ns:
                 self._span._mark_text()
@@ -242,15 +241,14 @@ class GenerateAccumulator:
             self._usage[self._request] = last.usage_metadata
 
     def _new_response(self, response_id: Any) -> None:
-        """Usage under another response id: the next request of a function-calling loop if a function call came
-        since (the requests' usage adds up), else another hop of the same request. The SDK's automatic
-        continuation resumes a long answer in new requests and gives each chunk the earlier hops' usage added to
-        its own, so a hop's usage replaces the request's."""
-        if response_id is None:  # a chunk that names no response: the same one
-            return
+        """Another response id: the next request of a function-calling loop if the last one finished (each round
+        ends with a finish reason; the requests' usage adds up), else another hop of the same request. The SDK's
+        automatic continuation resumes an answer in new requests, clears the finish reason (`CONTINUATION`) that
+        asks for the next, and gives each chunk the earlier hops' usage added to its own: a hop's usage replaces
+        its request's."""
         self._response_id = response_id
-        if self._call_seen:
-            self._call_seen = False
+        if self._finished:
+            self._finished = False
             self._request += 1
 
     def _identify(self, response: Any) -> None:
