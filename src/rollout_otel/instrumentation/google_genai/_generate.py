@@ -102,7 +102,7 @@ class GenerateAccumulator:
             self._note_last()
         if not self._identified:
             self._identify(response)
-        elif response.response_id != self._response_id:  # before its parts: a call in them ends this request
+        elif response.response_id != self._response_id:  # before its parts: a finish reason in them ends this request
             self._new_response(response.response_id)
         candidates = response.candidates
         if candidates:
