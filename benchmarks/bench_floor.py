@@ -7,7 +7,10 @@ Anthropic Messages, Gemini `generate_content_stream`, Bedrock `converse_stream`.
 1. Per chunk: each reply is read once from `LocalLLMServer` by the raw client and kept as the SDK's own objects;
    then replayed from memory, raw (a bare loop over them) and traced (the same objects through rollout's stream
    proxy), in the same process. Calls per chunk are cProfile counts at the margin (slope between a short and a
-   long reply, so the fixed cost drops out; exact); µs per text chunk the same slope of paired timings.
+   long reply, so the fixed cost drops out; exact); µs per text chunk the same slope of paired timings, taken
+   twice: 'live', the chunk loop alone over a reply whose text chunks cycle through a few objects, so each is in
+   the CPU's cache as a chunk the SDK has just built is (`live_like`); and 'kept', the whole replay of every kept
+   object as it lies in memory, where cache misses that a live stream does not pay swing the figure.
 2. Per call: one whole streamed call over loopback (create + read to the end), traced minus raw, short and long
    reply: the fixed calls per call, and where they go (grouped by module; C functions go to their caller's group);
    and the same with the stdlib's calls made on tracing's behalf (`owned_calls`, a profile hook).
@@ -26,7 +29,7 @@ import sys
 import sysconfig
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,22 +272,43 @@ FIELDS: dict[str, Callable[[Iterable[Any]], None]] = {
 }
 
 
-def replayed(path: Path_, tracer_provider: Any, items: list[Any]) -> Callable[[], int]:
-    """One traced replay of `items`: rollout's proxy and accumulator over the SDK's own objects."""
+LIVE_SET = 16  # distinct text chunks the live-like replay cycles through
+EDGE = 8  # items kept as they came at each end: the start and end events, the first text and the usage
+
+
+def live_like(items: list[Any]) -> list[Any]:
+    """The reply as a live stream hands it over to the tracer, for timing: each chunk in the CPU's cache.
+
+    A live stream's SDK has just built the chunk it yields, in memory the previous chunks just freed, so what a
+    tracer reads of it is in cache. A replay of 2,000 kept chunks is not: the bare loop touches only each item's
+    header, the traced one every object it reads (a Gemini chunk is four objects and their dicts deep), and on this
+    machine's shared cores such reads cost from 0.3 to over 2 µs a chunk depending on what else the process and
+    its neighbours did meanwhile. Here the first and last `EDGE` items are the reply's own, and the text chunks
+    between cycle through `LIVE_SET` of them, so the working set stays as small as a live stream's.
+    """
+    head, middle, tail = items[:EDGE], items[EDGE:-EDGE], items[-EDGE:]
+    return [*head, *(middle[i % LIVE_SET] for i in range(len(middle))), *tail]
+
+
+class Replay:
+    """What the proxy wraps: the provider's stream type, iterating the items it is given."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+        self.response = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+
+def replayed(path: Path_, tracer_provider: Any, items: Iterable[Any], settle: bool = False) -> Callable[[], int]:
+    """One traced replay of `items`, start to end: rollout's proxy and accumulator over the SDK's own objects.
+    `settle`: the chunks start once the update thread has sent the stream's start record."""
     from rollout_otel.instrumentation._calls import start_span
     from rollout_otel.instrumentation._guard import context_to_trace
     from rollout_otel.instrumentation._stream import TracedStream
 
     endpoint, kwargs = ENDPOINTS[path.name]
-
-    class Replay:
-        """What the proxy wraps: the provider's stream type, iterating the kept items."""
-
-        def __init__(self) -> None:
-            self.response = None
-
-        def __iter__(self) -> Any:
-            return iter(items)
 
     def run() -> int:
         span = start_span(endpoint, None, kwargs, tracer_provider, stream=True, context=context_to_trace())
@@ -293,9 +317,36 @@ def replayed(path: Path_, tracer_provider: Any, items: list[Any]) -> Callable[[]
             _profiling[-1].disable()
             wait_for_start_record(span)
             _profiling[-1].enable()
-        return drain(TracedStream(Replay(), span, endpoint.accumulator(span, kwargs)))
+        elif settle:
+            wait_for_start_record(span)
+        return drain(TracedStream(Replay(items), span, endpoint.accumulator(span, kwargs)))
 
     return run
+
+
+class Marked:
+    """Items to replay that note when the first is asked for and when the last has been read."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+        self.marks: list[float] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        self.marks.append(time.perf_counter())
+        yield from self.items
+        self.marks.append(time.perf_counter())
+
+
+def loop_seconds(path: Path_ | None, tracer_provider: Any, items: list[Any]) -> float:
+    """Seconds from the first item asked for to the last one read, raw (`path` None) or traced: the chunk loop
+    alone, without the span's start and end, once the update thread has sent the start record (their noise, a
+    few hundred µs, would otherwise swing the per-chunk slope by more than the figure measured)."""
+    marked = Marked(items)
+    if path is None:
+        drain(marked)
+    else:
+        replayed(path, tracer_provider, marked, settle=True)()
+    return marked.marks[1] - marked.marks[0]
 
 
 def wait_for_start_record(span: Any) -> None:
@@ -304,7 +355,7 @@ def wait_for_start_record(span: Any) -> None:
     processor = span._processor
     watch = processor._open.get(id(span)) if processor is not None else None
     deadline = time.monotonic() + 5
-    while watch is not None and not watch.started and time.monotonic() < deadline:
+    while watch is not None and (not watch.started or watch.in_flight is not None) and time.monotonic() < deadline:
         time.sleep(0.0005)
 
 
@@ -343,6 +394,8 @@ def per_chunk(path: Path_, port: int, tracer_provider: Any, runs: int) -> dict[s
     calls: dict[tuple[str, int], int] = {}
     seconds: dict[int, list[float]] = {SHORT: [], LONG: []}
     fields_seconds: dict[int, float] = {}
+    live_seconds: dict[int, float] = {}
+    fields_live_seconds: dict[int, float] = {}
     read_fields = FIELDS[path.name]
     for n, items in kept.items():
         traced = replayed(path, tracer_provider, items)
@@ -351,9 +404,15 @@ def per_chunk(path: Path_, port: int, tracer_provider: Any, runs: int) -> dict[s
         calls["traced", n], stats = calls_of(traced)
         if n == LONG:
             found["breakdown"] = breakdown_per_chunk(stats, LONG)
+        live = live_like(items)
+        loop_seconds(path, tracer_provider, live)  # warm
         raw_s: list[float] = []
         traced_s: list[float] = []
         fields_s: list[float] = []
+        raw_live_s: list[float] = []
+        traced_live_s: list[float] = []
+        drained_live_s: list[float] = []
+        fields_live_s: list[float] = []
         for _ in range(runs):
             start = time.perf_counter()
             drain(items)
@@ -363,9 +422,19 @@ def per_chunk(path: Path_, port: int, tracer_provider: Any, runs: int) -> dict[s
             read_fields(items)
             raw_s.append(middle - start)
             traced_s.append(read - middle)
-            fields_s.append(time.perf_counter() - read)
+            start = time.perf_counter()
+            fields_s.append(start - read)
+            drain(live)
+            middle = time.perf_counter()
+            read_fields(live)
+            drained_live_s.append(middle - start)
+            fields_live_s.append(time.perf_counter() - middle)
+            raw_live_s.append(loop_seconds(None, tracer_provider, live))
+            traced_live_s.append(loop_seconds(path, tracer_provider, live))
         seconds[n] = [min(traced_s) - min(raw_s)]  # the least disturbed run of each: steadier on a loaded machine
+        live_seconds[n] = min(traced_live_s) - min(raw_live_s)
         fields_seconds[n] = min(fields_s) - min(raw_s)
+        fields_live_seconds[n] = min(fields_live_s) - min(drained_live_s)
     items_long, items_short = len(kept[LONG]), len(kept[SHORT])
     extra = {n: calls["traced", n] - calls["raw", n] for n in (SHORT, LONG)}
     found["items"] = (items_short, items_long)
@@ -373,6 +442,10 @@ def per_chunk(path: Path_, port: int, tracer_provider: Any, runs: int) -> dict[s
     found["calls_fixed"] = extra[SHORT] - found["calls_per_chunk"] * items_short
     slope = (statistics.median(seconds[LONG]) - statistics.median(seconds[SHORT])) / (items_long - items_short)
     found["us_per_chunk"] = slope * 1e6
+    found["live_us_per_chunk"] = (live_seconds[LONG] - live_seconds[SHORT]) / (items_long - items_short) * 1e6
+    found["fields_live_us_per_chunk"] = (
+        (fields_live_seconds[LONG] - fields_live_seconds[SHORT]) / (items_long - items_short) * 1e6
+    )
     found["fields_us_per_chunk"] = (fields_seconds[LONG] - fields_seconds[SHORT]) / (items_long - items_short) * 1e6
     return found
 
@@ -563,18 +636,26 @@ def main() -> int:
         "",
         f"Slope between a {SHORT}- and a {LONG}-chunk reply. Calls are exact (cProfile); µs are the slope of",
         f"the fastest of {args.runs} interleaved runs each, raw and traced (noisy at 0.1 µs on a shared machine).",
-        "'Fields alone' is a bare loop that reads what the traced loop reads of each item to tell a text chunk",
-        "from the rest (`FIELDS`): the floor for any tracer that checks the same things, before a frame of its own.",
+        f"'Live' replays each reply with its text chunks cycling through {LIVE_SET} of them (`live_like`), so each",
+        "chunk is in the CPU's cache when the tracer reads it, as a chunk the SDK has just built is in a live stream;",
+        "it times the chunk loop alone (`loop_seconds`), without the span's start and end. 'Kept' replays all the",
+        "kept objects as they lie in memory, start to end: the traced loop then also pays a cache miss for each",
+        "object it reads, which a live stream does not, and which swings from run to run on this machine's shared",
+        "cores (a Gemini chunk is four objects deep). 'Fields' is a bare loop that reads what the traced loop reads",
+        "of each item to tell a text chunk from the rest (`FIELDS`): the floor for any tracer that checks the same",
+        "things, before a frame of its own.",
         "",
-        "| path | items (short, long) | extra calls per chunk | extra µs per chunk | fields alone µs |"
-        " fixed calls (replay) |",
-        "|:---|---:|---:|---:|---:|---:|",
+        "| path | items (short, long) | extra calls per chunk | extra µs per chunk, live | fields µs, live |"
+        " extra µs, kept | fields µs, kept | fixed calls (replay) |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, found in results.items():
         c = found["chunk"]
         lines.append(
             f"| {name} | {c['items'][0]}, {c['items'][1]} | {c['calls_per_chunk']:.2f} | "
-            f"{c['us_per_chunk']:.2f} | {c['fields_us_per_chunk']:.2f} | {c['calls_fixed']:.0f} |"
+            f"{c['live_us_per_chunk']:.2f} | {c['fields_live_us_per_chunk']:.2f} | {c['us_per_chunk']:.2f} | "
+            f"{c['fields_us_per_chunk']:.2f} | "
+            f"{c['calls_fixed']:.0f} |"
         )
     lines += ["", "What a chunk calls (long reply, functions called at least once per 4 chunks):", ""]
     for name, found in results.items():
