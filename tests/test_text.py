@@ -4,6 +4,7 @@ span's text is right across blocks, from any kind of delta."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 from rollout_otel import trace
@@ -29,6 +30,22 @@ def test_writes_join_into_blocks_and_read_back_whole() -> None:
     assert whole == expected
     assert text.text() is whole and text.whole() is whole  # joined once, then the same str
     assert text.chars == len(expected)
+
+
+def test_writes_keep_no_reference_to_the_delta_and_keep_its_characters_exactly() -> None:
+    text = StreamText()
+    deltas = ["".join(["a\r\n", str(i)]) for i in range(5)] + ["b\rc", "\ud800", "\U0001f600é", "\x00z"]
+    before = [sys.getrefcount(delta) for delta in deltas]
+    write = text.write
+    for i, written in enumerate(deltas):
+        if i == 6:
+            write = text.seal()  # a block joined with a lone surrogate in it
+        write(written)
+    del written
+    assert [sys.getrefcount(delta) for delta in deltas] == before  # copied, not held: the caller's str can go
+    expected = "".join(deltas)
+    assert text.text() == expected and text.chars == len(expected)  # no newline translated, no surrogate lost
+    assert text.tail(3) == expected[-3:] and text.whole() == expected
 
 
 def test_a_block_sealed_while_another_thread_reads_is_never_seen_twice_or_lost() -> None:

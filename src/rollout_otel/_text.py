@@ -5,47 +5,66 @@ No OpenTelemetry here; `LLMSpan` owns one of these and the processor only reads 
 
 from __future__ import annotations
 
+import sys
 import weakref
+from array import array
 from collections.abc import Callable
 from itertools import chain
 from time import monotonic_ns
 from typing import Any
 
+# The pending writes: code points in an array, whose `fromunicode` copies a str's characters in one C call.
+if sys.version_info < (3, 13):
+    _CODE_POINTS = "u"  # wchar_t: UCS4 on Linux and macOS (deprecated from 3.13, where it warns)
+    _code_points_text: Callable[[array[Any]], str] = array.tounicode
+else:
+    _CODE_POINTS = "w"  # UCS4
+    _UTF32 = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+
+    def _code_points_text(pending: array[Any]) -> str:
+        """A "w" array's `tounicode` refuses a lone surrogate, which a str (and so the text) may hold."""
+        return pending.tobytes().decode(_UTF32, "surrogatepass")
+
 
 class StreamText:
-    """All text of one stream: writes appended to a list (`write` is that list's own C `append`, so a delta costs
-    one call on the hot path), joined into a block every so often by the writing thread, and into one str once,
-    at the end.
+    """All text of one stream: writes copied into an array of code points (`write` is its own C `fromunicode`, so
+    a delta costs one call on the hot path), joined into a block every so often by the writing thread, and into one
+    str once, at the end.
 
-    Blocks are joined once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12
-    re-joins everything it holds at each read), so it takes about its own size, plus at most one block of pending
-    writes. Where the provider hands the same text over whole (an event repeating a part's text), `adopt` lets the
-    blocks go and refers to the provider's str instead: then the buffer holds no copy of its own. Readers on other
-    threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole, never in place.
+    Writes copy the characters and keep no reference to the provider's delta: a list of the deltas would hold each
+    small str (some 50 bytes for a few characters) until its block is joined, and keep the allocator from reusing
+    its memory, so that the SDK's own small objects would land elsewhere than without tracing. Blocks are joined
+    once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12 re-joins everything
+    it holds at each read), so it takes about its own size, plus at most one block of pending writes (4 bytes a
+    character). Where the provider hands the same text over whole (an event repeating a part's text), `adopt` lets
+    the blocks go and refers to the provider's str instead: then the buffer holds no copy of its own. Readers on
+    other threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole; the
+    pending writes they read in one C call each.
     """
 
     __slots__ = ("_state", "write")
 
     def __init__(self) -> None:
-        pending: list[str] = []
-        # (joined blocks, their characters, writes since the last block): replaced whole, so readers see one state
-        self._state: tuple[list[str], int, list[str]] = ([], 0, pending)
-        self.write: Callable[[str], None] = pending.append
+        pending = array(_CODE_POINTS)
+        # (joined blocks, their characters, code points written since the last block): replaced whole, so readers
+        # see one state
+        self._state: tuple[list[str], int, array[Any]] = ([], 0, pending)
+        self.write: Callable[[str], object] = pending.fromunicode
 
     @property
     def chars(self) -> int:
         """Characters written so far."""
         _, joined, pending = self._state
-        return joined + sum(map(len, pending))
+        return joined + len(pending)
 
-    def seal(self) -> Callable[[str], None]:
+    def seal(self) -> Callable[[str], object]:
         """Join the pending writes into a block; the writing thread only. Returns the `write` to use from now on."""
         blocks, joined, pending = self._state
         if pending:
-            block = "".join(pending)
-            fresh: list[str] = []
+            block = _code_points_text(pending)
+            fresh = array(_CODE_POINTS)
             self._state = ([*blocks, block], joined + len(block), fresh)
-            self.write = fresh.append
+            self.write = fresh.fromunicode
         return self.write
 
     def text(self) -> str:
@@ -53,17 +72,17 @@ class StreamText:
         blocks, _, pending = self._state
         if not pending and len(blocks) == 1:
             return blocks[0]
-        return "".join([*blocks, *pending])
+        return "".join([*blocks, _code_points_text(pending)])
 
     def whole(self) -> str:
         """The whole text as one block, kept: later reads return this same str. For the end, once writes stopped."""
         blocks, _, pending = self._state
         if not pending and len(blocks) < 2:  # already one block (or none): read twice at a stream's end
             return blocks[0] if blocks else ""
-        whole = "".join([*blocks, *pending])
-        fresh: list[str] = []
+        whole = "".join([*blocks, _code_points_text(pending)])
+        fresh = array(_CODE_POINTS)
         self._state = ([whole] if whole else [], len(whole), fresh)
-        self.write = fresh.append
+        self.write = fresh.fromunicode
         return whole
 
     def whole_below(self, limit: int) -> str | None:
@@ -71,15 +90,15 @@ class StreamText:
         blocks, joined, pending = self._state
         if not pending and len(blocks) < 2:  # already one block (or none): read twice at a stream's end
             return None if joined >= limit else blocks[0] if blocks else ""
-        return None if joined + sum(map(len, pending)) >= limit else self.whole()
+        return None if joined + len(pending) >= limit else self.whole()
 
     def take_blocks(self) -> list[str]:
         """The text as blocks, handed over: the buffer keeps none of it. For the end, once writes stopped."""
         blocks, _, pending = self._state
-        taken = [*blocks, "".join(pending)] if pending else list(blocks)
-        fresh: list[str] = []
+        taken = [*blocks, _code_points_text(pending)] if pending else list(blocks)
+        fresh = array(_CODE_POINTS)
         self._state = ([], 0, fresh)
-        self.write = fresh.append
+        self.write = fresh.fromunicode
         return taken
 
     def adopt(self, text: str) -> bool:
@@ -93,7 +112,7 @@ class StreamText:
         event repeating the same part) is swapped in without a call.
         """
         blocks, joined, pending = self._state
-        if not pending and text.__class__ is str and text and blocks == [text]:  # held already, or the same again
+        if not pending and text.__class__ is str and text and blocks == [text]:  # held already, or the same
             if blocks[0] is not text:  # a newer event's str: the older one can go
                 self._state = ([text], joined, pending)
             return True
@@ -108,9 +127,9 @@ class StreamText:
             index -= 1
             at -= len(blocks[index])
         if start >= 0 and at == start and index < len(blocks) and _matches(text, blocks[index:]):
-            fresh: list[str] = []
+            fresh = array(_CODE_POINTS)
             self._state = ([*blocks[:index], text], joined, fresh)
-            self.write = fresh.append
+            self.write = fresh.fromunicode
             return True
         for index, block in enumerate(blocks):
             if len(block) == size and block is not text and block == text:
@@ -125,7 +144,7 @@ class StreamText:
         blocks, _, pending = self._state
         pieces: list[str] = []
         size = 0
-        for piece in chain(reversed(pending[:]), reversed(blocks)):  # pending copied: it may grow meanwhile
+        for piece in chain((_code_points_text(pending),), reversed(blocks)):
             pieces.append(piece)
             size += len(piece)
             if size >= limit:

@@ -216,7 +216,7 @@ class LLMSpan:
                     self._first_chunk_ns = now
             index = self._chunks
             self._chunks = index + 1
-            if not index & 0x3FF:  # every 1,024 chunks: the pending writes become one block
+            if index and not index & 0x3FF:  # every 1,024 chunks: the pending writes become one block
                 write = self._text.seal()
                 if self._write.__class__ is not FirstText:
                     self._write = write
