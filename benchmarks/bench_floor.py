@@ -355,7 +355,10 @@ def wait_for_start_record(span: Any) -> None:
     processor = span._processor
     watch = processor._open.get(id(span)) if processor is not None else None
     deadline = time.monotonic() + 5
-    while watch is not None and (not watch.started or watch.in_flight is not None) and time.monotonic() < deadline:
+    while watch is not None and time.monotonic() < deadline:
+        with watch.lock:  # set together under it: started, then the record in flight until it is handed over
+            if watch.started and watch.in_flight is None:
+                return
         time.sleep(0.0005)
 
 
@@ -641,7 +644,8 @@ def main() -> int:
         "it times the chunk loop alone (`loop_seconds`), without the span's start and end. 'Kept' replays all the",
         "kept objects as they lie in memory, start to end: the traced loop then also pays a cache miss for each",
         "object it reads, which a live stream does not, and which swings from run to run on this machine's shared",
-        "cores (a Gemini chunk is four objects deep). 'Fields' is a bare loop that reads what the traced loop reads",
+        "cores (a Gemini chunk is four objects deep; the bare field loop over them, with no span, swings as much).",
+        "'Fields' is a bare loop that reads what the traced loop reads",
         "of each item to tell a text chunk from the rest (`FIELDS`): the floor for any tracer that checks the same",
         "things, before a frame of its own.",
         "",

@@ -14,9 +14,10 @@ calls it once per network read) looks up its scanner's `search` with a new 6-cha
 interpreter's method cache (4,096 slots, keyed by the name's address) keeps each such name alive until another
 lookup lands in its slot. How many survive depends on where the allocator puts them: a program that holds small
 strings while a stream runs (a tracer keeping the deltas does) pushes each new name to a new address and slot, so
-up to ~300 more survive a 20,000-chunk stream (~16 KiB). `sys._clear_type_cache()` frees them all. The table's
-second growth column empties that cache, in raw and traced runs alike, once the text is done and before the SDK
-parses the reply's last events (where both peaks are), so it shows the growth without that interpreter residue.
+up to ~300 more survive a 20,000-chunk stream (~16 KiB). Rollout's text buffer copies the deltas' characters and
+holds none of them, so its runs leave about as many as raw ones. `sys._clear_type_cache()` frees them all. The
+table's second growth column empties that cache, in raw and traced runs alike, once the text is done and before
+the SDK parses the reply's last events (where both peaks are), so it shows the growth without that residue.
 """
 
 from __future__ import annotations
@@ -142,12 +143,12 @@ def section(tracer_provider: Any, chunks: int, pairs: int) -> list[str]:
         "caller keeps none. Growth = a traced peak - the mean of the raw peaks just before and after it. 'rollout's",
         "own' = live bytes allocated by rollout and OpenTelemetry at Responses' last done event, just before the",
         "raw client's peak (parsing `response.completed`): the part of the growth that is not the SDK's noise. The",
-        "raw peaks' spread is that noise between raw runs alone. Part of the growth is CPython's type-attribute",
-        "cache keeping the names `re.finditer` makes for the SDK's SSE decoder, one per network read; a traced run",
-        "leaves more of them (~16 KiB) as the deltas it holds move each new name to a new cache slot. The next column",
-        "empties that cache (`sys._clear_type_cache()`) in raw and traced runs alike, once the text is done and",
-        "before the last events are parsed: the growth without that interpreter residue (median, min to max;",
-        "`peak_real_client.py` says more).",
+        "raw peaks' spread is that noise between raw runs alone. CPython's type-attribute cache keeps names that",
+        "`re.finditer` makes for the SDK's SSE decoder, one per network read; a tracer holding the deltas would leave",
+        "more of them (~16 KiB, as rollout did when its buffer held them) by moving each new name to a new cache",
+        "slot. The next column empties that cache (`sys._clear_type_cache()`) in raw and traced runs alike, once the",
+        "text is done and before the last events are parsed: the growth without any such interpreter residue",
+        "(median, min to max; `peak_real_client.py` says more).",
         "",
         "| endpoint | raw peak KiB (median) | raw peaks' spread KiB | growth min KiB | growth median KiB |"
         " growth max KiB | median / text | growth, type cache emptied, KiB | rollout's own KiB |",

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from rollout_otel import trace
-from rollout_otel._text import CharCounter, StreamText
+from rollout_otel._text import COPIED_UP_TO, CharCounter, StreamText
 from rollout_otel.testing import Capture
 
 
@@ -34,18 +34,38 @@ def test_writes_join_into_blocks_and_read_back_whole() -> None:
 
 def test_writes_keep_no_reference_to_the_delta_and_keep_its_characters_exactly() -> None:
     text = StreamText()
-    deltas = ["".join(["a\r\n", str(i)]) for i in range(5)] + ["b\rc", "\ud800", "\U0001f600é", "\x00z"]
+    deltas = ["".join(["a\r\n", str(i)]) for i in range(5)] + ["b\rc", "\ud800", "\ud83d", "\ude00", "\U0001f600é"]
+    deltas.append("\x00z")
     before = [sys.getrefcount(delta) for delta in deltas]
     write = text.write
     for i, written in enumerate(deltas):
-        if i == 6:
-            write = text.seal()  # a block joined with a lone surrogate in it
+        if i == 8:  # a block joined with lone surrogates in it, between the halves of a pair written apart
+            write = text.seal()
         write(written)
     del written
     assert [sys.getrefcount(delta) for delta in deltas] == before  # copied, not held: the caller's str can go
+    assert text._state[0][0].endswith("\ud800\ud83d")  # sealed as written, not decoded away
     expected = "".join(deltas)
-    assert text.text() == expected and text.chars == len(expected)  # no newline translated, no surrogate lost
-    assert text.tail(3) == expected[-3:] and text.whole() == expected
+    assert text.text() == expected and text.chars == len(expected)  # no newline translated, no pair merged
+    assert text.tail(3) == expected[-3:] and text.tail(len(expected)) == expected and text.whole() == expected
+
+
+def test_a_long_delta_is_held_whole_not_copied() -> None:
+    cap = Capture()
+    try:
+        long = "y" * (COPIED_UP_TO + 1)
+        span = cap.llm("a.b", stream=True)
+        span.record_chunk(long)  # the first text, too
+        blocks, joined, pending = span._text._state
+        assert blocks[-1] is long and joined == len(long) and not pending
+        assert span._first_text_ns
+        span.record_chunk("tail")
+        span.record_chunk(long)
+        assert span._text._state[0][-1] is long and span._text.chars == 2 * len(long) + 4
+        span.end()
+        assert cap.span().attributes["rollout.stream.chars"] == 2 * len(long) + 4
+    finally:
+        cap.shutdown()
 
 
 def test_a_block_sealed_while_another_thread_reads_is_never_seen_twice_or_lost() -> None:

@@ -5,6 +5,7 @@ No OpenTelemetry here; `LLMSpan` owns one of these and the processor only reads 
 
 from __future__ import annotations
 
+import codecs
 import sys
 import weakref
 from array import array
@@ -18,12 +19,22 @@ if sys.version_info < (3, 13):
     _CODE_POINTS = "u"  # wchar_t: UCS4 on Linux and macOS (deprecated from 3.13, where it warns)
     _code_points_text: Callable[[array[Any]], str] = array.tounicode
 else:
-    _CODE_POINTS = "w"  # UCS4
-    _UTF32 = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+    _CODE_POINTS = "w"  # UCS4; its `tounicode` refuses a lone surrogate, which a str (and so the text) may hold
+    _UTF32 = codecs.utf_32_le_decode if sys.byteorder == "little" else codecs.utf_32_be_decode
 
     def _code_points_text(pending: array[Any]) -> str:
-        """A "w" array's `tounicode` refuses a lone surrogate, which a str (and so the text) may hold."""
-        return pending.tobytes().decode(_UTF32, "surrogatepass")
+        return _UTF32(pending, "surrogatepass")[0]
+
+
+if array(_CODE_POINTS).itemsize == 4:
+    _pending_chars: Callable[[array[Any]], int] = len
+else:  # a 2-byte wchar_t (Windows before 3.13) holds a character beyond U+FFFF as two units
+
+    def _pending_chars(pending: array[Any]) -> int:
+        return len(_code_points_text(pending))
+
+
+COPIED_UP_TO = 1 << 16  # characters: a longer delta is held whole, as a block of its own (`add_block`)
 
 
 class StreamText:
@@ -36,7 +47,8 @@ class StreamText:
     its memory, so that the SDK's own small objects would land elsewhere than without tracing. Blocks are joined
     once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12 re-joins everything
     it holds at each read), so it takes about its own size, plus at most one block of pending writes (4 bytes a
-    character). Where the provider hands the same text over whole (an event repeating a part's text), `adopt` lets
+    character; a delta longer than `COPIED_UP_TO` that `record_chunk` sees is held whole instead). Where the
+    provider hands the same text over whole (an event repeating a part's text), `adopt` lets
     the blocks go and refers to the provider's str instead: then the buffer holds no copy of its own. Readers on
     other threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole; the
     pending writes they read in one C call each.
@@ -55,7 +67,7 @@ class StreamText:
     def chars(self) -> int:
         """Characters written so far."""
         _, joined, pending = self._state
-        return joined + len(pending)
+        return joined + _pending_chars(pending)
 
     def seal(self) -> Callable[[str], object]:
         """Join the pending writes into a block; the writing thread only. Returns the `write` to use from now on."""
@@ -65,6 +77,14 @@ class StreamText:
             fresh = array(_CODE_POINTS)
             self._state = ([*blocks, block], joined + len(block), fresh)
             self.write = fresh.fromunicode
+        return self.write
+
+    def add_block(self, text: str) -> Callable[[str], object]:
+        """Hold `text` whole, as a block of its own after the pending writes: a long delta is not copied (4 bytes a
+        character) but referred to. The writing thread only. Returns the `write` to use from now on."""
+        self.seal()
+        blocks, joined, pending = self._state
+        self._state = ([*blocks, text], joined + len(text), pending)
         return self.write
 
     def text(self) -> str:
@@ -90,7 +110,7 @@ class StreamText:
         blocks, joined, pending = self._state
         if not pending and len(blocks) < 2:  # already one block (or none): read twice at a stream's end
             return None if joined >= limit else blocks[0] if blocks else ""
-        return None if joined + len(pending) >= limit else self.whole()
+        return None if joined + _pending_chars(pending) >= limit else self.whole()
 
     def take_blocks(self) -> list[str]:
         """The text as blocks, handed over: the buffer keeps none of it. For the end, once writes stopped."""
@@ -144,7 +164,7 @@ class StreamText:
         blocks, _, pending = self._state
         pieces: list[str] = []
         size = 0
-        for piece in chain((_code_points_text(pending),), reversed(blocks)):
+        for piece in chain((_code_points_text(pending[-limit:]),), reversed(blocks)):  # the array's tail only
             pieces.append(piece)
             size += len(piece)
             if size >= limit:
@@ -219,3 +239,11 @@ class FirstText:
             span._first_text_ns = monotonic_ns()
         span._write = write = span._text.write
         write(delta)
+
+
+def hold_whole(span: Any, delta: str) -> Callable[[str], object]:
+    """A delta longer than `COPIED_UP_TO`, held whole by the span's text buffer (`StreamText.add_block`), as the
+    first text if it is one. Returns the `write` the span uses from now on."""
+    if span._write.__class__ is FirstText:
+        span._write("")  # notes the first text's time and steps aside
+    return span._text.add_block(delta)  # type: ignore[no-any-return]

@@ -36,7 +36,7 @@ from ._per_provider import PerProvider
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
 from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
-from ._text import CharCounter, FirstText, StreamText
+from ._text import COPIED_UP_TO, CharCounter, FirstText, StreamText, hold_whole
 from ._usage import usage_attributes
 from .version import __version__
 
@@ -92,9 +92,9 @@ def llm(
 class LLMSpan:
     """One LLM call or stream; ends exactly once, with the output and usage it was given or gathered.
 
-    `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and one C-level append) and
-    never exports anything; the streaming processor reads the counters from another thread. It takes the time only
-    when asked: at the first chunk, and once after the update thread found a gap (`_seen_ns` set back to 0).
+    `record_chunk` sits on the token hot path: it adds two calls per chunk (itself and the buffer's C-level write)
+    and never exports anything; the streaming processor reads the counters from another thread. It takes the time
+    only when asked: at the first chunk, and once after the update thread found a gap (`_seen_ns` set back to 0).
 
     A provider's stream loop may do `record_chunk`'s common case in its own frame: when
     `span._chunks & 0x3FF and span._seen_ns and span._on_chunk is None and not span._ended`, a str delta is
@@ -223,7 +223,10 @@ class LLMSpan:
             if delta:
                 if delta.__class__ is not str:
                     delta = self._coerced(delta)
-                self._write(delta)
+                if delta[COPIED_UP_TO:] and self._text.__class__ is StreamText:  # long (a slice: no call per chunk)
+                    self._write = hold_whole(self, delta)
+                else:
+                    self._write(delta)
             if self._on_chunk is not None:
                 self._on_chunk(self, index, delta)
         except Exception:
@@ -240,7 +243,7 @@ class LLMSpan:
     def _adopt_text(self, text: str) -> None:
         """The provider repeated streamed text in a str it holds: the buffer refers to it (`StreamText.adopt`)."""
         if not self._ended:
-            self._text.adopt(text)  # pending writes sealed: the next go to a new list
+            self._text.adopt(text)  # pending writes sealed: the next go to a new array
             if self._write.__class__ is not FirstText:
                 self._write = self._text.write
 
