@@ -48,10 +48,10 @@ class StreamText:
     once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12 re-joins everything
     it holds at each read), so it takes about its own size, plus at most one block of pending writes (4 bytes a
     character; a delta longer than `COPIED_UP_TO` that `record_chunk` sees is held whole instead). Where the
-    provider hands the same text over whole (an event repeating a part's text), `adopt` lets
-    the blocks go and refers to the provider's str instead: then the buffer holds no copy of its own. Readers on
-    other threads (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole; the
-    pending writes they read in one C call each.
+    provider hands the same text over whole (an event repeating a part's text), `adopt` lets the blocks go and
+    refers to the provider's str instead: then the buffer holds no copy of its own. Readers on other threads
+    (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole; the pending writes
+    they read in one C call each.
     """
 
     __slots__ = ("_state", "write")
@@ -132,7 +132,7 @@ class StreamText:
         event repeating the same part) is swapped in without a call.
         """
         blocks, joined, pending = self._state
-        if not pending and text.__class__ is str and text and blocks == [text]:  # held already, or the same
+        if not pending and text.__class__ is str and text and blocks == [text]:  # held already, or the same again
             if blocks[0] is not text:  # a newer event's str: the older one can go
                 self._state = ([text], joined, pending)
             return True
