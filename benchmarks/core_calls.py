@@ -102,7 +102,7 @@ def bench_calls(n: int, calls: CallsResult) -> Section:
     default = calls.per_chunk[rollout_label("default")]
     section.interpretation = (
         f"The default path adds {default:.0f} calls per chunk (record_chunk itself and the text buffer's "
-        f"list.append, a C method); "
+        f"write, the C method array.fromunicode); "
         f"capture_content=False adds {calls.per_chunk[rollout_label('capture_content=False')]:.0f}; "
         f"one span event per chunk adds {calls.per_chunk[SPAN_EVENT]:.0f}."
     )

@@ -50,20 +50,21 @@ def test_writes_keep_no_reference_to_the_delta_and_keep_its_characters_exactly()
     assert text.tail(3) == expected[-3:] and text.tail(len(expected)) == expected and text.whole() == expected
 
 
-def test_a_long_delta_is_held_whole_not_copied() -> None:
+def test_a_long_first_text_is_held_whole_not_copied() -> None:
     cap = Capture()
     try:
-        long = "y" * (COPIED_UP_TO + 1)
+        first, later = "y" * (COPIED_UP_TO + 1), "z" * (COPIED_UP_TO + 1)
         span = cap.llm("a.b", stream=True)
-        span.record_chunk(long)  # the first text, too
+        span.record_chunk(first)  # a whole answer sent as one delta
         blocks, joined, pending = span._text._state
-        assert blocks[-1] is long and joined == len(long) and not pending
-        assert span._first_text_ns
-        span.record_chunk("tail")
-        span.record_chunk(long)
-        assert span._text._state[0][-1] is long and span._text.chars == 2 * len(long) + 4
+        assert blocks[0] is first and joined == len(first) and not pending and span._first_text_ns
+        span.record_chunk(later)  # a long delta later is copied: one block of writes pending at most
+        blocks, _, pending = span._text._state
+        assert blocks[0] is first and len(pending) == len(later) and span._text.chars == len(first) + len(later)
         span.end()
-        assert cap.span().attributes["rollout.stream.chars"] == 2 * len(long) + 4
+        assert cap.span().attributes["rollout.stream.chars"] == len(first) + len(later)
+        output = json.loads(cap.span().attributes["gen_ai.output.messages"])[0]["parts"][0]["content"]
+        assert output == first + later
     finally:
         cap.shutdown()
 

@@ -34,7 +34,7 @@ else:  # a 2-byte wchar_t (Windows before 3.13) holds a character beyond U+FFFF 
         return len(_code_points_text(pending))
 
 
-COPIED_UP_TO = 1 << 16  # characters: a longer delta is held whole, as a block of its own (`add_block`)
+COPIED_UP_TO = 1 << 16  # characters: a longer first text is held whole, as a block of its own (`FirstText`)
 
 
 class StreamText:
@@ -47,7 +47,7 @@ class StreamText:
     its memory, so that the SDK's own small objects would land elsewhere than without tracing. Blocks are joined
     once each: the text is never copied whole while the stream runs (a `StringIO` before 3.12 re-joins everything
     it holds at each read), so it takes about its own size, plus at most one block of pending writes (4 bytes a
-    character; a delta longer than `COPIED_UP_TO` that `record_chunk` sees is held whole instead). Where the
+    character; a long first text is held whole instead: `FirstText`). Where the
     provider hands the same text over whole (an event repeating a part's text), `adopt` lets the blocks go and
     refers to the provider's str instead: then the buffer holds no copy of its own. Readers on other threads
     (`chars`, `tail`, `text`) take one snapshot of the state, which the writer replaces whole; the pending writes
@@ -223,6 +223,9 @@ class CharCounter:
 class FirstText:
     """Stands in for the text buffer's `write` until the first text arrives: notes when, then steps aside.
 
+    A first text longer than `COPIED_UP_TO` (a whole answer sent as one delta) is held whole as a block of its own,
+    not copied at 4 bytes a character; a long delta later is copied, with at most one block of writes pending.
+
     So the time to first text costs nothing per chunk. It holds the span weakly: no cycle keeps a dropped span alive.
     """
 
@@ -237,13 +240,9 @@ class FirstText:
             return
         if not span._first_text_ns:  # a tool-call, refusal or other choice's delta may have been the first answer
             span._first_text_ns = monotonic_ns()
-        span._write = write = span._text.write
+        text = span._text
+        if delta[COPIED_UP_TO:] and text.__class__ is StreamText:  # a whole answer in one delta: held, not copied
+            span._write = text.add_block(delta)
+            return
+        span._write = write = text.write
         write(delta)
-
-
-def hold_whole(span: Any, delta: str) -> Callable[[str], object]:
-    """A delta longer than `COPIED_UP_TO`, held whole by the span's text buffer (`StreamText.add_block`), as the
-    first text if it is one. Returns the `write` the span uses from now on."""
-    if span._write.__class__ is FirstText:
-        span._write("")  # notes the first text's time and steps aside
-    return span._text.add_block(delta)  # type: ignore[no-any-return]

@@ -36,7 +36,7 @@ from ._per_provider import PerProvider
 from ._safe import bounded, bounded_tail, clean_attributes, clean_value, encodable
 from ._span_attributes import set_span_attributes
 from ._spliced import PLACEHOLDER, SplicedText, holds_placeholder, spliced_content, take_longest
-from ._text import COPIED_UP_TO, CharCounter, FirstText, StreamText, hold_whole
+from ._text import CharCounter, FirstText, StreamText
 from ._usage import usage_attributes
 from .version import __version__
 
@@ -223,10 +223,7 @@ class LLMSpan:
             if delta:
                 if delta.__class__ is not str:
                     delta = self._coerced(delta)
-                if delta[COPIED_UP_TO:] and self._text.__class__ is StreamText:  # long (a slice: no call per chunk)
-                    self._write = hold_whole(self, delta)
-                else:
-                    self._write(delta)
+                self._write(delta)
             if self._on_chunk is not None:
                 self._on_chunk(self, index, delta)
         except Exception:
