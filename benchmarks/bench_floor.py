@@ -29,9 +29,11 @@ import sys
 import sysconfig
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from floor_live import LIVE_SET, Marked, live_like
 
 SHORT, LONG = 200, 2000
 Stream = Callable[[Any], Iterable[Any]]  # (client) -> the stream object a call returns
@@ -272,24 +274,6 @@ FIELDS: dict[str, Callable[[Iterable[Any]], None]] = {
 }
 
 
-LIVE_SET = 16  # distinct text chunks the live-like replay cycles through
-EDGE = 8  # items kept as they came at each end: the start and end events, the first text and the usage
-
-
-def live_like(items: list[Any]) -> list[Any]:
-    """The reply as a live stream hands it over to the tracer, for timing: each chunk in the CPU's cache.
-
-    A live stream's SDK has just built the chunk it yields, in memory the previous chunks just freed, so what a
-    tracer reads of it is in cache. A replay of 2,000 kept chunks is not: the bare loop touches only each item's
-    header, the traced one every object it reads (a Gemini chunk is four objects and their dicts deep), and on this
-    machine's shared cores such reads cost from 0.3 to over 2 µs a chunk depending on what else the process and
-    its neighbours did meanwhile. Here the first and last `EDGE` items are the reply's own, and the text chunks
-    between cycle through `LIVE_SET` of them, so the working set stays as small as a live stream's.
-    """
-    head, middle, tail = items[:EDGE], items[EDGE:-EDGE], items[-EDGE:]
-    return [*head, *(middle[i % LIVE_SET] for i in range(len(middle))), *tail]
-
-
 class Replay:
     """What the proxy wraps: the provider's stream type, iterating the items it is given."""
 
@@ -322,19 +306,6 @@ def replayed(path: Path_, tracer_provider: Any, items: Iterable[Any], settle: bo
         return drain(TracedStream(Replay(items), span, endpoint.accumulator(span, kwargs)))
 
     return run
-
-
-class Marked:
-    """Items to replay that note when the first is asked for and when the last has been read."""
-
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-        self.marks: list[float] = []
-
-    def __iter__(self) -> Iterator[Any]:
-        self.marks.append(time.perf_counter())
-        yield from self.items
-        self.marks.append(time.perf_counter())
 
 
 def loop_seconds(path: Path_ | None, tracer_provider: Any, items: list[Any]) -> float:
